@@ -1,0 +1,45 @@
+import { createApiHandler } from '#shared/http/api-handler.js';
+import { cascadeOf, created, deleteModeOf, noContent, ok } from '#shared/http/results.js';
+import {
+  createImage,
+  deleteAllImages,
+  deleteImage,
+  getImage,
+  listImages,
+  normalizeImageCreateBody,
+  patchImage,
+  type ImageInput,
+  type ImagePatch,
+} from '#shared/domain/images.js';
+import type { Operations } from '#shared/http/types.js';
+
+const operations: Operations = {
+  'images.collection GET': { run: async (r) => ok(await listImages(r.app)) },
+  'images.collection POST': {
+    body: { schema: 'ImageCreate', prepare: normalizeImageCreateBody },
+    run: async (r) => created(await createImage(r.app, r.body as ImageInput)),
+  },
+  'images.collection DELETE': {
+    run: async (r) => {
+      await deleteAllImages(r.app, deleteModeOf(r), cascadeOf(r));
+      return noContent();
+    },
+  },
+  'images.item GET': { run: async (r) => ok(await getImage(r.app, r.params.image_id)) },
+  'images.item PATCH': {
+    precheck: async (r) => void (await getImage(r.app, r.params.image_id)),
+    body: { schema: 'ImagePatch' },
+    run: async (r) => {
+      const sentLink = (r.rawBody as { link?: Record<string, unknown> }).link;
+      return ok(await patchImage(r.app, r.params.image_id, r.body as ImagePatch, sentLink));
+    },
+  },
+  'images.item DELETE': {
+    run: async (r) => {
+      await deleteImage(r.app, r.params.image_id, deleteModeOf(r), cascadeOf(r));
+      return noContent();
+    },
+  },
+};
+
+export const handler = createApiHandler('images', operations);

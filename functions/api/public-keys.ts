@@ -1,0 +1,27 @@
+import { createApiHandler } from '#shared/http/api-handler.js';
+import { created, deleteModeOf, noContent, ok } from '#shared/http/results.js';
+import { createPublicKey, deleteAllPublicKeys, deletePublicKey, getPublicKey, listPublicKeys, type PublicKeyInput } from '#shared/domain/public-keys.js';
+import type { Operations } from '#shared/http/types.js';
+
+const operations: Operations = {
+  'public-keys.collection GET': { run: async (r) => ok(await listPublicKeys(r.app)) },
+  'public-keys.collection POST': {
+    body: { schema: 'PublicKeyCreate' },
+    run: async (r) => created(await createPublicKey(r.app, r.body as PublicKeyInput)),
+  },
+  'public-keys.collection DELETE': {
+    run: async (r) => {
+      await deleteAllPublicKeys(r.app, deleteModeOf(r));
+      return noContent();
+    },
+  },
+  'public-keys.item GET': { run: async (r) => ok(await getPublicKey(r.app, r.params.public_key_id)) },
+  'public-keys.item DELETE': {
+    run: async (r) => {
+      await deletePublicKey(r.app, r.params.public_key_id, deleteModeOf(r));
+      return noContent();
+    },
+  },
+};
+
+export const handler = createApiHandler('public-keys', operations);

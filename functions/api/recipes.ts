@@ -1,0 +1,36 @@
+import { createApiHandler } from '#shared/http/api-handler.js';
+import { cascadeOf, created, deleteModeOf, noContent, ok } from '#shared/http/results.js';
+import { getRecipe } from '#shared/domain/recipes.js';
+import { createRecipe, deleteAllRecipes, deleteRecipe, listRecipes, patchRecipe, type RecipeInput, type RecipePatch } from '#shared/domain/recipes.js';
+import type { Operations } from '#shared/http/types.js';
+
+const operations: Operations = {
+  'recipes.collection GET': { run: async (r) => ok(await listRecipes(r.app)) },
+  'recipes.collection POST': {
+    body: { schema: 'RecipeCreate' },
+    run: async (r) => created(await createRecipe(r.app, r.body as RecipeInput)),
+  },
+  'recipes.collection DELETE': {
+    run: async (r) => {
+      await deleteAllRecipes(r.app, deleteModeOf(r), cascadeOf(r));
+      return noContent();
+    },
+  },
+  'recipes.item GET': { run: async (r) => ok(await getRecipe(r.app, r.params.recipe_id)) },
+  'recipes.item PATCH': {
+    precheck: async (r) => void (await getRecipe(r.app, r.params.recipe_id)),
+    body: { schema: 'RecipePatch' },
+    run: async (r) => {
+      const sentLink = (r.rawBody as { link?: Record<string, unknown> }).link;
+      return ok(await patchRecipe(r.app, r.params.recipe_id, r.body as RecipePatch, sentLink));
+    },
+  },
+  'recipes.item DELETE': {
+    run: async (r) => {
+      await deleteRecipe(r.app, r.params.recipe_id, deleteModeOf(r), cascadeOf(r));
+      return noContent();
+    },
+  },
+};
+
+export const handler = createApiHandler('recipes', operations);

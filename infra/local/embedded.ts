@@ -1,0 +1,107 @@
+/**
+ * The embedded default: dynalite and s3rver in this process, persisted under a data directory,
+ * behind the same adapters the deployed service uses. Real endpoints replace either one when
+ * DYNAMODB_ENDPOINT or S3_ENDPOINT is set.
+ */
+import { mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { join, resolve } from 'node:path';
+import dynalite from 'dynalite';
+import S3rver from 's3rver';
+import { ensureBuckets } from '#shared/artifacts/ensure-buckets.js';
+import { makeDynamoClient, makeS3Client } from '#shared/clients.js';
+import { readSettings } from '#shared/config.js';
+import { ensureTable } from '#shared/store/ensure-table.js';
+import { buildContext, resetAppContext, type AppContext } from '#shared/wiring.js';
+import { createApiServer } from './http-server.js';
+
+/** s3rver accepts this key pair only; users point their S3 clients at it. */
+export const EMBEDDED_S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+
+export interface EmbeddedOptions {
+  host?: string;
+  port?: number;
+  s3Port?: number;
+  /** Where dynalite and s3rver keep their data; undefined keeps records in memory (tests). */
+  dataDir?: string;
+  /** Directory for s3rver when dataDir is not given. */
+  scratchDir?: string;
+}
+
+export interface EmbeddedService {
+  url: string;
+  s3Endpoint?: string;
+  dynamoEndpoint?: string;
+  app: AppContext;
+  stop(): Promise<void>;
+}
+
+function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((ok, fail) => {
+    server.once('error', fail);
+    server.listen(port, host, () => ok(server.address() as AddressInfo));
+  });
+}
+
+export async function startEmbedded(options: EmbeddedOptions = {}): Promise<EmbeddedService> {
+  const host = options.host ?? '127.0.0.1';
+  const stops: (() => Promise<void>)[] = [];
+  const env = process.env;
+
+  if (!env.DYNAMODB_ENDPOINT) {
+    const path = options.dataDir ? join(resolve(options.dataDir), 'dynamodb') : undefined;
+    if (path) mkdirSync(path, { recursive: true });
+    const db = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    const address = await listen(db, 0, '127.0.0.1');
+    env.DYNAMODB_ENDPOINT = `http://127.0.0.1:${address.port}`;
+    stops.push(async () => {
+      await new Promise<void>((r) => db.close(() => r()));
+      delete env.DYNAMODB_ENDPOINT;
+    });
+  }
+
+  if (!env.S3_ENDPOINT) {
+    const directory = options.dataDir ? join(resolve(options.dataDir), 's3') : options.scratchDir;
+    if (!directory) throw new Error('startEmbedded needs dataDir or scratchDir for the embedded S3');
+    mkdirSync(directory, { recursive: true });
+    const s3 = new S3rver({ address: host, port: options.s3Port ?? 0, silent: true, directory });
+    const address = await s3.run();
+    env.S3_ENDPOINT = `http://${host}:${address.port}`;
+    env.S3_ACCESS_KEY = EMBEDDED_S3_CREDENTIALS.accessKeyId;
+    env.S3_SECRET_KEY = EMBEDDED_S3_CREDENTIALS.secretAccessKey;
+    stops.push(async () => {
+      await s3.close();
+      delete env.S3_ENDPOINT;
+      delete env.S3_ACCESS_KEY;
+      delete env.S3_SECRET_KEY;
+    });
+  }
+
+  const settings = readSettings();
+  await ensureTable(makeDynamoClient(settings), settings.tableName);
+  await ensureBuckets(makeS3Client(settings), [settings.imsBucket, settings.bootImagesBucket]);
+  const app = buildContext(settings);
+  resetAppContext(app);
+
+  const server = createApiServer();
+  const address = await listen(server, options.port ?? 8080, host);
+  stops.push(
+    () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  );
+
+  return {
+    url: `http://${host}:${address.port}`,
+    s3Endpoint: settings.s3Endpoint,
+    dynamoEndpoint: settings.dynamoEndpoint,
+    app,
+    stop: async () => {
+      for (const stop of stops.reverse()) await stop();
+      resetAppContext(undefined);
+    },
+  };
+}

@@ -1,0 +1,149 @@
+/** ArtifactStore on S3 (@aws-sdk/client-s3). */
+import {
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3ServiceException,
+  UploadPartCopyCommand,
+  AbortMultipartUploadCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { DependencyUnavailableError } from '../domain/errors.js';
+import { ObjectTooLargeError, type ArtifactStore, type ObjectInfo, type S3Location } from '../domain/ports.js';
+
+/** S3's limit for a single CopyObject; larger objects are copied part by part. */
+export const SINGLE_COPY_LIMIT = 5 * 1024 ** 3;
+const COPY_PART_SIZE = 512 * 1024 ** 2;
+const PARALLEL_PARTS = 4;
+
+/** A client-side error from S3 (missing object, access denied, bad bucket name): the object is "not there". */
+function isClientError(error: unknown): boolean {
+  if (error instanceof S3ServiceException) return (error.$metadata?.httpStatusCode ?? 500) < 500;
+  const status = (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+  return typeof status === 'number' && status < 500;
+}
+
+export interface S3ArtifactStoreOptions {
+  /** Objects larger than this are copied with multipart copy (tests lower it). */
+  singleCopyLimit?: number;
+  copyPartSize?: number;
+}
+
+export class S3ArtifactStore implements ArtifactStore {
+  private readonly singleCopyLimit: number;
+  private readonly copyPartSize: number;
+
+  constructor(private readonly s3: S3Client, options: S3ArtifactStoreOptions = {}) {
+    this.singleCopyLimit = options.singleCopyLimit ?? SINGLE_COPY_LIMIT;
+    this.copyPartSize = options.copyPartSize ?? COPY_PART_SIZE;
+  }
+
+  private async call<T>(what: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await what();
+    } catch (error) {
+      if (isClientError(error)) return undefined;
+      throw new DependencyUnavailableError('The artifact store (S3)');
+    }
+  }
+
+  async head({ bucket, key }: S3Location): Promise<ObjectInfo | undefined> {
+    const out = await this.call(() => this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })));
+    if (!out) return undefined;
+    return { etag: (out.ETag ?? '').replaceAll('"', ''), size: out.ContentLength ?? 0, metadata: out.Metadata ?? {} };
+  }
+
+  async readText(location: S3Location, maxBytes: number): Promise<string | undefined> {
+    const out = await this.call(() => this.s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key })));
+    if (!out?.Body) return undefined;
+    if ((out.ContentLength ?? 0) >= maxBytes) {
+      (out.Body as { destroy?: () => void }).destroy?.();
+      throw new ObjectTooLargeError(out.ContentLength ?? 0);
+    }
+    return out.Body.transformToString('utf8');
+  }
+
+  async putJson({ bucket, key }: S3Location, value: unknown): Promise<{ etag: string }> {
+    try {
+      const out = await this.s3.send(
+        new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(value), ContentType: 'application/json' }),
+      );
+      return { etag: (out.ETag ?? '').replaceAll('"', '') };
+    } catch {
+      throw new DependencyUnavailableError('The artifact store (S3)');
+    }
+  }
+
+  async copy(from: S3Location, to: S3Location): Promise<{ etag: string }> {
+    const source = await this.head(from);
+    if (!source) throw new DependencyUnavailableError(`The artifact s3://${from.bucket}/${from.key}`);
+    try {
+      if (source.size <= this.singleCopyLimit) {
+        const out = await this.s3.send(
+          new CopyObjectCommand({ Bucket: to.bucket, Key: to.key, CopySource: copySource(from), MetadataDirective: 'COPY' }),
+        );
+        return { etag: (out.CopyObjectResult?.ETag ?? '').replaceAll('"', '') };
+      }
+      await this.multipartCopy(from, to, source);
+      return { etag: (await this.head(to))?.etag ?? '' };
+    } catch (error) {
+      if (error instanceof DependencyUnavailableError) throw error;
+      throw new DependencyUnavailableError('The artifact store (S3)');
+    }
+  }
+
+  /** UploadPartCopy in parallel parts; aborted on failure so no half-copy is left behind. */
+  private async multipartCopy(from: S3Location, to: S3Location, source: ObjectInfo): Promise<void> {
+    const { UploadId } = await this.s3.send(
+      new CreateMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, Metadata: source.metadata }),
+    );
+    try {
+      const ranges: { part: number; start: number; end: number }[] = [];
+      for (let start = 0, part = 1; start < source.size; start += this.copyPartSize, part++) {
+        ranges.push({ part, start, end: Math.min(start + this.copyPartSize, source.size) - 1 });
+      }
+      const parts: { PartNumber: number; ETag: string }[] = [];
+      for (let i = 0; i < ranges.length; i += PARALLEL_PARTS) {
+        const batch = await Promise.all(
+          ranges.slice(i, i + PARALLEL_PARTS).map(async (r) => {
+            const out = await this.s3.send(
+              new UploadPartCopyCommand({
+                Bucket: to.bucket,
+                Key: to.key,
+                UploadId,
+                PartNumber: r.part,
+                CopySource: copySource(from),
+                CopySourceRange: `bytes=${r.start}-${r.end}`,
+              }),
+            );
+            return { PartNumber: r.part, ETag: out.CopyPartResult?.ETag ?? '' };
+          }),
+        );
+        parts.push(...batch);
+      }
+      await this.s3.send(
+        new CompleteMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId, MultipartUpload: { Parts: parts } }),
+      );
+    } catch (error) {
+      await this.s3.send(new AbortMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId })).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async remove({ bucket, key }: S3Location): Promise<void> {
+    await this.call(() => this.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })));
+  }
+
+  async presignGet({ bucket, key }: S3Location, expiresInSeconds: number): Promise<string> {
+    return getSignedUrl(this.s3, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: expiresInSeconds });
+  }
+}
+
+function copySource({ bucket, key }: S3Location): string {
+  return `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
+}

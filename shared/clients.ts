@@ -1,0 +1,29 @@
+/** AWS SDK clients built from settings: pointed at real AWS, or at any compatible endpoint. */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { Agent } from 'node:https';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { Settings } from './config.js';
+
+export function makeDynamoClient(settings: Settings): DynamoDBClient {
+  return new DynamoDBClient({
+    region: settings.region,
+    ...(settings.dynamoEndpoint
+      ? { endpoint: settings.dynamoEndpoint, credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID || 'local', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY || 'local' } }
+      : {}),
+  });
+}
+
+export function makeS3Client(settings: Settings): S3Client {
+  const credentials =
+    settings.s3AccessKey && settings.s3SecretKey ? { accessKeyId: settings.s3AccessKey, secretAccessKey: settings.s3SecretKey } : undefined;
+  return new S3Client({
+    region: settings.region,
+    ...(settings.s3Endpoint ? { endpoint: settings.s3Endpoint, forcePathStyle: true } : {}),
+    ...(credentials ? { credentials } : {}),
+    ...(settings.s3SslValidate ? {} : { requestHandler: new NodeHttpHandler({ httpsAgent: new Agent({ rejectUnauthorized: false }) }) }),
+    // Streamed uploads stay plain (no aws-chunked trailers): S3-compatible servers need it, AWS accepts it.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}

@@ -1,0 +1,45 @@
+/**
+ * Settings read from the environment, once per process. The names follow the original where
+ * it had one (S3_*, MAX_IMAGE_MANIFEST_SIZE_BYTES, ...); README lists every variable.
+ */
+export interface Settings {
+  tableName: string;
+  dynamoEndpoint?: string;
+  region: string;
+  s3Endpoint?: string;
+  s3AccessKey?: string;
+  s3SecretKey?: string;
+  s3SslValidate: boolean;
+  imsBucket: string;
+  bootImagesBucket: string;
+  maxManifestBytes: number;
+  urlExpirationSeconds: number;
+  version: string;
+}
+
+function intFrom(value: string | undefined, fallback: number): number {
+  const n = value === undefined ? NaN : Number.parseInt(value, 10);
+  return Number.isFinite(n) && n > 0 ? n : fallback;
+}
+
+function boolFrom(value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined || value === '') return fallback;
+  return ['1', 'true', 'yes', 'on', 't', 'y'].includes(value.toLowerCase());
+}
+
+export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
+  return {
+    tableName: env.TABLE_NAME || 'ims',
+    dynamoEndpoint: env.DYNAMODB_ENDPOINT || undefined,
+    region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1',
+    s3Endpoint: env.S3_ENDPOINT || undefined,
+    s3AccessKey: env.S3_ACCESS_KEY || undefined,
+    s3SecretKey: env.S3_SECRET_KEY || undefined,
+    s3SslValidate: boolFrom(env.S3_SSL_VALIDATE, true),
+    imsBucket: env.S3_IMS_BUCKET || 'ims',
+    bootImagesBucket: env.S3_BOOT_IMAGES_BUCKET || 'boot-images',
+    maxManifestBytes: intFrom(env.MAX_IMAGE_MANIFEST_SIZE_BYTES, 1024 * 1024),
+    urlExpirationSeconds: intFrom(env.S3_URL_EXPIRATION, 432000),
+    version: env.IMS_VERSION || 'Unknown',
+  };
+}

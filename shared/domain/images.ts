@@ -1,0 +1,237 @@
+import { ProblemError, PatchConflictError } from './errors.js';
+import { getInState, listAll, mutate, removeInState } from './lifecycle.js';
+import { claimLink, copyForMove, deletedLocation, linkRepr, parseS3Path, releaseLink, restoredLocation, s3Path } from './links.js';
+import { imageLabelFor, linkedArtifacts, MANIFEST_TYPE, readJsonObject, RETRY_HINT, validateImageManifest } from './manifest.js';
+import { sameLink } from './recipes.js';
+import { formatManifestTime, formatTimestamp, sortableTimestamp } from './time.js';
+import { forEachRecord, markDeleted, markLive, purge, type DeleteMode } from './soft-delete.js';
+import type { DomainContext } from './context.js';
+import type { S3Location } from './ports.js';
+import type { ArtifactLink, Deleted, ImageRecord, RecordState } from './records.js';
+
+const KIND = 'image';
+
+export type ImageInput = Omit<ImageRecord, 'id' | 'created'>;
+
+export interface MetadataOperation {
+  operation: 'set' | 'remove';
+  key: string;
+  value: string;
+}
+
+export interface ImagePatch {
+  link?: ArtifactLink;
+  arch?: ImageRecord['arch'];
+  metadata?: MetadataOperation;
+}
+
+/**
+ * The original converts image POST metadata before validating it: an object with a `key`
+ * member is read as one `{key: value}` entry (value defaulting to ""); anything else is kept.
+ */
+export function normalizeImageCreateBody(body: unknown): unknown {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return body;
+  const b = body as Record<string, unknown>;
+  const m = b.metadata;
+  if (typeof m === 'object' && m !== null && !Array.isArray(m) && 'key' in m) {
+    const entry = m as Record<string, unknown>;
+    return { ...b, metadata: { [String(entry.key)]: 'value' in entry ? entry.value : '' } };
+  }
+  return body;
+}
+
+async function claimAndValidate(ctx: DomainContext, id: string, link: ArtifactLink): Promise<void> {
+  await claimLink(ctx.store, KIND, link.path, id);
+  try {
+    await validateImageManifest(ctx.artifacts, link, imageLabelFor(link), ctx.settings.maxManifestBytes);
+  } catch (error) {
+    await releaseLink(ctx.store, KIND, link.path, id);
+    throw error;
+  }
+}
+
+export async function createImage(ctx: DomainContext, input: ImageInput): Promise<ImageRecord> {
+  const micros = ctx.clock.nowMicros();
+  const record: ImageRecord = {
+    id: ctx.ids.newId(),
+    created: formatTimestamp(micros),
+    name: input.name,
+    link: input.link,
+    arch: input.arch,
+    metadata: input.metadata,
+  };
+  if (record.link) await claimAndValidate(ctx, record.id, record.link);
+  await ctx.store.create(KIND, record.id, record, sortableTimestamp(micros));
+  return record;
+}
+
+export async function listImages(ctx: DomainContext, state: RecordState = 'live') {
+  return (await listAll<ImageRecord | Deleted<ImageRecord>>(ctx.store, KIND, state)).map((s) => s.record);
+}
+
+export async function getImage(ctx: DomainContext, id: string, state: RecordState = 'live') {
+  return (await getInState<ImageRecord>(ctx.store, KIND, id, state)).record;
+}
+
+export async function patchImage(ctx: DomainContext, id: string, patch: ImagePatch, sentLink?: Record<string, unknown>): Promise<ImageRecord> {
+  let claimed: string | undefined;
+  try {
+    const updated = await mutate<ImageRecord>(ctx.store, KIND, id, 'live', async ({ record }) => {
+      const next: ImageRecord = { ...record, metadata: { ...record.metadata } };
+      if (patch.link) {
+        if (record.link) {
+          if (!sameLink(record.link, sentLink ?? (patch.link as unknown as Record<string, unknown>))) throw new PatchConflictError();
+        } else {
+          if (claimed !== patch.link.path) {
+            await claimAndValidate(ctx, id, patch.link);
+            claimed = patch.link.path;
+          }
+          next.link = patch.link;
+        }
+      }
+      if (patch.arch !== undefined) next.arch = patch.arch;
+      if (patch.metadata) {
+        if (patch.metadata.operation === 'set') next.metadata[patch.metadata.key] = patch.metadata.value;
+        else delete next.metadata[patch.metadata.key];
+      }
+      return { record: next, state: 'live' };
+    });
+    return updated!;
+  } catch (error) {
+    if (claimed) await releaseLink(ctx.store, KIND, claimed, id);
+    throw error;
+  }
+}
+
+async function removeQuietly(ctx: DomainContext, location: S3Location): Promise<void> {
+  try {
+    await ctx.artifacts.remove(location);
+  } catch {
+    // As in the original, failing to remove an artifact never keeps a record alive.
+  }
+}
+
+/** Removes every artifact a manifest lists and then the manifest; an unreadable manifest is skipped. */
+async function removeManifestAndArtifacts(ctx: DomainContext, link: ArtifactLink | null): Promise<void> {
+  const location = link ? parseS3Path(link.path) : undefined;
+  if (!location) return;
+  const manifest = await readJsonObject(ctx.artifacts, location, ctx.settings.maxManifestBytes).catch(() => undefined);
+  if (manifest) for (const { location: artifact } of linkedArtifacts(manifest)) await removeQuietly(ctx, artifact);
+  await removeQuietly(ctx, location);
+}
+
+export async function deleteImage(ctx: DomainContext, id: string, mode: DeleteMode, cascade = true): Promise<void> {
+  if (mode === 'hard') {
+    let path: string | undefined;
+    await removeInState<ImageRecord>(ctx.store, KIND, id, 'live', async ({ record }) => {
+      path = record.link?.path;
+      if (cascade) await removeManifestAndArtifacts(ctx, record.link);
+    });
+    await releaseLink(ctx.store, KIND, path, id);
+    return;
+  }
+  await softDeleteImage(ctx, id);
+}
+
+/**
+ * §6.6: every artifact and the manifest are copied under `deleted/`, a deleted_manifest.json
+ * listing the copies is written to the boot-images bucket, the record is marked deleted pointing
+ * at it, and only then are the originals removed. Unlike the original, artifacts without an md5
+ * are listed too, so undelete and purge find them.
+ */
+export async function softDeleteImage(ctx: DomainContext, id: string): Promise<void> {
+  const { record } = await getInState<ImageRecord>(ctx.store, KIND, id, 'live');
+  const manifestAt = record.link ? parseS3Path(record.link.path) : undefined;
+  const manifest = manifestAt
+    ? await readJsonObject(ctx.artifacts, manifestAt, ctx.settings.maxManifestBytes).catch(() => undefined)
+    : undefined;
+  if (!manifestAt || !manifest) {
+    await markDeleted<ImageRecord>(ctx, KIND, id);
+    await releaseLink(ctx.store, KIND, record.link?.path, id);
+    return;
+  }
+  const micros = ctx.clock.nowMicros();
+  const listed: Record<string, unknown>[] = [];
+  const originals: S3Location[] = [];
+  for (const { entry, location } of linkedArtifacts(manifest)) {
+    const moved = await copyForMove(ctx.artifacts, location, deletedLocation(location));
+    if (!moved) continue;
+    originals.push(location);
+    listed.push({ type: entry.type, ...(typeof entry.md5 === 'string' ? { md5: entry.md5 } : {}), link: moved });
+  }
+  const movedManifest = await copyForMove(ctx.artifacts, manifestAt, deletedLocation(manifestAt));
+  if (movedManifest) {
+    originals.push(manifestAt);
+    listed.push({ type: MANIFEST_TYPE, link: movedManifest });
+  }
+  const deletedManifestAt = { bucket: ctx.settings.bootImagesBucket, key: `deleted/${id}/deleted_manifest.json` };
+  await ctx.artifacts.putJson(deletedManifestAt, { version: '1.0', created: formatManifestTime(micros), artifacts: listed });
+  await markDeleted<ImageRecord>(ctx, KIND, id, { link: { path: s3Path(deletedManifestAt), type: 's3', etag: '' } });
+  for (const original of originals) await ctx.artifacts.remove(original);
+  await releaseLink(ctx.store, KIND, record.link?.path, id);
+}
+
+export async function deleteAllImages(ctx: DomainContext, mode: DeleteMode, cascade = true): Promise<void> {
+  await forEachRecord<ImageRecord>(ctx, KIND, 'live', (id) => deleteImage(ctx, id, mode, cascade));
+}
+
+/**
+ * §7.3: every artifact listed in deleted_manifest.json is copied back to its original key, the
+ * restored manifest becomes the live link, the record is marked live, and then the copies under
+ * `deleted/` and the deleted manifest are removed.
+ */
+export async function undeleteImage(ctx: DomainContext, id: string): Promise<void> {
+  const { record } = await getInState<Deleted<ImageRecord>>(ctx.store, KIND, id, 'deleted');
+  const linkAt = record.link ? parseS3Path(record.link.path) : undefined;
+  if (!record.link || !linkAt || !linkAt.key.startsWith('deleted')) {
+    if (record.link) await claimLink(ctx.store, KIND, record.link.path, id);
+    await markLive<ImageRecord>(ctx, KIND, id);
+    return;
+  }
+  const manifest = await readJsonObject(ctx.artifacts, linkAt, ctx.settings.maxManifestBytes);
+  if (!manifest) {
+    throw new ProblemError(422, `Unable to read manifest file for the s3 artifact ${linkRepr(record.link)}. ${RETRY_HINT}`);
+  }
+  if (!Array.isArray(manifest.artifacts)) {
+    throw new ProblemError(422, `The manifest file for the s3 artifact ${linkRepr(record.link)} does not contain an artifacts section. ${RETRY_HINT}`);
+  }
+  const copies: S3Location[] = [];
+  const restores: { from: S3Location; to: S3Location; type: unknown }[] = [];
+  for (const { entry, location } of linkedArtifacts(manifest)) {
+    const to = restoredLocation(location);
+    if (to) restores.push({ from: location, to, type: entry.type });
+  }
+  const manifestEntry = restores.find((r) => r.type === MANIFEST_TYPE);
+  const livePath = manifestEntry ? s3Path(manifestEntry.to) : undefined;
+  if (livePath) await claimLink(ctx.store, KIND, livePath, id);
+  let liveLink: ArtifactLink | null = null;
+  try {
+    for (const restore of restores) {
+      const link = await copyForMove(ctx.artifacts, restore.from, restore.to).catch(() => undefined);
+      if (!link) continue; // as in the original, one missing artifact does not stop the rest
+      copies.push(restore.from);
+      if (restore === manifestEntry) liveLink = link;
+    }
+    if (manifestEntry && !liveLink) {
+      throw new ProblemError(422, `Unable to read manifest file for the s3 artifact ${linkRepr(record.link)}. ${RETRY_HINT}`);
+    }
+    await markLive<ImageRecord>(ctx, KIND, id, { link: liveLink });
+  } catch (error) {
+    if (livePath) await releaseLink(ctx.store, KIND, livePath, id);
+    throw error;
+  }
+  for (const copy of copies) await ctx.artifacts.remove(copy);
+  await ctx.artifacts.remove(linkAt);
+}
+
+export async function undeleteAllImages(ctx: DomainContext): Promise<void> {
+  await forEachRecord(ctx, KIND, 'deleted', (id) => undeleteImage(ctx, id));
+}
+
+export async function purgeImage(ctx: DomainContext, id: string): Promise<void> {
+  await purge<ImageRecord>(ctx, KIND, id, ({ record }) => removeManifestAndArtifacts(ctx, record.link));
+}
+
+export async function purgeAllImages(ctx: DomainContext): Promise<void> {
+  await forEachRecord(ctx, KIND, 'deleted', (id) => purgeImage(ctx, id));
+}

@@ -1,0 +1,70 @@
+/**
+ * Record life cycle shared by every kind: look-ups that tell live from soft-deleted records,
+ * whole-collection walks, and optimistic read-modify-write so two concurrent writers never lose
+ * an update.
+ */
+import { RecordNotFoundError } from './errors.js';
+import type { RecordStore, StoredRecord } from './ports.js';
+import type { RecordKind, RecordState } from './records.js';
+
+const MAX_ATTEMPTS = 8;
+
+export async function getInState<T>(store: RecordStore, kind: RecordKind, id: string, state: RecordState): Promise<StoredRecord<T>> {
+  const stored = await store.get<T>(kind, id);
+  if (!stored || stored.state !== state) throw new RecordNotFoundError();
+  return stored;
+}
+
+export async function listAll<T>(store: RecordStore, kind: RecordKind, state: RecordState): Promise<StoredRecord<T>[]> {
+  const out: StoredRecord<T>[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await store.list<T>(kind, state, { cursor });
+    out.push(...page.items);
+    cursor = page.cursor;
+  } while (cursor);
+  return out;
+}
+
+export class ConcurrentUpdateError extends Error {
+  constructor(kind: RecordKind, id: string) {
+    super(`${kind} ${id} kept changing under ${MAX_ATTEMPTS} attempts to update it`);
+  }
+}
+
+/**
+ * Reads the record in `state`, lets `change` compute the whole new record (it may throw a
+ * problem, in which case nothing is written), and writes it conditionally on the version read.
+ * A lost race re-reads and re-runs `change`, so every accepted change sees the latest record.
+ */
+export async function mutate<T, R = T>(
+  store: RecordStore,
+  kind: RecordKind,
+  id: string,
+  state: RecordState,
+  change: (current: StoredRecord<T>) => Promise<{ record: R; state: RecordState } | undefined>,
+): Promise<R | undefined> {
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const current = await getInState<T>(store, kind, id, state);
+    const next = await change(current);
+    if (!next) return undefined;
+    if (await store.update(kind, id, current.version, next.record, next.state)) return next.record;
+  }
+  throw new ConcurrentUpdateError(kind, id);
+}
+
+/** Removes the record in `state` for good, retrying if it changed between read and delete. */
+export async function removeInState<T>(
+  store: RecordStore,
+  kind: RecordKind,
+  id: string,
+  state: RecordState,
+  before?: (current: StoredRecord<T>) => Promise<void>,
+): Promise<void> {
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const current = await getInState<T>(store, kind, id, state);
+    if (before) await before(current);
+    if (await store.remove(kind, id, current.version)) return;
+  }
+  throw new ConcurrentUpdateError(kind, id);
+}

@@ -1,0 +1,108 @@
+/**
+ * Artifact links (`{path: "s3://bucket/key", etag, type: "s3"}`): parsing, the original's error
+ * texts (which embed Python's repr of the link), existence checks, link uniqueness, and the
+ * "rename under deleted/" moves of soft delete and undelete.
+ */
+import { ArtifactValidationError, ProblemError } from './errors.js';
+import type { ArtifactStore, RecordStore, S3Location } from './ports.js';
+import type { ArtifactLink, RecordKind } from './records.js';
+
+const BUCKET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** `s3://bucket/key` → location; undefined for anything S3 cannot address. */
+export function parseS3Path(path: string): S3Location | undefined {
+  const match = /^s3:\/\/([^/?#]*)(.*)$/.exec(path);
+  if (!match) return undefined;
+  const [, bucket, rest] = match;
+  const key = rest.replace(/#.*$/, '').replace(/^\/+/, '');
+  if (!BUCKET_NAME.test(bucket) || key.length === 0) return undefined;
+  return { bucket, key };
+}
+
+export function s3Path(location: S3Location): string {
+  return `s3://${location.bucket}/${location.key}`;
+}
+
+function pyStr(value: unknown): string {
+  if (typeof value !== 'string') return String(value);
+  const quote = value.includes("'") && !value.includes('"') ? '"' : "'";
+  const body = value.replaceAll('\\', '\\\\').replaceAll(quote, `\\${quote}`).replaceAll('\n', '\\n');
+  return `${quote}${body}${quote}`;
+}
+
+/** Python's repr of the link dict, as the original's messages show it. */
+export function linkRepr(link: Partial<ArtifactLink> | Record<string, unknown>): string {
+  const ordered = ['etag', 'type', 'path'].filter((k) => k in link);
+  const rest = Object.keys(link).filter((k) => !ordered.includes(k));
+  const parts = [...ordered, ...rest].map((k) => `${pyStr(k)}: ${pyStr((link as Record<string, unknown>)[k])}`);
+  return `{${parts.join(', ')}}`;
+}
+
+export function cannotValidateArtifact(link: Partial<ArtifactLink> | Record<string, unknown>): ArtifactValidationError {
+  return new ArtifactValidationError(
+    `The s3 artifact ${linkRepr(link)} cannot be validated. Please determine the specific information that is missing or invalid and then re-run the request with valid information.`,
+  );
+}
+
+/** HEAD of the link's object; a 422 problem when it is not there or cannot be addressed. */
+export async function requireArtifact(artifacts: ArtifactStore, link: ArtifactLink | Record<string, unknown>) {
+  const location = typeof link.path === 'string' ? parseS3Path(link.path) : undefined;
+  const info = location ? await artifacts.head(location) : undefined;
+  if (!location || !info) throw cannotValidateArtifact(link);
+  return { location, info };
+}
+
+const LINK_SCOPE: Partial<Record<RecordKind, string>> = { recipe: 'recipe-link', image: 'image-link' };
+
+function duplicateLink(path: string, kind: RecordKind, owner: string): ProblemError {
+  const what = kind === 'image' ? 'IMS image' : 'IMS recipe';
+  return new ProblemError(
+    422,
+    `The link path ${path} matches the link path for the ${what} record ${owner}. The link value must be unique. Please determine the specific information that is missing or invalid and then re-run the request with valid information.`,
+  );
+}
+
+/**
+ * Claims a link path for a live record. A claim left by a record that no longer holds that
+ * link (a crash between claim and write, or a record since deleted) is taken over.
+ */
+export async function claimLink(store: RecordStore, kind: RecordKind, path: string, owner: string): Promise<void> {
+  const scope = LINK_SCOPE[kind]!;
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const holder = await store.claim(scope, path, owner);
+    if (holder === undefined) return;
+    const held = await store.get<{ link: ArtifactLink | null }>(kind, holder);
+    if (held && held.state === 'live' && held.record.link?.path === path) throw duplicateLink(path, kind, holder);
+    await store.release(scope, path, holder);
+  }
+  throw duplicateLink(path, kind, owner);
+}
+
+export async function releaseLink(store: RecordStore, kind: RecordKind, path: string | undefined, owner: string): Promise<void> {
+  if (path) await store.release(LINK_SCOPE[kind]!, path, owner);
+}
+
+export function deletedLocation(location: S3Location): S3Location {
+  return { bucket: location.bucket, key: `deleted/${location.key}` };
+}
+
+/** The original key of a `deleted/...` key, or undefined when the key is not under `deleted`. */
+export function restoredLocation(location: S3Location): S3Location | undefined {
+  if (!location.key.startsWith('deleted')) return undefined;
+  return { bucket: location.bucket, key: location.key.replace(/^deleted\/?/, '') };
+}
+
+/**
+ * First half of a move: the copy. Idempotent, so a move interrupted after the copy (or after
+ * the source was removed) can be run again: when the source is gone but the target is there,
+ * the earlier copy is reused. Returns undefined when neither exists.
+ */
+export async function copyForMove(artifacts: ArtifactStore, from: S3Location, to: S3Location): Promise<ArtifactLink | undefined> {
+  const source = await artifacts.head(from);
+  if (source) {
+    const { etag } = await artifacts.copy(from, to);
+    return { etag, path: s3Path(to), type: 's3' };
+  }
+  const target = await artifacts.head(to);
+  return target ? { etag: target.etag, path: s3Path(to), type: 's3' } : undefined;
+}

@@ -1,0 +1,77 @@
+/**
+ * What the use cases need from the outside world, as small interfaces. shared/store and
+ * shared/artifacts implement them; tests and the embedded runtime wire the same implementations.
+ */
+import type { RecordKind, RecordState } from './records.js';
+
+export interface StoredRecord<T> {
+  record: T;
+  state: RecordState;
+  /** Increases by one on every write; writes name the version they read (optimistic locking). */
+  version: number;
+  /** Time-ordered key of the record's creation, stable across soft delete and undelete. */
+  order: string;
+}
+
+export interface RecordPage<T> {
+  items: StoredRecord<T>[];
+  /** Opaque; present when more records follow. */
+  cursor?: string;
+}
+
+export interface RecordStore {
+  /** Writes a new record; false when the id already exists. */
+  create<T>(kind: RecordKind, id: string, record: T, order: string): Promise<boolean>;
+  get<T>(kind: RecordKind, id: string): Promise<StoredRecord<T> | undefined>;
+  /** One page of the records of a kind in one state, oldest first. */
+  list<T>(kind: RecordKind, state: RecordState, options?: { limit?: number; cursor?: string }): Promise<RecordPage<T>>;
+  /** Replaces record and state when the stored version is `expectedVersion`; false otherwise. */
+  update<T>(kind: RecordKind, id: string, expectedVersion: number, record: T, state: RecordState): Promise<boolean>;
+  /** Removes the record when the stored version is `expectedVersion`; false otherwise. */
+  remove(kind: RecordKind, id: string, expectedVersion: number): Promise<boolean>;
+  /**
+   * Claims `value` in a uniqueness scope for `owner`. Returns the current owner when another
+   * owner holds it, undefined when the claim is now ours.
+   */
+  claim(scope: string, value: string, owner: string): Promise<string | undefined>;
+  /** Drops a claim, only when `owner` holds it. */
+  release(scope: string, value: string, owner: string): Promise<void>;
+}
+
+export interface S3Location {
+  bucket: string;
+  key: string;
+}
+
+export interface ObjectInfo {
+  etag: string;
+  size: number;
+  metadata: Record<string, string>;
+}
+
+export interface ArtifactStore {
+  /** undefined when the object is absent or cannot be accessed (any S3 client error). */
+  head(location: S3Location): Promise<ObjectInfo | undefined>;
+  /** The object's text; undefined when absent or unreadable. Throws ObjectTooLargeError over maxBytes. */
+  readText(location: S3Location, maxBytes: number): Promise<string | undefined>;
+  putJson(location: S3Location, value: unknown): Promise<{ etag: string }>;
+  /** Server-side copy (multipart above the single-copy limit); returns the copy's ETag. */
+  copy(from: S3Location, to: S3Location): Promise<{ etag: string }>;
+  /** Deletes the object; absent objects are not an error. */
+  remove(location: S3Location): Promise<void>;
+  presignGet(location: S3Location, expiresInSeconds: number): Promise<string>;
+}
+
+export class ObjectTooLargeError extends Error {
+  constructor(readonly size: number) {
+    super(`object is ${size} bytes`);
+  }
+}
+
+export interface Clock {
+  nowMicros(): bigint;
+}
+
+export interface IdGenerator {
+  newId(): string;
+}

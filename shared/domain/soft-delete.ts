@@ -1,0 +1,67 @@
+/**
+ * The record half of soft delete, undelete and purge, shared by every kind. The artifact half
+ * (moving S3 objects under `deleted/` and back) belongs to recipes and images, which call these
+ * after their copies and before removing the objects they replaced, so an interrupted request
+ * can be repeated to completion without losing an artifact.
+ */
+import { listAll, mutate, removeInState } from './lifecycle.js';
+import { ProblemError } from './errors.js';
+import { formatTimestamp } from './time.js';
+import type { DomainContext } from './context.js';
+import type { StoredRecord } from './ports.js';
+import type { Deleted, RecordKind } from './records.js';
+
+export type DeleteMode = 'hard' | 'soft';
+
+/** Marks a live record deleted, with `changes` (e.g. the moved link) applied in the same write. */
+export async function markDeleted<T extends object>(ctx: DomainContext, kind: RecordKind, id: string, changes: Partial<T> = {}) {
+  const deleted = formatTimestamp(ctx.clock.nowMicros());
+  return mutate<T, Deleted<T>>(ctx.store, kind, id, 'live', async (current) => ({
+    record: { ...current.record, ...changes, deleted } as Deleted<T>,
+    state: 'deleted',
+  }));
+}
+
+/** Brings a deleted record back with `changes` applied and without its `deleted` time. */
+export async function markLive<T extends object>(ctx: DomainContext, kind: RecordKind, id: string, changes: Partial<T> = {}) {
+  return mutate<Deleted<T>, T>(ctx.store, kind, id, 'deleted', async (current) => {
+    const { deleted: _deleted, ...rest } = current.record;
+    return { record: { ...(rest as unknown as T), ...changes }, state: 'live' };
+  });
+}
+
+export async function purge<T>(ctx: DomainContext, kind: RecordKind, id: string, before?: (current: StoredRecord<T>) => Promise<void>) {
+  await removeInState<T>(ctx.store, kind, id, 'deleted', before);
+}
+
+/**
+ * Runs `each` over every record of a kind in a state. Every record is handled on its own, so a
+ * failure leaves each record wholly in one state; failures are reported together at the end.
+ */
+export async function forEachRecord<T>(
+  ctx: DomainContext,
+  kind: RecordKind,
+  state: 'live' | 'deleted',
+  each: (id: string, stored: StoredRecord<T>) => Promise<void>,
+  idOf: (record: T) => string = (record) => (record as { id: string }).id,
+): Promise<void> {
+  const failures: Record<string, string[]> = {};
+  for (const stored of await listAll<T>(ctx.store, kind, state)) {
+    const id = idOf(stored.record);
+    try {
+      await each(id, stored);
+    } catch (error) {
+      if (error instanceof ProblemError && error.status === 404) continue; // removed meanwhile
+      if (!(error instanceof ProblemError)) throw error;
+      failures[id] = [error.detail ?? error.title];
+    }
+  }
+  const ids = Object.keys(failures);
+  if (ids.length > 0) {
+    throw new ProblemError(
+      422,
+      `${ids.length} record(s) could not be processed and were left as they were; the others were processed. See errors for each id.`,
+      { errors: failures },
+    );
+  }
+}

@@ -1,0 +1,29 @@
+import middy from '@middy/core';
+import httpHeaderNormalizer from '@middy/http-header-normalizer';
+import { jsonBody } from './middleware/json-body.js';
+import { precheck } from './middleware/precheck.js';
+import { problemErrors } from './middleware/problem-errors.js';
+import { imsState, routeRequest } from './middleware/route-request.js';
+import { validateBody } from './middleware/validate-body.js';
+import { jsonResponse } from './problem.js';
+import type { HandlerGroup } from './routes.js';
+import type { ApiHandler, HttpEvent, HttpResult, Operations } from './types.js';
+
+/**
+ * One Lambda handler for one resource group: normalize headers → route → precheck → parse JSON
+ * → validate → the operation; RFC 7807 problems for every failure.
+ */
+export function createApiHandler(group: HandlerGroup, operations: Operations): ApiHandler {
+  return middy<HttpEvent, HttpResult>()
+    .use(httpHeaderNormalizer())
+    .use(routeRequest(group, operations))
+    .use(precheck())
+    .use(jsonBody())
+    .use(validateBody())
+    .use(problemErrors())
+    .handler(async (event) => {
+      const state = imsState(event);
+      const result = await state.operation!.run(state.request!);
+      return jsonResponse(result.status, result.body, result.headers);
+    }) as ApiHandler;
+}

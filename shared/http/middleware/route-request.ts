@@ -1,0 +1,55 @@
+import type { MiddlewareObj, Request } from '@middy/core';
+import { URL_NOT_FOUND_DETAIL } from '../../domain/errors.js';
+import { appContext } from '../../wiring.js';
+import { HttpProtocolError } from '../problem.js';
+import { matchRoute, type HandlerGroup, type Method } from '../routes.js';
+import type { HttpEvent, HttpResult, ImsRequestState, Operations } from '../types.js';
+
+const states = new WeakMap<object, ImsRequestState>();
+
+/** The state the middlewares of one request share, keyed by its event object. */
+export function imsState(request: Request<HttpEvent> | HttpEvent): ImsRequestState {
+  const event = 'event' in request && 'internal' in request ? request.event : (request as HttpEvent);
+  let state = states.get(event);
+  if (!state) {
+    state = {};
+    states.set(event, state);
+  }
+  return state;
+}
+
+export function parseQuery(raw: string | undefined): Record<string, string[]> {
+  const query: Record<string, string[]> = {};
+  for (const [key, value] of new URLSearchParams(raw ?? '')) (query[key] ??= []).push(value);
+  return query;
+}
+
+/** Finds the operation for the request's path and method among the operations of one handler group. */
+export function routeRequest(group: HandlerGroup, operations: Operations): MiddlewareObj<HttpEvent, HttpResult> {
+  return {
+    before: async (request) => {
+      const event = request.event;
+      const match = matchRoute(event.rawPath);
+      if (!match || match.route.group !== group) throw new HttpProtocolError(404, URL_NOT_FOUND_DETAIL, {}, false);
+      const method = event.requestContext.http.method.toUpperCase() as Method;
+      const operation = match.route.methods.includes(method) ? operations[`${match.route.resource} ${method}`] : undefined;
+      if (!operation) {
+        throw new HttpProtocolError(405, 'The method is not allowed for the requested URL.', {
+          allow: [...match.route.methods, 'OPTIONS', ...(match.route.methods.includes('GET') ? ['HEAD'] : [])].sort().join(', '),
+        });
+      }
+      const state = imsState(request);
+      state.route = match.route;
+      state.operation = operation;
+      state.request = {
+        method,
+        version: match.version,
+        params: match.params,
+        query: parseQuery(event.rawQueryString),
+        body: undefined,
+        rawBody: undefined,
+        app: appContext(),
+      };
+    },
+  };
+}

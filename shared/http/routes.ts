@@ -1,0 +1,87 @@
+/**
+ * Every route the service serves, with its handler group. The embedded server, the Lambda
+ * handlers and the CDK HTTP API all read this one table; a test checks it against api/openapi.yaml.
+ */
+export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+export type HandlerGroup = 'service' | 'public-keys' | 'recipes' | 'images' | 'deleted' | 'remote-build-nodes';
+export type ApiVersion = 'v2' | 'v3';
+
+export interface RouteDef {
+  /** OpenAPI-style path, e.g. `/v3/images/{image_id}`. */
+  path: string;
+  group: HandlerGroup;
+  /** Names the operation family independently of the version prefix, e.g. `images.item`. */
+  resource: string;
+  methods: readonly Method[];
+}
+
+const VERSIONED: readonly ['', '/v2', '/v3'] = ['', '/v2', '/v3'];
+
+function versioned(group: HandlerGroup, name: string, idParam: string, collection: readonly Method[], item: readonly Method[]): RouteDef[] {
+  return VERSIONED.flatMap((prefix) => [
+    { path: `${prefix}/${name}`, group, resource: `${name}.collection`, methods: collection },
+    { path: `${prefix}/${name}/{${idParam}}`, group, resource: `${name}.item`, methods: item },
+  ]);
+}
+
+function deleted(name: string, idParam: string): RouteDef[] {
+  return [
+    { path: `/v3/deleted/${name}`, group: 'deleted', resource: `deleted.${name}.collection`, methods: ['GET', 'PATCH', 'DELETE'] },
+    { path: `/v3/deleted/${name}/{${idParam}}`, group: 'deleted', resource: `deleted.${name}.item`, methods: ['GET', 'PATCH', 'DELETE'] },
+  ];
+}
+
+export const ROUTES: readonly RouteDef[] = [
+  { path: '/healthz/ready', group: 'service', resource: 'healthz.ready', methods: ['GET'] },
+  { path: '/healthz/live', group: 'service', resource: 'healthz.live', methods: ['GET'] },
+  { path: '/version', group: 'service', resource: 'version', methods: ['GET'] },
+  ...versioned('public-keys', 'public-keys', 'public_key_id', ['GET', 'POST', 'DELETE'], ['GET', 'DELETE']),
+  ...versioned('recipes', 'recipes', 'recipe_id', ['GET', 'POST', 'DELETE'], ['GET', 'PATCH', 'DELETE']),
+  ...versioned('images', 'images', 'image_id', ['GET', 'POST', 'DELETE'], ['GET', 'PATCH', 'DELETE']),
+  ...deleted('public-keys', 'public_key_id'),
+  ...deleted('recipes', 'recipe_id'),
+  ...deleted('images', 'image_id'),
+  // The static status routes come before `{xname}` so that they win, as in the original.
+  { path: '/v3/remote-build-nodes/status', group: 'remote-build-nodes', resource: 'remote-build-nodes.status.collection', methods: ['GET'] },
+  { path: '/v3/remote-build-nodes/status/{xname}', group: 'remote-build-nodes', resource: 'remote-build-nodes.status.item', methods: ['GET'] },
+  { path: '/v3/remote-build-nodes', group: 'remote-build-nodes', resource: 'remote-build-nodes.collection', methods: ['GET', 'POST', 'DELETE'] },
+  { path: '/v3/remote-build-nodes/{xname}', group: 'remote-build-nodes', resource: 'remote-build-nodes.item', methods: ['GET', 'DELETE'] },
+];
+
+interface CompiledRoute extends RouteDef {
+  pattern: RegExp;
+  params: string[];
+}
+
+const COMPILED: CompiledRoute[] = ROUTES.map((route) => {
+  const params: string[] = [];
+  const source = route.path.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{(\w+)\}/g, (_m, name: string) => {
+    params.push(name);
+    return '([^/]+)';
+  });
+  return { ...route, pattern: new RegExp(`^${source}$`), params };
+});
+
+export interface RouteMatch {
+  route: RouteDef;
+  params: Record<string, string>;
+  version: ApiVersion;
+}
+
+/** The route a path belongs to, whatever the method; undefined for an unknown URL. */
+export function matchRoute(path: string): RouteMatch | undefined {
+  for (const route of COMPILED) {
+    const m = route.pattern.exec(path);
+    if (!m) continue;
+    const params: Record<string, string> = {};
+    route.params.forEach((name, i) => {
+      try {
+        params[name] = decodeURIComponent(m[i + 1]);
+      } catch {
+        params[name] = m[i + 1];
+      }
+    });
+    return { route, params, version: path.startsWith('/v3/') ? 'v3' : 'v2' };
+  }
+  return undefined;
+}

@@ -1,0 +1,46 @@
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { MiddyfiedHandler } from '@middy/core';
+import type { AppContext } from '../wiring.js';
+import type { RequestSchemaName } from './generated/request-schemas.js';
+import type { ApiVersion, Method, RouteDef } from './routes.js';
+
+export interface ApiRequest<B = unknown> {
+  method: Method;
+  version: ApiVersion;
+  params: Record<string, string>;
+  /** Every value of each query parameter, in order. */
+  query: Record<string, string[]>;
+  /** The body after validation (defaults applied, values coerced). */
+  body: B;
+  /** The body as sent, parsed from JSON. */
+  rawBody: unknown;
+  app: AppContext;
+}
+
+export interface ApiResult {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface Operation<B = any> {
+  /** Runs before the body is looked at: the original answers 404 before 400 and 422 on item PATCH. */
+  precheck?: (request: ApiRequest<unknown>) => Promise<void>;
+  /** The operation takes a JSON body, validated against this request schema of api/openapi.yaml. */
+  body?: { schema: RequestSchemaName; prepare?: (raw: unknown) => unknown };
+  run: (request: ApiRequest<B>) => Promise<ApiResult>;
+}
+
+/** Keyed `${resource} ${method}`, e.g. `images.item PATCH`. */
+export type Operations = Record<string, Operation>;
+
+/** What the middlewares of one request share. */
+export interface ImsRequestState {
+  route?: RouteDef;
+  operation?: Operation;
+  request?: ApiRequest;
+}
+
+export type HttpEvent = APIGatewayProxyEventV2;
+export type HttpResult = APIGatewayProxyStructuredResultV2;
+export type ApiHandler = MiddyfiedHandler<HttpEvent, HttpResult, Error, Context>;
