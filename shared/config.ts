@@ -1,3 +1,5 @@
+import { DEFAULT_STAGE_TIMEOUTS, type StageTimeouts } from './workflow/stage-timeouts.js';
+
 /**
  * Settings read from the environment, once per process. The names follow the original where
  * it had one (S3_*, MAX_IMAGE_MANIFEST_SIZE_BYTES, ...); README lists every variable.
@@ -15,6 +17,15 @@ export interface Settings {
   maxManifestBytes: number;
   urlExpirationSeconds: number;
   version: string;
+  jobWorker: string;
+  defaultBuildEnvSize: number;
+  defaultJobMemSize: number;
+  jobNamespace: string;
+  customerAccessSubnet: string;
+  customerAccessDomain: string;
+  jobEnableDkms: boolean;
+  stateMachineArn?: string;
+  stageTimeouts: StageTimeouts;
 }
 
 function intFrom(value: string | undefined, fallback: number): number {
@@ -41,5 +52,20 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     maxManifestBytes: intFrom(env.MAX_IMAGE_MANIFEST_SIZE_BYTES, 1024 * 1024),
     urlExpirationSeconds: intFrom(env.S3_URL_EXPIRATION, 432000),
     version: env.IMS_VERSION || 'Unknown',
+    jobWorker: env.IMS_JOB_WORKER || (env.KUBECONFIG || env.KUBERNETES_SERVICE_HOST ? 'kubernetes' : 'none'),
+    defaultBuildEnvSize: intFrom(env.DEFAULT_IMS_IMAGE_SIZE, 60),
+    defaultJobMemSize: intFrom(env.DEFAULT_IMS_JOB_MEM_SIZE, 8),
+    jobNamespace: env.DEFAULT_IMS_JOB_NAMESPACE || 'ims',
+    customerAccessSubnet: env.JOB_CUSTOMER_ACCESS_SUBNET_NAME || 'cmn',
+    customerAccessDomain: env.JOB_CUSTOMER_ACCESS_NETWORK_DOMAIN || 'shasta.local',
+    jobEnableDkms: boolFrom(env.JOB_ENABLE_DKMS, true),
+    stateMachineArn: env.STATE_MACHINE_ARN || undefined,
+    stageTimeouts: {
+      prepare: intFrom(env.IMS_STAGE_TIMEOUT_PREPARE, DEFAULT_STAGE_TIMEOUTS.prepare),
+      build: intFrom(env.IMS_STAGE_TIMEOUT_BUILD, DEFAULT_STAGE_TIMEOUTS.build),
+      ssh: intFrom(env.IMS_STAGE_TIMEOUT_SSH, DEFAULT_STAGE_TIMEOUTS.ssh),
+      package: intFrom(env.IMS_STAGE_TIMEOUT_PACKAGE, DEFAULT_STAGE_TIMEOUTS.package),
+      register: intFrom(env.IMS_STAGE_TIMEOUT_REGISTER, DEFAULT_STAGE_TIMEOUTS.register),
+    },
   };
 }

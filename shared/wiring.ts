@@ -1,25 +1,62 @@
 /**
  * The adapters a handler uses, built once per process (per Lambda container) from the
- * environment. The embedded runtime and the tests set the same environment variables, so the
- * code path is the same everywhere.
+ * environment. The embedded runtime and the tests set the same environment variables (and may
+ * hand in their own workflow runner or workers), so the code path is the same everywhere.
  */
 import { randomUUID } from 'node:crypto';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { S3ArtifactStore } from './artifacts/s3-artifact-store.js';
 import { makeDynamoClient, makeS3Client } from './clients.js';
 import { readSettings, type Settings } from './config.js';
-import type { DomainContext } from './domain/context.js';
 import { unprobedNodes, type NodeProber } from './domain/remote-build-nodes.js';
 import { nowMicros } from './domain/time.js';
+import type { WorkflowRunner } from './domain/ports.js';
 import { DynamoRecordStore } from './store/dynamo-record-store.js';
+import { SfnWorkflowRunner } from './workflow/sfn-runner.js';
+import type { WorkflowContext } from './workflow/stages.js';
+import { UnconfiguredWorker } from './workers/unconfigured-worker.js';
+import type { Worker } from './workers/worker.js';
 
-export interface AppContext extends DomainContext {
+export interface AppContext extends WorkflowContext {
   config: Settings;
   nodes: NodeProber;
 }
 
-let current: AppContext | undefined;
+export type WorkerFactory = (settings: Settings) => Worker;
 
-export function buildContext(settings: Settings = readSettings()): AppContext {
+const workerFactories = new Map<string, WorkerFactory>();
+
+/** Makes a worker available by name (IMS_JOB_WORKER selects the one new jobs use). */
+export function registerWorker(name: string, factory: WorkerFactory): void {
+  workerFactories.set(name, factory);
+}
+
+const NO_WORKER_HINT =
+  'set IMS_JOB_WORKER (kubernetes, with KUBECONFIG or in-cluster credentials) to run image jobs';
+
+const noWorkflow: WorkflowRunner = {
+  start: async () => {
+    throw new Error('no workflow runner is configured (set STATE_MACHINE_ARN)');
+  },
+  stop: async () => undefined,
+};
+
+export interface ContextOverrides {
+  workflow?: WorkflowRunner;
+  nodes?: NodeProber;
+}
+
+export function buildContext(settings: Settings = readSettings(), overrides: ContextOverrides = {}): AppContext {
+  const workers = new Map<string, Worker>();
+  const workerFor = (name: string): Worker => {
+    let worker = workers.get(name);
+    if (!worker) {
+      const factory = workerFactories.get(name);
+      worker = factory ? factory(settings) : new UnconfiguredWorker(`worker '${name}' is not available here; ${NO_WORKER_HINT}`);
+      workers.set(name, worker);
+    }
+    return worker;
+  };
   return {
     config: settings,
     store: new DynamoRecordStore(makeDynamoClient(settings), settings.tableName),
@@ -27,16 +64,33 @@ export function buildContext(settings: Settings = readSettings()): AppContext {
     clock: { nowMicros },
     ids: { newId: randomUUID },
     settings: { bootImagesBucket: settings.bootImagesBucket, maxManifestBytes: settings.maxManifestBytes },
-    nodes: unprobedNodes,
+    jobs: {
+      defaultBuildEnvSize: settings.defaultBuildEnvSize,
+      defaultJobMemSize: settings.defaultJobMemSize,
+      namespace: settings.jobNamespace,
+      customerAccessSubnet: settings.customerAccessSubnet,
+      customerAccessDomain: settings.customerAccessDomain,
+      enableDkms: settings.jobEnableDkms,
+      urlExpirationSeconds: settings.urlExpirationSeconds,
+      worker: settings.jobWorker,
+    },
+    workflow:
+      overrides.workflow ??
+      (settings.stateMachineArn ? new SfnWorkflowRunner(new SFNClient({ region: settings.region }), settings.stateMachineArn) : noWorkflow),
+    workerFor,
+    stageTimeouts: settings.stageTimeouts,
+    nodes: overrides.nodes ?? unprobedNodes,
   };
 }
+
+let current: AppContext | undefined;
 
 export function appContext(): AppContext {
   current ??= buildContext();
   return current;
 }
 
-/** Drops the cached context so the next call reads the environment again (embedded runtime, tests). */
+/** Replaces the cached context (embedded runtime, tests); undefined makes the next call read the environment again. */
 export function resetAppContext(next?: AppContext): void {
   current = next;
 }

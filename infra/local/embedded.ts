@@ -14,7 +14,10 @@ import { makeDynamoClient, makeS3Client } from '#shared/clients.js';
 import { readSettings } from '#shared/config.js';
 import { ensureTable } from '#shared/store/ensure-table.js';
 import { buildContext, resetAppContext, type AppContext } from '#shared/wiring.js';
+import { listJobs } from '#shared/domain/jobs.js';
+import { logger } from '#shared/logger.js';
 import { createApiServer } from './http-server.js';
+import { LocalWorkflowRunner, type LocalRunnerOptions } from './local-workflow-runner.js';
 
 /** s3rver accepts this key pair only; users point their S3 clients at it. */
 export const EMBEDDED_S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
@@ -27,6 +30,8 @@ export interface EmbeddedOptions {
   dataDir?: string;
   /** Directory for s3rver when dataDir is not given. */
   scratchDir?: string;
+  /** How the embedded workflow runner polls and retries (tests shorten both). */
+  workflow?: LocalRunnerOptions;
 }
 
 export interface EmbeddedService {
@@ -34,6 +39,7 @@ export interface EmbeddedService {
   s3Endpoint?: string;
   dynamoEndpoint?: string;
   app: AppContext;
+  workflow: LocalWorkflowRunner;
   stop(): Promise<void>;
 }
 
@@ -81,8 +87,14 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   const settings = readSettings();
   await ensureTable(makeDynamoClient(settings), settings.tableName);
   await ensureBuckets(makeS3Client(settings), [settings.imsBucket, settings.bootImagesBucket]);
-  const app = buildContext(settings);
+  const workflow = new LocalWorkflowRunner({ pollMs: Number(env.IMS_WORKFLOW_POLL_MS || 5000), ...options.workflow });
+  const app = buildContext(settings, { workflow });
   resetAppContext(app);
+  stops.push(async () => {
+    workflow.stopAll();
+    await workflow.drain();
+  });
+  await resumeUnfinishedJobs(app, workflow);
 
   const server = createApiServer();
   const address = await listen(server, options.port ?? 8080, host);
@@ -99,9 +111,19 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     s3Endpoint: settings.s3Endpoint,
     dynamoEndpoint: settings.dynamoEndpoint,
     app,
+    workflow,
     stop: async () => {
       for (const stop of stops.reverse()) await stop();
       resetAppContext(undefined);
     },
   };
+}
+
+/** Executions live in memory: after a restart every job not yet ended gets a new one (stages are idempotent). */
+async function resumeUnfinishedJobs(app: AppContext, workflow: LocalWorkflowRunner): Promise<void> {
+  for (const job of await listJobs(app)) {
+    if (job.status === 'success' || job.status === 'error') continue;
+    logger.info('resuming job workflow', { jobId: job.id, status: job.status });
+    await workflow.start(job.id);
+  }
 }

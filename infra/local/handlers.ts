@@ -1,6 +1,7 @@
 /** The API handlers by group, exactly the modules CDK deploys as functions. */
 import { handler as deleted } from '#functions/api/deleted.js';
 import { handler as images } from '#functions/api/images.js';
+import { handler as jobs } from '#functions/api/jobs.js';
 import { handler as publicKeys } from '#functions/api/public-keys.js';
 import { handler as recipes } from '#functions/api/recipes.js';
 import { handler as remoteBuildNodes } from '#functions/api/remote-build-nodes.js';
@@ -15,4 +16,5 @@ export const apiHandlers: Record<HandlerGroup, ApiHandler> = {
   images,
   deleted,
   'remote-build-nodes': remoteBuildNodes,
+  jobs,
 };

@@ -25,7 +25,7 @@ export function createApiServer(): Server {
         }
         const event = toEvent(req, Buffer.concat(chunks));
         // Unknown URLs go to the service handler, which answers them with the original's 404 problem.
-        const group = matchRoute(event.rawPath)?.route.group ?? 'service';
+        const group = matchRoute(event.rawPath, event.requestContext.http.method)?.route.group ?? 'service';
         const result = await apiHandlers[group](event, lambdaContext(`ims-${group}`));
         writeResult(res, result);
       })().catch((error: unknown) => {

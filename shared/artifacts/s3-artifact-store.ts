@@ -68,10 +68,14 @@ export class S3ArtifactStore implements ArtifactStore {
     return out.Body.transformToString('utf8');
   }
 
-  async putJson({ bucket, key }: S3Location, value: unknown): Promise<{ etag: string }> {
+  async putJson(location: S3Location, value: unknown): Promise<{ etag: string }> {
+    return this.putText(location, JSON.stringify(value), 'application/json');
+  }
+
+  async putText({ bucket, key }: S3Location, text: string, contentType: string, metadata?: Record<string, string>): Promise<{ etag: string }> {
     try {
       const out = await this.s3.send(
-        new PutObjectCommand({ Bucket: bucket, Key: key, Body: JSON.stringify(value), ContentType: 'application/json' }),
+        new PutObjectCommand({ Bucket: bucket, Key: key, Body: text, ContentType: contentType, Metadata: metadata }),
       );
       return { etag: (out.ETag ?? '').replaceAll('"', '') };
     } catch {

@@ -1,7 +1,7 @@
 import { ProblemError, PatchConflictError } from './errors.js';
 import { getInState, listAll, mutate, removeInState } from './lifecycle.js';
 import { claimLink, copyForMove, deletedLocation, linkRepr, parseS3Path, releaseLink, restoredLocation, s3Path } from './links.js';
-import { imageLabelFor, linkedArtifacts, MANIFEST_TYPE, readJsonObject, RETRY_HINT, validateImageManifest } from './manifest.js';
+import { imageLabelFor, linkedArtifacts, MANIFEST_TYPE, readJsonObject, readManifest, RETRY_HINT, validateImageManifest } from './manifest.js';
 import { sameLink } from './recipes.js';
 import { formatManifestTime, formatTimestamp, sortableTimestamp } from './time.js';
 import { forEachRecord, markDeleted, markLive, purge, type DeleteMode } from './soft-delete.js';
@@ -62,6 +62,22 @@ export async function createImage(ctx: DomainContext, input: ImageInput): Promis
   };
   if (record.link) await claimAndValidate(ctx, record.id, record.link);
   await ctx.store.create(KIND, record.id, record, sortableTimestamp(micros));
+  return record;
+}
+
+/**
+ * Creates an image under an id chosen by the caller (a job's resultant image). Creating the
+ * same id again returns the image already there, so a retried registration makes no second one.
+ */
+export async function createImageWithId(ctx: DomainContext, id: string, input: ImageInput): Promise<ImageRecord> {
+  const existing = await ctx.store.get<ImageRecord>(KIND, id);
+  if (existing) return existing.record;
+  const micros = ctx.clock.nowMicros();
+  const record: ImageRecord = { id, created: formatTimestamp(micros), name: input.name, link: input.link, arch: input.arch, metadata: input.metadata };
+  if (record.link) await claimAndValidate(ctx, id, record.link);
+  if (!(await ctx.store.create(KIND, id, record, sortableTimestamp(micros)))) {
+    return (await ctx.store.get<ImageRecord>(KIND, id))!.record;
+  }
   return record;
 }
 
@@ -188,12 +204,9 @@ export async function undeleteImage(ctx: DomainContext, id: string): Promise<voi
     await markLive<ImageRecord>(ctx, KIND, id);
     return;
   }
-  const manifest = await readJsonObject(ctx.artifacts, linkAt, ctx.settings.maxManifestBytes);
-  if (!manifest) {
-    throw new ProblemError(422, `Unable to read manifest file for the s3 artifact ${linkRepr(record.link)}. ${RETRY_HINT}`);
-  }
-  if (!Array.isArray(manifest.artifacts)) {
-    throw new ProblemError(422, `The manifest file for the s3 artifact ${linkRepr(record.link)} does not contain an artifacts section. ${RETRY_HINT}`);
+  const manifest = (await readManifest(ctx.artifacts, record.link, ctx.settings.maxManifestBytes)) as Record<string, unknown> | null;
+  if (typeof manifest !== 'object' || manifest === null || !Array.isArray(manifest.artifacts)) {
+    throw new ProblemError(422, "The image's manifest.json is malformed. The manifest does not contain an artifacts section.");
   }
   const copies: S3Location[] = [];
   const restores: { from: S3Location; to: S3Location; type: unknown }[] = [];

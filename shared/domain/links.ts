@@ -30,25 +30,29 @@ function pyStr(value: unknown): string {
   return `${quote}${body}${quote}`;
 }
 
-/** Python's repr of the link dict, as the original's messages show it. */
-export function linkRepr(link: Partial<ArtifactLink> | Record<string, unknown>): string {
-  const ordered = ['etag', 'type', 'path'].filter((k) => k in link);
+/**
+ * Python's repr of the link dict, as the original's messages show it. A link the service loaded
+ * from a request shows etag, type, path; `keepOrder` keeps the order of a link read as raw JSON
+ * (e.g. from a manifest.json), as Python's dict does.
+ */
+export function linkRepr(link: Partial<ArtifactLink> | Record<string, unknown>, keepOrder = false): string {
+  const ordered = keepOrder ? [] : ['etag', 'type', 'path'].filter((k) => k in link);
   const rest = Object.keys(link).filter((k) => !ordered.includes(k));
   const parts = [...ordered, ...rest].map((k) => `${pyStr(k)}: ${pyStr((link as Record<string, unknown>)[k])}`);
   return `{${parts.join(', ')}}`;
 }
 
-export function cannotValidateArtifact(link: Partial<ArtifactLink> | Record<string, unknown>): ArtifactValidationError {
+export function cannotValidateArtifact(link: Partial<ArtifactLink> | Record<string, unknown>, keepOrder = false): ArtifactValidationError {
   return new ArtifactValidationError(
-    `The s3 artifact ${linkRepr(link)} cannot be validated. Please determine the specific information that is missing or invalid and then re-run the request with valid information.`,
+    `The s3 artifact ${linkRepr(link, keepOrder)} cannot be validated. Please determine the specific information that is missing or invalid and then re-run the request with valid information.`,
   );
 }
 
 /** HEAD of the link's object; a 422 problem when it is not there or cannot be addressed. */
-export async function requireArtifact(artifacts: ArtifactStore, link: ArtifactLink | Record<string, unknown>) {
+export async function requireArtifact(artifacts: ArtifactStore, link: ArtifactLink | Record<string, unknown>, keepOrder = false) {
   const location = typeof link.path === 'string' ? parseS3Path(link.path) : undefined;
   const info = location ? await artifacts.head(location) : undefined;
-  if (!location || !info) throw cannotValidateArtifact(link);
+  if (!location || !info) throw cannotValidateArtifact(link, keepOrder);
   return { location, info };
 }
 
@@ -58,7 +62,7 @@ function duplicateLink(path: string, kind: RecordKind, owner: string): ProblemEr
   const what = kind === 'image' ? 'IMS image' : 'IMS recipe';
   return new ProblemError(
     422,
-    `The link path ${path} matches the link path for the ${what} record ${owner}. The link value must be unique. Please determine the specific information that is missing or invalid and then re-run the request with valid information.`,
+    `The link path ${path} matches the link path for the ${what} record ${owner}. The link value must be unique and cannot be duplicated. Determine the specific information that is missing or invalid and then re-run the request with valid information.`,
   );
 }
 

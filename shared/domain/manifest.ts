@@ -3,7 +3,7 @@
  * image link (same checks, same order, same codes), and reading manifests for delete and undelete.
  */
 import { ManifestValidationError, ProblemError } from './errors.js';
-import { cannotValidateArtifact, linkRepr, parseS3Path, requireArtifact } from './links.js';
+import { linkRepr, parseS3Path, requireArtifact } from './links.js';
 import { ObjectTooLargeError, type ArtifactStore, type S3Location } from './ports.js';
 import type { ArtifactLink } from './records.js';
 
@@ -25,6 +25,7 @@ export interface Manifest {
 
 const MALFORMED = "The image's manifest.json is malformed.";
 const RETRY = 'Please determine the specific information that is missing or invalid and then re-run the request with valid information.';
+const DETERMINE = 'Determine the specific information that is missing or invalid and then re-run the request with valid information.';
 
 /** Reads and parses a JSON object; undefined when absent, unreadable or not a JSON object. */
 export async function readJsonObject(artifacts: ArtifactStore, location: S3Location, maxBytes: number): Promise<Record<string, unknown> | undefined> {
@@ -45,6 +46,29 @@ export async function readJsonObject(artifacts: ArtifactStore, location: S3Locat
 }
 
 /**
+ * Reads a manifest the way the original's read_manifest_json does, failing with its texts:
+ * 400 when too large, 422 when unreadable or not JSON. Returns whatever JSON value it holds.
+ */
+export async function readManifest(artifacts: ArtifactStore, link: ArtifactLink, maxBytes: number): Promise<unknown> {
+  const location = parseS3Path(link.path);
+  let text: string | undefined;
+  try {
+    text = location ? await artifacts.readText(location, maxBytes) : undefined;
+  } catch (error) {
+    if (error instanceof ObjectTooLargeError) {
+      throw new ProblemError(400, `Image manifest file is larger than the expected maximum size for the s3 artifact ${linkRepr(link)}. ${RETRY}`);
+    }
+    throw error;
+  }
+  if (text === undefined) throw new ManifestValidationError(`Unable to read manifest file for the s3 artifact ${linkRepr(link)}. ${RETRY}`);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new ManifestValidationError(`Manifest file is not valid Json for the s3 artifact ${linkRepr(link)}. ${RETRY}`);
+  }
+}
+
+/**
  * §6.3 steps 2–15 for the manifest a link points at (step 1, uniqueness, is the caller's claim).
  * Unlike the original, a manifest that is unreadable, not JSON, or not a JSON object is a 422
  * rather than a 500 (or, on v3 PATCH, silently accepted).
@@ -56,24 +80,22 @@ export async function validateImageManifest(
   maxBytes: number,
 ): Promise<Manifest> {
   const { location, info } = await requireArtifact(artifacts, link);
-  if (info.size >= maxBytes) {
-    throw new ProblemError(400, `The image's manifest.json is ${info.size} bytes; manifests must be smaller than ${maxBytes} bytes.`);
-  }
+  const tooLarge = () =>
+    new ProblemError(400, `Image manifest file is larger than the expected maximum size for the s3 artifact ${linkRepr(link)}. ${RETRY}`);
+  if (info.size >= maxBytes) throw tooLarge();
   let text: string | undefined;
   try {
     text = await artifacts.readText(location, maxBytes);
   } catch (error) {
-    if (error instanceof ObjectTooLargeError) {
-      throw new ProblemError(400, `The image's manifest.json is ${error.size} bytes; manifests must be smaller than ${maxBytes} bytes.`);
-    }
+    if (error instanceof ObjectTooLargeError) throw tooLarge();
     throw error;
   }
-  if (text === undefined) throw cannotValidateArtifact(link);
+  if (text === undefined) throw new ManifestValidationError(`Unable to read manifest file for the s3 artifact ${linkRepr(link)}. ${RETRY}`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new ManifestValidationError(`${MALFORMED} It is not valid JSON.`);
+    throw new ManifestValidationError(`Manifest file is not valid Json for the s3 artifact ${linkRepr(link)}. ${RETRY}`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new ManifestValidationError(`${MALFORMED} It is not a json object.`);
@@ -99,14 +121,17 @@ export async function validateImageManifest(
     if (!('type' in artifactLink)) throw new ManifestValidationError(`${MALFORMED} An artifact does not have a link type field`);
     if (artifactLink.type !== 's3') throw new ManifestValidationError(`${MALFORMED} An artifact link type '${String(artifactLink.type)}' not supported`);
     if (!('path' in artifactLink)) throw new ManifestValidationError(`${MALFORMED} An artifact does not have a link path field`);
-    await requireArtifact(artifacts, artifactLink);
+    await requireArtifact(artifacts, artifactLink, true); // repr in the manifest's own key order
   }
   const list = manifest.artifacts as Record<string, unknown>[];
   if (list.some((a) => !('type' in a))) throw new ManifestValidationError(`${MALFORMED} An artifact does not have a type field`);
   const rootfs = list.filter((a) => typeof a.type === 'string' && a.type.startsWith(ROOTFS_TYPE));
-  if (rootfs.length !== 1) {
-    const which = rootfs.length === 0 ? 'does not include any rootfs artifacts' : 'includes multiple rootfs artifacts';
-    throw new ProblemError(400, `Error reading the manifest.json for IMS ${imageLabel}. The manifest ${which}. ${RETRY}`);
+  // The original's texts differ: "for IMS {link}" without, "for {link}" with several rootfs.
+  if (rootfs.length === 0) {
+    throw new ProblemError(400, `Error reading the manifest.json for IMS ${imageLabel}. The manifest does not include any rootfs artifacts. ${DETERMINE}`);
+  }
+  if (rootfs.length > 1) {
+    throw new ProblemError(400, `Error reading the manifest.json for ${imageLabel}. The manifest includes multiple rootfs artifacts. ${DETERMINE}`);
   }
   return manifest as unknown as Manifest;
 }

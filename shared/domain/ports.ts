@@ -55,6 +55,7 @@ export interface ArtifactStore {
   /** The object's text; undefined when absent or unreadable. Throws ObjectTooLargeError over maxBytes. */
   readText(location: S3Location, maxBytes: number): Promise<string | undefined>;
   putJson(location: S3Location, value: unknown): Promise<{ etag: string }>;
+  putText(location: S3Location, text: string, contentType: string, metadata?: Record<string, string>): Promise<{ etag: string }>;
   /** Server-side copy (multipart above the single-copy limit); returns the copy's ETag. */
   copy(from: S3Location, to: S3Location): Promise<{ etag: string }>;
   /** Deletes the object; absent objects are not an error. */
@@ -74,4 +75,12 @@ export interface Clock {
 
 export interface IdGenerator {
   newId(): string;
+}
+
+/** Runs the job workflow: Step Functions when deployed, aws-local-stepfunctions embedded. */
+export interface WorkflowRunner {
+  /** Starts the workflow for a job; starting it twice for one job is harmless. Returns the execution id. */
+  start(jobId: string): Promise<string>;
+  /** Stops a running execution; an execution that already ended is not an error. */
+  stop(executionId: string, reason: string): Promise<void>;
 }

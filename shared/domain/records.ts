@@ -51,3 +51,57 @@ export type Deleted<T> = T & { deleted: string };
 export type RecordKind = 'public-key' | 'recipe' | 'image' | 'job' | 'remote-build-node';
 
 export type RecordState = 'live' | 'deleted';
+
+export const JOB_STATUSES = [
+  'creating',
+  'fetching_image',
+  'fetching_recipe',
+  'waiting_for_repos',
+  'building_image',
+  'packaging_artifacts',
+  'waiting_on_user',
+  'error',
+  'success',
+] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export type JobType = 'create' | 'customize';
+
+export interface SshConnectionInfo {
+  host: string;
+  port: number;
+}
+
+export interface SshContainer {
+  name: string;
+  jail: boolean;
+  status: string;
+  connection_info: Record<string, SshConnectionInfo>;
+}
+
+/** The job record on the wire: exactly the original's 24 keys. */
+export interface JobRecord {
+  id: string;
+  created: string;
+  job_type: JobType;
+  artifact_id: string;
+  public_key_id: string;
+  image_root_archive_name: string;
+  enable_debug: boolean;
+  build_env_size: number;
+  job_mem_size: number;
+  kernel_file_name: string;
+  initrd_file_name: string;
+  kernel_parameters_file_name: string;
+  ssh_containers: SshContainer[] | null;
+  require_dkms: boolean;
+  arch: Arch;
+  status: JobStatus;
+  resultant_image_id: string | null;
+  kubernetes_job: string;
+  kubernetes_service: string;
+  kubernetes_configmap: string;
+  kubernetes_pvc: string;
+  kubernetes_namespace: string;
+  kubernetes_secret: string | null;
+  remote_build_node: string;
+}

@@ -3,7 +3,7 @@
  * (`unknown=RAISE`, lenient booleans and integers, UUIDs echoed canonical) and its error maps.
  *
  * The schemas themselves are the request schemas of api/openapi.yaml, resolved ahead of time by
- * `npm run schemas` into shared/http/generated/request-schemas.ts. JSON Schema alone cannot say
+ * `npm run generate` into shared/http/generated/request-schemas.ts. JSON Schema alone cannot say
  * "accept the string 'yes' as true" or "truncate 2.7 to 2" the way the original does, so the
  * documented `x-ims-*` extensions carry those rules and the custom error texts.
  */
@@ -48,6 +48,14 @@ const FALSY = new Set(['f', 'F', 'false', 'False', 'FALSE', 'off', 'Off', 'OFF',
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Sets an own, enumerable member, whatever its name: a body may carry keys such as `__proto__`
+ * or `constructor`, which plain assignment and `in` would mistake for Object.prototype members.
+ */
+function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 /** Parses what Python's `uuid.UUID()` accepts and returns the canonical lower-case dashed form. */
@@ -121,17 +129,17 @@ function checkObject(schema: FieldSchema, value: unknown): Checked {
   const properties = schema.properties ?? {};
   const required = new Set(schema.required ?? []);
   for (const [name, field] of Object.entries(properties)) {
-    if (!(name in value)) {
-      if (required.has(name)) errors[name] = [MSG.required];
-      else if (field.default !== undefined) out[name] = structuredClone(field.default);
+    if (!Object.hasOwn(value, name)) {
+      if (required.has(name)) setOwn(errors, name, [MSG.required]);
+      else if (field.default !== undefined) setOwn(out, name, structuredClone(field.default));
       continue;
     }
     const checked = checkField(field, value[name]);
-    if (checked.errors) errors[name] = checked.errors;
-    else out[name] = checked.value;
+    if (checked.errors) setOwn(errors, name, checked.errors);
+    else setOwn(out, name, checked.value);
   }
   for (const name of Object.keys(value)) {
-    if (!(name in properties)) errors[name] = [MSG.unknown];
+    if (!Object.hasOwn(properties, name)) setOwn(errors, name, [MSG.unknown]);
   }
   return Object.keys(errors).length > 0 ? { errors } : { value: out };
 }
@@ -142,8 +150,8 @@ function checkMap(valueSchema: FieldSchema, value: unknown): Checked {
   const out: Record<string, unknown> = {};
   for (const [key, item] of Object.entries(value)) {
     const checked = checkField(valueSchema, item);
-    if (checked.errors) errors[key] = { value: checked.errors as string[] };
-    else out[key] = checked.value;
+    if (checked.errors) setOwn(errors, key, { value: checked.errors as string[] });
+    else setOwn(out, key, checked.value);
   }
   return Object.keys(errors).length > 0 ? { errors } : { value: out };
 }

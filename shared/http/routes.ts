@@ -3,7 +3,7 @@
  * handlers and the CDK HTTP API all read this one table; a test checks it against api/openapi.yaml.
  */
 export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
-export type HandlerGroup = 'service' | 'public-keys' | 'recipes' | 'images' | 'deleted' | 'remote-build-nodes';
+export type HandlerGroup = 'service' | 'public-keys' | 'recipes' | 'images' | 'deleted' | 'remote-build-nodes' | 'jobs';
 export type ApiVersion = 'v2' | 'v3';
 
 export interface RouteDef {
@@ -38,6 +38,8 @@ export const ROUTES: readonly RouteDef[] = [
   ...versioned('public-keys', 'public-keys', 'public_key_id', ['GET', 'POST', 'DELETE'], ['GET', 'DELETE']),
   ...versioned('recipes', 'recipes', 'recipe_id', ['GET', 'POST', 'DELETE'], ['GET', 'PATCH', 'DELETE']),
   ...versioned('images', 'images', 'image_id', ['GET', 'POST', 'DELETE'], ['GET', 'PATCH', 'DELETE']),
+  ...versioned('jobs', 'jobs', 'job_id', ['GET', 'POST', 'DELETE'], ['GET', 'PATCH', 'DELETE']),
+  { path: '/v3/jobs/{job_id}/history', group: 'jobs', resource: 'jobs.history', methods: ['GET'] },
   ...deleted('public-keys', 'public_key_id'),
   ...deleted('recipes', 'recipe_id'),
   ...deleted('images', 'image_id'),
@@ -68,20 +70,38 @@ export interface RouteMatch {
   version: ApiVersion;
 }
 
-/** The route a path belongs to, whatever the method; undefined for an unknown URL. */
-export function matchRoute(path: string): RouteMatch | undefined {
+function toMatch(route: CompiledRoute, m: RegExpExecArray, path: string): RouteMatch {
+  const params: Record<string, string> = {};
+  route.params.forEach((name, i) => {
+    try {
+      params[name] = decodeURIComponent(m[i + 1]);
+    } catch {
+      params[name] = m[i + 1];
+    }
+  });
+  return { route, params, version: path.startsWith('/v3/') ? 'v3' : 'v2' };
+}
+
+/**
+ * The route for a path and method; undefined for an unknown URL. As in the original (Werkzeug),
+ * a path that several routes match goes to the first one serving the method, so `DELETE
+ * /v3/remote-build-nodes/status` reaches the node named `status` while `GET` gets the status
+ * route. When none serves the method, the first route of the path is returned (a 405).
+ */
+export function matchRoute(path: string, method?: string): RouteMatch | undefined {
+  let first: RouteMatch | undefined;
   for (const route of COMPILED) {
     const m = route.pattern.exec(path);
     if (!m) continue;
-    const params: Record<string, string> = {};
-    route.params.forEach((name, i) => {
-      try {
-        params[name] = decodeURIComponent(m[i + 1]);
-      } catch {
-        params[name] = m[i + 1];
-      }
-    });
-    return { route, params, version: path.startsWith('/v3/') ? 'v3' : 'v2' };
+    if (method === undefined || route.methods.includes(method.toUpperCase() as Method)) return toMatch(route, m, path);
+    first ??= toMatch(route, m, path);
   }
-  return undefined;
+  return first;
+}
+
+/** Every method some route of the path serves (a 405's `Allow`, before HEAD and OPTIONS). */
+export function allowedMethods(path: string): Method[] {
+  const methods = new Set<Method>();
+  for (const route of COMPILED) if (route.pattern.test(path)) route.methods.forEach((m) => methods.add(m));
+  return [...methods];
 }

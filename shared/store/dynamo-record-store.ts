@@ -18,6 +18,9 @@ interface Item {
 }
 
 const recordPk = (kind: RecordKind, id: string) => `${kind}#${id}`;
+
+/** DynamoDB's limit on a partition key value: no item can have a longer one. */
+const MAX_PARTITION_KEY_BYTES = 2048;
 const claimPk = (scope: string, value: string) => `claim#${scope}#${value}`;
 
 function isConditionFailure(error: unknown): boolean {
@@ -70,6 +73,8 @@ export class DynamoRecordStore implements RecordStore {
   }
 
   async get<T>(kind: RecordKind, id: string): Promise<StoredRecord<T> | undefined> {
+    // Ids come from request paths; one too long for a key names no record (DynamoDB would refuse the read).
+    if (Buffer.byteLength(recordPk(kind, id), 'utf8') > MAX_PARTITION_KEY_BYTES) return undefined;
     const { Item } = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: recordPk(kind, id) }, ConsistentRead: true }));
     return Item ? toStored<T>(Item as Item) : undefined;
   }

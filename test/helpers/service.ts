@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { PutObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { startEmbedded, type EmbeddedService } from '#infra/local/embedded.js';
+import { startEmbedded, type EmbeddedOptions, type EmbeddedService } from '#infra/local/embedded.js';
 import { makeS3Client } from '#shared/clients.js';
 import { readSettings } from '#shared/config.js';
 
@@ -28,10 +28,10 @@ export interface TestResponse {
   body: any;
 }
 
-export async function startTestService(): Promise<TestService> {
+export async function startTestService(options: Pick<EmbeddedOptions, 'workflow'> = {}): Promise<TestService> {
   const scratchDir = mkdtempSync(join(tmpdir(), 'ims-test-'));
   process.env.TABLE_NAME = `ims-test-${randomUUID().slice(0, 8)}`;
-  const service = await startEmbedded({ port: 0, scratchDir });
+  const service = await startEmbedded({ port: 0, scratchDir, workflow: { pollMs: 20, retryMs: 10, ...options.workflow } });
   const s3 = makeS3Client(readSettings());
 
   const request = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {

@@ -2,7 +2,7 @@ import type { MiddlewareObj, Request } from '@middy/core';
 import { URL_NOT_FOUND_DETAIL } from '../../domain/errors.js';
 import { appContext } from '../../wiring.js';
 import { HttpProtocolError } from '../problem.js';
-import { matchRoute, type HandlerGroup, type Method } from '../routes.js';
+import { allowedMethods, matchRoute, type HandlerGroup, type Method } from '../routes.js';
 import type { HttpEvent, HttpResult, ImsRequestState, Operations } from '../types.js';
 
 const states = new WeakMap<object, ImsRequestState>();
@@ -29,13 +29,14 @@ export function routeRequest(group: HandlerGroup, operations: Operations): Middl
   return {
     before: async (request) => {
       const event = request.event;
-      const match = matchRoute(event.rawPath);
-      if (!match || match.route.group !== group) throw new HttpProtocolError(404, URL_NOT_FOUND_DETAIL, {}, false);
       const method = event.requestContext.http.method.toUpperCase() as Method;
+      const match = matchRoute(event.rawPath, method);
+      if (!match || match.route.group !== group) throw new HttpProtocolError(404, URL_NOT_FOUND_DETAIL, {}, false);
       const operation = match.route.methods.includes(method) ? operations[`${match.route.resource} ${method}`] : undefined;
       if (!operation) {
+        const allowed = allowedMethods(event.rawPath);
         throw new HttpProtocolError(405, 'The method is not allowed for the requested URL.', {
-          allow: [...match.route.methods, 'OPTIONS', ...(match.route.methods.includes('GET') ? ['HEAD'] : [])].sort().join(', '),
+          allow: [...allowed, 'OPTIONS', ...(allowed.includes('GET') ? ['HEAD'] : [])].sort().join(', '),
         });
       }
       const state = imsState(request);

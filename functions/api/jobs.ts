@@ -1,0 +1,29 @@
+import { createApiHandler } from '#shared/http/api-handler.js';
+import { created, noContent, ok } from '#shared/http/results.js';
+import { createJob, deleteJob, deleteJobs, getJob, jobHistory, listJobs, patchJob, type JobCreateInput, type JobPatchInput } from '#shared/domain/jobs.js';
+import { parseJobFilter } from '#shared/domain/job-filters.js';
+import type { Operations } from '#shared/http/types.js';
+
+const operations: Operations = {
+  'jobs.collection GET': { run: async (r) => ok(await listJobs(r.app)) },
+  'jobs.collection POST': {
+    body: { schema: 'JobCreate' },
+    run: async (r) => created(await createJob(r.app, r.body as JobCreateInput)),
+  },
+  'jobs.collection DELETE': {
+    run: async (r) => {
+      await deleteJobs(r.app, parseJobFilter(r.query, Date.now()));
+      return noContent();
+    },
+  },
+  'jobs.item GET': { run: async (r) => ok(await getJob(r.app, r.params.job_id)) },
+  'jobs.item PATCH': {
+    precheck: async (r) => void (await getJob(r.app, r.params.job_id)),
+    body: { schema: 'JobPatch' },
+    run: async (r) => ok(await patchJob(r.app, r.params.job_id, r.body as JobPatchInput)),
+  },
+  'jobs.item DELETE': { run: async (r) => (await deleteJob(r.app, r.params.job_id), noContent()) },
+  'jobs.history GET': { run: async (r) => ok(await jobHistory(r.app, r.params.job_id)) },
+};
+
+export const handler = createApiHandler('jobs', operations);

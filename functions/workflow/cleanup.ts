@@ -1,0 +1,5 @@
+import { runCleanupStage, type CleanupInput } from '#shared/workflow/stages.js';
+import { appContext } from '#shared/wiring.js';
+
+/** Workflow stage `cleanup`: records the error on failure paths, then removes what the worker created. */
+export const handler = async (input: CleanupInput) => runCleanupStage(appContext(), input);

@@ -1,0 +1,5 @@
+import { runPolledStage, type StageInput } from '#shared/workflow/stages.js';
+import { appContext } from '#shared/wiring.js';
+
+/** Workflow stage `prepare`: advances the job's worker and reports running, done, failed or gone. */
+export const handler = async (input: StageInput) => runPolledStage(appContext(), 'prepare', input);

@@ -1,0 +1,5 @@
+import { runRegisterStage, type StageInput } from '#shared/workflow/stages.js';
+import { appContext } from '#shared/wiring.js';
+
+/** Workflow stage `register`: uploads or checks the artifacts, creates the image record, ends in success. */
+export const handler = async (input: StageInput) => runRegisterStage(appContext(), input);

@@ -1,0 +1,371 @@
+/**
+ * Jobs: creation with the original's validation order, artifact resolution and derived fields
+ * (ims-api-behaviour.md §9), the PATCH job pods send, deletion, and the job's history.
+ *
+ * A job is stored as a JobState: the wire record plus what the workflow needs (the worker's
+ * inputs, the current stage, the history of stages and statuses, the execution id).
+ */
+import { createHash } from 'node:crypto';
+import { ProblemError } from './errors.js';
+import { getInState, listAll, mutate } from './lifecycle.js';
+import { cannotValidateArtifact, parseS3Path, requireArtifact } from './links.js';
+import { ROOTFS_TYPE, readJsonObject, SUPPORTED_VERSIONS } from './manifest.js';
+import { createdMs, matchesJobFilter, type JobFilter } from './job-filters.js';
+import { formatTimestamp, sortableTimestamp } from './time.js';
+import type { DomainContext } from './context.js';
+import type { WorkflowRunner } from './ports.js';
+import type { Arch, ImageRecord, JobRecord, JobStatus, JobType, PublicKeyRecord, RecipeRecord, SshContainer } from './records.js';
+import type { Stage, Worker, WorkerJob } from '../workers/worker.js';
+
+const KIND = 'job';
+const RETRY = 'Determine the specific information that is missing or invalid and then re-run the request with valid information.';
+
+export interface JobSettings {
+  defaultBuildEnvSize: number;
+  defaultJobMemSize: number;
+  namespace: string;
+  customerAccessSubnet: string;
+  customerAccessDomain: string;
+  /** JOB_ENABLE_DKMS: customize jobs default to DKMS unless this is false. */
+  enableDkms: boolean;
+  urlExpirationSeconds: number;
+  /** Which worker runs new jobs. */
+  worker: string;
+}
+
+export interface JobContext extends DomainContext {
+  jobs: JobSettings;
+  workflow: WorkflowRunner;
+  workerFor(name: string): Worker;
+}
+
+export interface HistoryEntry {
+  time: string;
+  event: 'created' | 'status' | 'stage-started' | 'stage-finished' | 'error' | 'note';
+  stage?: Stage;
+  status?: JobStatus;
+  detail?: string;
+}
+
+export interface JobState {
+  job: JobRecord;
+  worker: string;
+  input: Omit<WorkerJob, 'job'>;
+  execution?: string;
+  stage?: { name: Stage; startedMicros: string };
+  reason?: string;
+  history: HistoryEntry[];
+}
+
+export interface JobCreateInput {
+  job_type: JobType;
+  artifact_id: string;
+  public_key_id: string;
+  image_root_archive_name: string;
+  enable_debug: boolean;
+  build_env_size?: number;
+  job_mem_size?: number;
+  kernel_file_name?: string;
+  initrd_file_name?: string;
+  kernel_parameters_file_name?: string;
+  require_dkms?: boolean;
+  ssh_containers?: { name?: string; jail: boolean }[] | null;
+}
+
+export interface JobPatchInput {
+  status?: JobStatus;
+  resultant_image_id?: string;
+}
+
+export const KERNEL_DEFAULT: Record<Arch, string> = { x86_64: 'vmlinuz', aarch64: 'Image' };
+
+/** A name-based UUID (v5 layout) so that one job always leads to one resultant image id. */
+export function resultImageIdFor(jobId: string): string {
+  const hash = createHash('sha1').update(`ims-job-result:${jobId}`).digest();
+  hash[6] = (hash[6] & 0x0f) | 0x50;
+  hash[8] = (hash[8] & 0x3f) | 0x80;
+  const h = hash.subarray(0, 16).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+interface ResolvedArtifact {
+  arch: Arch;
+  downloadUrl: string;
+  downloadMd5: string;
+  recipe?: RecipeRecord;
+}
+
+async function resolveRecipe(ctx: JobContext, id: string): Promise<ResolvedArtifact> {
+  const stored = await ctx.store.get<RecipeRecord>('recipe', id);
+  if (!stored || stored.state !== 'live') {
+    throw new ProblemError(400, `Invalid artifact_id value in job request. No IMS recipe record found matching id=${id}. ${RETRY}`);
+  }
+  const recipe = stored.record;
+  if (!recipe.link) throw new ProblemError(400, `The IMS recipe does not have an artifact_link for recipe_id=${id}. ${RETRY}`);
+  const { location, info } = await requireArtifact(ctx.artifacts, recipe.link);
+  return {
+    arch: recipe.arch,
+    downloadUrl: await ctx.artifacts.presignGet(location, ctx.jobs.urlExpirationSeconds),
+    downloadMd5: info.metadata.md5sum ?? '',
+    recipe,
+  };
+}
+
+async function resolveImage(ctx: JobContext, id: string): Promise<ResolvedArtifact> {
+  const stored = await ctx.store.get<ImageRecord>('image', id);
+  if (!stored || stored.state !== 'live') {
+    throw new ProblemError(400, `Invalid artifact_id value in job request. No IMS image record found matching id=${id}. ${RETRY}`);
+  }
+  const image = stored.record;
+  if (!image.link) throw new ProblemError(400, `The IMS image does not have an artifact_link for image_id=${id}. ${RETRY}`);
+  const { location } = await requireArtifact(ctx.artifacts, image.link);
+  const manifest = await readJsonObject(ctx.artifacts, location, ctx.settings.maxManifestBytes);
+  // The original answers 500 for an unreadable manifest; it is bad input, so 400 as the other manifest faults.
+  if (!manifest || typeof manifest.version !== 'string' || !SUPPORTED_VERSIONS.includes(manifest.version)) {
+    throw new ProblemError(
+      400,
+      `The manifest.json file is corrupt or invalid for IMS image_id=${id}. Could not determine the manifest version. ${RETRY}`,
+    );
+  }
+  const artifacts = Array.isArray(manifest.artifacts) ? (manifest.artifacts as Record<string, unknown>[]) : [];
+  const rootfs = artifacts.filter((a) => a && typeof a.type === 'string' && a.type.startsWith(ROOTFS_TYPE));
+  if (rootfs.length !== 1) {
+    const which = rootfs.length === 0 ? 'does not include any rootfs artifacts' : 'includes multiple rootfs artifacts';
+    throw new ProblemError(400, `Error reading the manifest.json for IMS image_id=${id}. The manifest ${which}. ${RETRY}`);
+  }
+  const link = rootfs[0].link as Record<string, unknown> | undefined;
+  if (!link || typeof link !== 'object') {
+    throw new ProblemError(400, `The rootfs referenced in the manifest.json for ims_image_id=${id} does not have a artifact link. ${RETRY}`);
+  }
+  const rootfsAt = typeof link.path === 'string' ? parseS3Path(link.path) : undefined;
+  const info = rootfsAt ? await ctx.artifacts.head(rootfsAt) : undefined;
+  if (!rootfsAt || !info) throw cannotValidateArtifact(link);
+  return {
+    arch: image.arch,
+    downloadUrl: await ctx.artifacts.presignGet(rootfsAt, ctx.jobs.urlExpirationSeconds),
+    downloadMd5: info.metadata.md5sum ?? (typeof rootfs[0].md5 === 'string' ? rootfs[0].md5 : ''),
+  };
+}
+
+function sshContainersFor(input: JobCreateInput, id: string, service: string, namespace: string, ctx: JobContext): SshContainer[] | null {
+  let containers: { name?: string; jail: boolean }[];
+  if (input.job_type === 'create') {
+    if (!input.enable_debug) return input.ssh_containers && input.ssh_containers.length === 0 ? [] : null;
+    containers = [{ name: 'debug', jail: false }];
+  } else {
+    containers = input.ssh_containers && input.ssh_containers.length > 0 ? input.ssh_containers : [{ name: 'customize', jail: false }];
+  }
+  return containers.map((c) => ({
+    name: c.name ?? '',
+    jail: c.jail,
+    status: 'pending',
+    connection_info: {
+      customer_access: { host: `${id}.ims.${ctx.jobs.customerAccessSubnet}.${ctx.jobs.customerAccessDomain}`, port: 22 },
+      'cluster.local': { host: `${service}.${namespace}.svc.cluster.local`, port: 22 },
+    },
+  }));
+}
+
+export async function createJob(ctx: JobContext, input: JobCreateInput): Promise<JobRecord> {
+  if (input.job_type === 'create' && input.ssh_containers && input.ssh_containers.length > 0) {
+    throw new ProblemError(400, `User defined ssh containers during image create are not currently supported. ${RETRY}`);
+  }
+  if (input.ssh_containers && input.ssh_containers.length > 1) {
+    throw new ProblemError(400, `Only one SSH container is currently supported. ${RETRY}`);
+  }
+  const artifact = input.job_type === 'create' ? await resolveRecipe(ctx, input.artifact_id) : await resolveImage(ctx, input.artifact_id);
+  const key = await ctx.store.get<PublicKeyRecord>('public-key', input.public_key_id);
+  if (!key || key.state !== 'live') {
+    throw new ProblemError(400, `Invalid public_key_id value in job request. No IMS public-key record found matching id=${input.public_key_id}`);
+  }
+
+  const micros = ctx.clock.nowMicros();
+  const id = ctx.ids.newId();
+  const namespace = ctx.jobs.namespace;
+  const service = `cray-ims-${id}-service`;
+  let requireDkms: boolean;
+  if (artifact.arch === 'aarch64') requireDkms = true;
+  else if (input.require_dkms !== undefined) requireDkms = input.require_dkms;
+  else if (input.job_type === 'create') requireDkms = artifact.recipe!.require_dkms;
+  else requireDkms = ctx.jobs.enableDkms;
+
+  const job: JobRecord = {
+    id,
+    created: formatTimestamp(micros),
+    job_type: input.job_type,
+    artifact_id: input.artifact_id,
+    public_key_id: input.public_key_id,
+    image_root_archive_name: input.image_root_archive_name,
+    enable_debug: input.enable_debug,
+    build_env_size: input.build_env_size ?? ctx.jobs.defaultBuildEnvSize,
+    job_mem_size: input.job_mem_size ?? ctx.jobs.defaultJobMemSize,
+    kernel_file_name: input.kernel_file_name || KERNEL_DEFAULT[artifact.arch],
+    initrd_file_name: input.initrd_file_name ?? 'initrd',
+    kernel_parameters_file_name: input.kernel_parameters_file_name ?? 'kernel-parameters',
+    ssh_containers: sshContainersFor(input, id, service, namespace, ctx),
+    require_dkms: requireDkms,
+    arch: artifact.arch,
+    status: 'creating',
+    resultant_image_id: null,
+    kubernetes_job: `cray-ims-${id}-${input.job_type}`,
+    kubernetes_service: service,
+    kubernetes_configmap: `cray-ims-${id}-configmap`,
+    kubernetes_pvc: `cray-ims-${id}-job-claim`,
+    kubernetes_namespace: namespace,
+    kubernetes_secret: null,
+    remote_build_node: '',
+  };
+  const templateDictionary = Object.fromEntries((artifact.recipe?.template_dictionary ?? []).map((t) => [t.key, t.value]));
+  const state: JobState = {
+    job,
+    worker: ctx.jobs.worker,
+    input: {
+      publicKey: key.record.public_key,
+      downloadUrl: artifact.downloadUrl,
+      downloadMd5: artifact.downloadMd5,
+      recipeType: artifact.recipe?.recipe_type,
+      templateDictionary: artifact.recipe ? templateDictionary : undefined,
+      resultImageId: resultImageIdFor(id),
+      arch: artifact.arch,
+    },
+    history: [{ time: job.created, event: 'created', status: 'creating', detail: `worker ${ctx.jobs.worker}` }],
+  };
+  await ctx.store.create(KIND, id, state, sortableTimestamp(micros));
+  try {
+    const execution = await ctx.workflow.start(id);
+    await updateJobState(ctx, id, (s) => ({ ...s, execution }));
+  } catch (error) {
+    await recordJobError(ctx, id, `the job workflow could not be started: ${(error as Error).message}`);
+  }
+  return job;
+}
+
+export async function getJobState(ctx: DomainContext, id: string): Promise<JobState> {
+  return (await getInState<JobState>(ctx.store, KIND, id, 'live')).record;
+}
+
+export async function findJobState(ctx: DomainContext, id: string): Promise<JobState | undefined> {
+  const stored = await ctx.store.get<JobState>(KIND, id);
+  return stored?.state === 'live' ? stored.record : undefined;
+}
+
+export async function getJob(ctx: DomainContext, id: string): Promise<JobRecord> {
+  return (await getJobState(ctx, id)).job;
+}
+
+export async function listJobs(ctx: DomainContext): Promise<JobRecord[]> {
+  return (await listAll<JobState>(ctx.store, KIND, 'live')).map((s) => s.record.job);
+}
+
+/** Read-modify-write of a job's state with the store's optimistic locking. */
+export async function updateJobState(ctx: DomainContext, id: string, change: (state: JobState) => JobState | undefined): Promise<JobState | undefined> {
+  return mutate<JobState>(ctx.store, KIND, id, 'live', async ({ record }) => {
+    const next = change(record);
+    return next ? { record: next, state: 'live' } : undefined;
+  });
+}
+
+function now(ctx: DomainContext): string {
+  return formatTimestamp(ctx.clock.nowMicros());
+}
+
+/** Sets the status with a history entry; a no-op when it already has that status. */
+export function withStatus(ctx: DomainContext, state: JobState, status: JobStatus, detail?: string): JobState {
+  if (state.job.status === status) return state;
+  return {
+    ...state,
+    job: { ...state.job, status },
+    history: [...state.history, { time: now(ctx), event: 'status', status, ...(detail ? { detail } : {}) }],
+  };
+}
+
+export function withHistory(ctx: DomainContext, state: JobState, entry: Omit<HistoryEntry, 'time'>): JobState {
+  return { ...state, history: [...state.history, { time: now(ctx), ...entry }] };
+}
+
+/** Ends a job in `error`, keeping the first reason given. */
+export async function recordJobError(ctx: DomainContext, id: string, reason: string): Promise<JobState | undefined> {
+  return updateJobState(ctx, id, (state) => {
+    if (state.job.status === 'error' && state.reason) return undefined;
+    const next = withStatus(ctx, state, 'error', reason);
+    return withHistory(ctx, { ...next, reason: state.reason ?? reason }, { event: 'error', detail: reason });
+  });
+}
+
+/** PATCH /jobs/{id}: the calls job pods make through ims-python-helper. */
+export async function patchJob(ctx: DomainContext, id: string, patch: JobPatchInput): Promise<JobRecord> {
+  const state = await updateJobState(ctx, id, (current) => {
+    let next = current;
+    if (patch.resultant_image_id !== undefined && patch.resultant_image_id !== current.job.resultant_image_id) {
+      next = withHistory(ctx, { ...next, job: { ...next.job, resultant_image_id: patch.resultant_image_id } }, {
+        event: 'note',
+        detail: `resultant_image_id set to ${patch.resultant_image_id}`,
+      });
+    }
+    if (patch.status !== undefined) next = withStatus(ctx, next, patch.status, 'set through the API');
+    return next;
+  });
+  return (state ?? (await getJobState(ctx, id))).job;
+}
+
+/**
+ * Stops the job's execution, removes everything its worker created, then the record. When the
+ * worker's cleanup fails the record is kept (so the delete can be retried) and the failures are
+ * reported, as the original does.
+ */
+export async function deleteJob(ctx: JobContext, id: string): Promise<void> {
+  const state = await getJobState(ctx, id);
+  if (state.execution) await ctx.workflow.stop(state.execution, 'job deleted');
+  try {
+    await ctx.workerFor(state.worker).cleanup(workerJobOf(state), 'deleted');
+  } catch (error) {
+    throw new ProblemError(500, `Errors were encountered deleting the kubernetes resources for IMS job_id=${id}. ${RETRY}`, {
+      errors: [(error as Error).message],
+    });
+  }
+  const stored = await ctx.store.get<JobState>(KIND, id);
+  if (stored) await ctx.store.remove(KIND, id, stored.version);
+}
+
+export async function deleteJobs(ctx: JobContext, filter: JobFilter): Promise<void> {
+  const failures: string[] = [];
+  for (const { record } of await listAll<JobState>(ctx.store, KIND, 'live')) {
+    if (!matchesJobFilter(record.job, filter)) continue;
+    try {
+      await deleteJob(ctx, record.job.id);
+    } catch (error) {
+      if (error instanceof ProblemError && error.status === 404) continue;
+      failures.push(`${record.job.id}: ${(error as ProblemError).errors ?? (error as Error).message}`);
+    }
+  }
+  if (failures.length > 0) {
+    throw new ProblemError(500, `Errors were encountered deleting the kubernetes resources for some IMS jobs. ${RETRY}`, { errors: failures });
+  }
+}
+
+export function workerJobOf(state: JobState): WorkerJob {
+  return { job: state.job, ...state.input };
+}
+
+export interface JobHistory {
+  id: string;
+  status: JobStatus;
+  reason: string | null;
+  stage: Stage | null;
+  worker: string;
+  events: HistoryEntry[];
+}
+
+export async function jobHistory(ctx: DomainContext, id: string): Promise<JobHistory> {
+  const state = await getJobState(ctx, id);
+  return {
+    id,
+    status: state.job.status,
+    reason: state.reason ?? null,
+    stage: state.stage?.name ?? null,
+    worker: state.worker,
+    events: state.history,
+  };
+}
+
+export { createdMs };

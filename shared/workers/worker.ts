@@ -1,0 +1,56 @@
+/**
+ * Where a job's heavy work runs. The workflow's stages call a Worker; kubernetes, local and
+ * remote-node workers implement it. Every method is idempotent: a stage may be retried, and a
+ * poll may repeat any number of times.
+ */
+import type { Arch, JobRecord, JobStatus } from '../domain/records.js';
+
+export type Stage = 'prepare' | 'build' | 'ssh' | 'package' | 'register' | 'cleanup';
+
+/** What a worker needs to know about a job, resolved when the job was created. */
+export interface WorkerJob {
+  job: JobRecord;
+  /** Public key text for the SSH shell (authorized_keys). */
+  publicKey: string;
+  /** Pre-signed GET URL of the recipe archive (create) or the rootfs squashfs (customize). */
+  downloadUrl: string;
+  /** Expected MD5 of the download ("" when unknown). */
+  downloadMd5: string;
+  /** create: the recipe's type and template values. */
+  recipeType?: 'kiwi-ng' | 'packer';
+  templateDictionary?: Record<string, string>;
+  /** The id the resultant image will get (fixed per job, so a retried register never makes two). */
+  resultImageId: string;
+  arch: Arch;
+}
+
+export type StageProgress =
+  /** The stage's work is finished; the workflow moves on. */
+  | { state: 'done'; status?: JobStatus; detail?: string }
+  /** Still going: poll again later. `status` is what the job record should show meanwhile. */
+  | { state: 'running'; status?: JobStatus; detail?: string }
+  /** The job cannot succeed; `reason` is kept in the job history. */
+  | { state: 'failed'; reason: string };
+
+/** Artifacts a worker produced, ready for the register stage. */
+export type CollectedArtifacts =
+  /** The worker registered the image itself (e.g. an original job pod through ims-python-helper). */
+  | { kind: 'registered'; imageId: string }
+  /** Files the register stage uploads: local paths on this host. */
+  | { kind: 'files'; rootfs: string; kernel: string; initrd: string; parameters?: string; extras?: Record<string, string> }
+  /** Objects already uploaded to S3 by the worker, to be registered under the resultant image id. */
+  | { kind: 'objects'; rootfs: string; kernel: string; initrd: string; parameters?: string; extras?: Record<string, string> };
+
+export interface Worker {
+  readonly name: string;
+  /**
+   * Starts or advances `stage` for the job and reports where it stands. Called again until it
+   * answers `done` or `failed` (or the stage times out). Stages a job type does not have
+   * (e.g. `ssh` on a create job without debug) answer `done` at once.
+   */
+  advance(stage: Exclude<Stage, 'register' | 'cleanup'>, job: WorkerJob): Promise<StageProgress>;
+  /** Where the artifacts of a finished `package` stage are. */
+  collect(job: WorkerJob): Promise<CollectedArtifacts>;
+  /** Removes everything the job created; absent objects are not an error. */
+  cleanup(job: WorkerJob, outcome: 'success' | 'error' | 'deleted'): Promise<void>;
+}

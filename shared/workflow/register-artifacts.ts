@@ -1,0 +1,59 @@
+/**
+ * Puts a job's artifacts where the original puts them (`s3://<boot bucket>/<image id>/rootfs`,
+ * `kernel`, `initrd`, `boot_parameters`) and writes manifest.json version 1.0 in the original's
+ * format (sorted keys, 4-space indent). Returns the manifest link for the image record.
+ */
+import { parseS3Path, s3Path } from '../domain/links.js';
+import { ROOTFS_TYPE } from '../domain/manifest.js';
+import { formatManifestTime } from '../domain/time.js';
+import type { DomainContext } from '../domain/context.js';
+import type { ArtifactLink } from '../domain/records.js';
+import type { CollectedArtifacts, WorkerJob } from '../workers/worker.js';
+
+const TYPES = {
+  rootfs: ROOTFS_TYPE,
+  kernel: 'application/vnd.cray.image.kernel',
+  initrd: 'application/vnd.cray.image.initrd',
+  boot_parameters: 'application/vnd.cray.image.parameters.boot',
+} as const;
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]));
+  }
+  return value;
+}
+
+export async function registerArtifacts(
+  ctx: DomainContext,
+  job: WorkerJob,
+  collected: Exclude<CollectedArtifacts, { kind: 'registered' }>,
+): Promise<ArtifactLink> {
+  if (collected.kind === 'files') {
+    throw new Error('registering local files needs the local worker, which this deployment does not have');
+  }
+  const bucket = ctx.settings.bootImagesBucket;
+  const imageId = job.resultImageId;
+  const sources: [keyof typeof TYPES, string | undefined][] = [
+    ['rootfs', collected.rootfs],
+    ['kernel', collected.kernel],
+    ['initrd', collected.initrd],
+    ['boot_parameters', collected.parameters],
+  ];
+  const artifacts: Record<string, unknown>[] = [];
+  for (const [name, source] of sources) {
+    if (!source) continue;
+    const from = parseS3Path(source);
+    if (!from) throw new Error(`the worker reported an artifact at ${source}, which is not an s3:// path`);
+    const to = { bucket, key: `${imageId}/${name}` };
+    const info = await ctx.artifacts.head(from);
+    if (!info) throw new Error(`the worker reported an artifact at ${source}, which does not exist`);
+    const { etag } = from.bucket === to.bucket && from.key === to.key ? { etag: info.etag } : await ctx.artifacts.copy(from, to);
+    artifacts.push({ link: { etag, path: s3Path(to), type: 's3' }, md5: info.metadata.md5sum ?? '', type: TYPES[name] });
+  }
+  const manifest = sortKeys({ artifacts, created: formatManifestTime(ctx.clock.nowMicros()), version: '1.0' });
+  const at = { bucket, key: `${imageId}/manifest.json` };
+  const { etag } = await ctx.artifacts.putText(at, JSON.stringify(manifest, null, 4), 'application/json');
+  return { path: s3Path(at), etag, type: 's3' };
+}
