@@ -10,6 +10,7 @@ import { makeDynamoClient, makeS3Client } from './clients.js';
 import { readSettings, type Settings } from './config.js';
 import { unprobedNodes, type NodeProber } from './domain/remote-build-nodes.js';
 import { nowMicros } from './domain/time.js';
+import { indexRecord } from './domain/record-index.js';
 import type { WorkflowRunner } from './domain/ports.js';
 import { DynamoRecordStore } from './store/dynamo-record-store.js';
 import { SfnWorkflowRunner } from './workflow/sfn-runner.js';
@@ -59,7 +60,7 @@ export function buildContext(settings: Settings = readSettings(), overrides: Con
   };
   return {
     config: settings,
-    store: new DynamoRecordStore(makeDynamoClient(settings), settings.tableName),
+    store: new DynamoRecordStore(makeDynamoClient(settings), settings.tableName, indexRecord),
     artifacts: new S3ArtifactStore(makeS3Client(settings)),
     clock: { nowMicros },
     ids: { newId: randomUUID },

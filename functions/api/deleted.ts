@@ -4,12 +4,14 @@ import * as images from '#shared/domain/images.js';
 import * as publicKeys from '#shared/domain/public-keys.js';
 import * as recipes from '#shared/domain/recipes.js';
 import type { DomainContext } from '#shared/domain/context.js';
+import type { RecordKind } from '#shared/domain/records.js';
+import { listResult } from '#shared/http/list-response.js';
 import type { Operations } from '#shared/http/types.js';
 
 interface DeletedKind {
   name: string;
+  kind: RecordKind;
   idParam: string;
-  list: (ctx: DomainContext) => Promise<unknown[]>;
   get: (ctx: DomainContext, id: string) => Promise<unknown>;
   undelete: (ctx: DomainContext, id: string) => Promise<void>;
   undeleteAll: (ctx: DomainContext) => Promise<void>;
@@ -20,8 +22,8 @@ interface DeletedKind {
 const kinds: DeletedKind[] = [
   {
     name: 'public-keys',
+    kind: 'public-key',
     idParam: 'public_key_id',
-    list: (c) => publicKeys.listPublicKeys(c, 'deleted'),
     get: (c, id) => publicKeys.getPublicKey(c, id, 'deleted'),
     undelete: publicKeys.undeletePublicKey,
     undeleteAll: publicKeys.undeleteAllPublicKeys,
@@ -30,8 +32,8 @@ const kinds: DeletedKind[] = [
   },
   {
     name: 'recipes',
+    kind: 'recipe',
     idParam: 'recipe_id',
-    list: (c) => recipes.listRecipes(c, 'deleted'),
     get: (c, id) => recipes.getRecipe(c, id, 'deleted'),
     undelete: recipes.undeleteRecipe,
     undeleteAll: recipes.undeleteAllRecipes,
@@ -40,8 +42,8 @@ const kinds: DeletedKind[] = [
   },
   {
     name: 'images',
+    kind: 'image',
     idParam: 'image_id',
-    list: (c) => images.listImages(c, 'deleted'),
     get: (c, id) => images.getImage(c, id, 'deleted'),
     undelete: images.undeleteImage,
     undeleteAll: images.undeleteAllImages,
@@ -52,7 +54,7 @@ const kinds: DeletedKind[] = [
 
 const operations: Operations = Object.fromEntries(
   kinds.flatMap((k) => [
-    [`deleted.${k.name}.collection GET`, { run: async (r) => ok(await k.list(r.app)) }],
+    [`deleted.${k.name}.collection GET`, { run: (r) => listResult(r, r.path, { kind: k.kind, state: 'deleted', allow: { arch: k.kind !== 'public-key', metadata: k.kind === 'image' } }) }],
     [
       `deleted.${k.name}.collection PATCH`,
       { body: { schema: 'DeletedPatch' }, run: async (r) => (await k.undeleteAll(r.app), noContent()) },

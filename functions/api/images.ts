@@ -1,11 +1,11 @@
 import { createApiHandler } from '#shared/http/api-handler.js';
+import { listResult } from '#shared/http/list-response.js';
 import { cascadeOf, created, deleteModeOf, noContent, ok } from '#shared/http/results.js';
 import {
   createImage,
   deleteAllImages,
   deleteImage,
   getImage,
-  listImages,
   normalizeImageCreateBody,
   patchImage,
   type ImageInput,
@@ -14,7 +14,7 @@ import {
 import type { Operations } from '#shared/http/types.js';
 
 const operations: Operations = {
-  'images.collection GET': { run: async (r) => ok(await listImages(r.app)) },
+  'images.collection GET': { run: (r) => listResult(r, r.path, { kind: 'image', allow: { arch: true, metadata: true } }) },
   'images.collection POST': {
     body: { schema: 'ImageCreate', prepare: normalizeImageCreateBody },
     run: async (r) => created(await createImage(r.app, r.body as ImageInput)),

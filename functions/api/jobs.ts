@@ -1,11 +1,13 @@
+import '#shared/workers/kubernetes/register.js';
+import { listResult } from '#shared/http/list-response.js';
 import { createApiHandler } from '#shared/http/api-handler.js';
 import { created, noContent, ok } from '#shared/http/results.js';
-import { createJob, deleteJob, deleteJobs, getJob, jobHistory, listJobs, patchJob, type JobCreateInput, type JobPatchInput } from '#shared/domain/jobs.js';
+import { createJob, deleteJob, deleteJobs, getJob, jobHistory, patchJob, type JobState, type JobCreateInput, type JobPatchInput } from '#shared/domain/jobs.js';
 import { parseJobFilter } from '#shared/domain/job-filters.js';
 import type { Operations } from '#shared/http/types.js';
 
 const operations: Operations = {
-  'jobs.collection GET': { run: async (r) => ok(await listJobs(r.app)) },
+  'jobs.collection GET': { run: (r) => listResult<JobState>(r, r.path, { kind: 'job', allow: { arch: true, job: true }, view: (s) => s.job }) },
   'jobs.collection POST': {
     body: { schema: 'JobCreate' },
     run: async (r) => created(await createJob(r.app, r.body as JobCreateInput)),

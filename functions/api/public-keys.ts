@@ -1,10 +1,11 @@
 import { createApiHandler } from '#shared/http/api-handler.js';
 import { created, deleteModeOf, noContent, ok } from '#shared/http/results.js';
-import { createPublicKey, deleteAllPublicKeys, deletePublicKey, getPublicKey, listPublicKeys, type PublicKeyInput } from '#shared/domain/public-keys.js';
+import { listResult } from '#shared/http/list-response.js';
+import { createPublicKey, deleteAllPublicKeys, deletePublicKey, getPublicKey, type PublicKeyInput } from '#shared/domain/public-keys.js';
 import type { Operations } from '#shared/http/types.js';
 
 const operations: Operations = {
-  'public-keys.collection GET': { run: async (r) => ok(await listPublicKeys(r.app)) },
+  'public-keys.collection GET': { run: (r) => listResult(r, r.path, { kind: 'public-key' }) },
   'public-keys.collection POST': {
     body: { schema: 'PublicKeyCreate' },
     run: async (r) => created(await createPublicKey(r.app, r.body as PublicKeyInput)),

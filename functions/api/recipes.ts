@@ -1,11 +1,12 @@
 import { createApiHandler } from '#shared/http/api-handler.js';
 import { cascadeOf, created, deleteModeOf, noContent, ok } from '#shared/http/results.js';
 import { getRecipe } from '#shared/domain/recipes.js';
-import { createRecipe, deleteAllRecipes, deleteRecipe, listRecipes, patchRecipe, type RecipeInput, type RecipePatch } from '#shared/domain/recipes.js';
+import { listResult } from '#shared/http/list-response.js';
+import { createRecipe, deleteAllRecipes, deleteRecipe, patchRecipe, type RecipeInput, type RecipePatch } from '#shared/domain/recipes.js';
 import type { Operations } from '#shared/http/types.js';
 
 const operations: Operations = {
-  'recipes.collection GET': { run: async (r) => ok(await listRecipes(r.app)) },
+  'recipes.collection GET': { run: (r) => listResult(r, r.path, { kind: 'recipe', allow: { arch: true } }) },
   'recipes.collection POST': {
     body: { schema: 'RecipeCreate' },
     run: async (r) => created(await createRecipe(r.app, r.body as RecipeInput)),

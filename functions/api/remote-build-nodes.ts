@@ -1,3 +1,4 @@
+import { listResult } from '#shared/http/list-response.js';
 import { createApiHandler } from '#shared/http/api-handler.js';
 import { created, noContent, ok } from '#shared/http/results.js';
 import {
@@ -6,14 +7,13 @@ import {
   deleteAllRemoteBuildNodes,
   deleteRemoteBuildNode,
   getRemoteBuildNode,
-  listRemoteBuildNodes,
   remoteBuildNodeStatus,
 } from '#shared/domain/remote-build-nodes.js';
 import type { RemoteBuildNodeRecord } from '#shared/domain/records.js';
 import type { Operations } from '#shared/http/types.js';
 
 const operations: Operations = {
-  'remote-build-nodes.collection GET': { run: async (r) => ok(await listRemoteBuildNodes(r.app)) },
+  'remote-build-nodes.collection GET': { run: (r) => listResult(r, r.path, { kind: 'remote-build-node' }) },
   'remote-build-nodes.collection POST': {
     body: { schema: 'RemoteBuildNodeCreate' },
     run: async (r) => created(await createRemoteBuildNode(r.app, r.body as RemoteBuildNodeRecord)),

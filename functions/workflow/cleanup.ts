@@ -1,3 +1,4 @@
+import '#shared/workers/kubernetes/register.js';
 import { runCleanupStage, type CleanupInput } from '#shared/workflow/stages.js';
 import { appContext } from '#shared/wiring.js';
 

@@ -2,6 +2,7 @@
 import { createServer, type Server } from 'node:http';
 import { matchRoute } from '#shared/http/routes.js';
 import { frameworkProblem } from '#shared/http/problem.js';
+import { markStreaming } from '#shared/http/streaming.js';
 import { logger } from '#shared/logger.js';
 import { apiHandlers } from './handlers.js';
 import { lambdaContext, toEvent, writeResult } from './lambda-adapter.js';
@@ -20,17 +21,18 @@ export function createApiServer(): Server {
     req.on('end', () => {
       void (async () => {
         if (size > MAX_BODY_BYTES) {
-          writeResult(res, frameworkProblem(413, `Request bodies are limited to ${MAX_BODY_BYTES} bytes.`));
+          void writeResult(res, frameworkProblem(413, `Request bodies are limited to ${MAX_BODY_BYTES} bytes.`));
           return;
         }
         const event = toEvent(req, Buffer.concat(chunks));
+        markStreaming(event);
         // Unknown URLs go to the service handler, which answers them with the original's 404 problem.
         const group = matchRoute(event.rawPath, event.requestContext.http.method)?.route.group ?? 'service';
         const result = await apiHandlers[group](event, lambdaContext(`ims-${group}`));
-        writeResult(res, result);
+        await writeResult(res, result);
       })().catch((error: unknown) => {
         logger.error('embedded server failure', { error: error as Error });
-        if (!res.headersSent) writeResult(res, frameworkProblem(500, 'Internal Server Error'));
+        if (!res.headersSent) void writeResult(res, frameworkProblem(500, 'Internal Server Error'));
       });
     });
   });

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'aws-lambda';
 import type { HttpEvent, HttpResult } from '#shared/http/types.js';
+import { RESPONSE_STREAM, type StreamingResult } from '#shared/http/streaming.js';
 
 export function toEvent(req: IncomingMessage, body: Buffer): HttpEvent {
   const url = new URL(req.url ?? '/', 'http://local');
@@ -66,7 +67,27 @@ export function lambdaContext(functionName: string): Context {
   };
 }
 
-export function writeResult(res: ServerResponse, result: HttpResult): void {
+/** Writes a list the handler streamed, item by item, so no answer is held in memory whole. */
+async function writeStream(res: ServerResponse, result: StreamingResult, stream: AsyncIterable<unknown>): Promise<void> {
+  res.writeHead(result.statusCode ?? 200, { ...(result.headers as Record<string, string>), 'transfer-encoding': 'chunked' });
+  let first = true;
+  res.write('[');
+  try {
+    for await (const item of stream) {
+      const chunk = (first ? '' : ',') + JSON.stringify(item);
+      first = false;
+      if (!res.write(chunk)) await new Promise((r) => res.once('drain', r));
+    }
+    res.end(']');
+  } catch (error) {
+    // Headers are gone already: end the connection so the client sees a broken body, not a short list.
+    res.destroy(error as Error);
+  }
+}
+
+export async function writeResult(res: ServerResponse, result: HttpResult): Promise<void> {
+  const stream = (result as StreamingResult)[RESPONSE_STREAM];
+  if (stream) return writeStream(res, result as StreamingResult, stream);
   const headers = { ...(result.headers ?? {}) } as Record<string, string | number | boolean>;
   const body = result.body === undefined ? Buffer.alloc(0) : result.isBase64Encoded ? Buffer.from(result.body, 'base64') : Buffer.from(result.body);
   res.writeHead(result.statusCode ?? 200, { ...headers, 'content-length': body.length });

@@ -13,6 +13,10 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { Upload } from '@aws-sdk/lib-storage';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { Transform } from 'node:stream';
 import { DependencyUnavailableError } from '../domain/errors.js';
 import { ObjectTooLargeError, type ArtifactStore, type ObjectInfo, type S3Location } from '../domain/ports.js';
 
@@ -20,6 +24,7 @@ import { ObjectTooLargeError, type ArtifactStore, type ObjectInfo, type S3Locati
 export const SINGLE_COPY_LIMIT = 5 * 1024 ** 3;
 const COPY_PART_SIZE = 512 * 1024 ** 2;
 const PARALLEL_PARTS = 4;
+const UPLOAD_PART_SIZE = 16 * 1024 ** 2;
 
 /** A client-side error from S3 (missing object, access denied, bad bucket name): the object is "not there". */
 function isClientError(error: unknown): boolean {
@@ -32,15 +37,18 @@ export interface S3ArtifactStoreOptions {
   /** Objects larger than this are copied with multipart copy (tests lower it). */
   singleCopyLimit?: number;
   copyPartSize?: number;
+  uploadPartSize?: number;
 }
 
 export class S3ArtifactStore implements ArtifactStore {
   private readonly singleCopyLimit: number;
   private readonly copyPartSize: number;
+  private readonly uploadPartSize: number;
 
   constructor(private readonly s3: S3Client, options: S3ArtifactStoreOptions = {}) {
     this.singleCopyLimit = options.singleCopyLimit ?? SINGLE_COPY_LIMIT;
     this.copyPartSize = options.copyPartSize ?? COPY_PART_SIZE;
+    this.uploadPartSize = options.uploadPartSize ?? UPLOAD_PART_SIZE;
   }
 
   private async call<T>(what: () => Promise<T>): Promise<T | undefined> {
@@ -83,17 +91,22 @@ export class S3ArtifactStore implements ArtifactStore {
     }
   }
 
-  async copy(from: S3Location, to: S3Location): Promise<{ etag: string }> {
+  async copy(from: S3Location, to: S3Location, metadata?: Record<string, string>): Promise<{ etag: string }> {
     const source = await this.head(from);
     if (!source) throw new DependencyUnavailableError(`The artifact s3://${from.bucket}/${from.key}`);
     try {
       if (source.size <= this.singleCopyLimit) {
         const out = await this.s3.send(
-          new CopyObjectCommand({ Bucket: to.bucket, Key: to.key, CopySource: copySource(from), MetadataDirective: 'COPY' }),
+          new CopyObjectCommand({
+            Bucket: to.bucket,
+            Key: to.key,
+            CopySource: copySource(from),
+            ...(metadata ? { MetadataDirective: 'REPLACE', Metadata: metadata } : { MetadataDirective: 'COPY' }),
+          }),
         );
         return { etag: (out.CopyObjectResult?.ETag ?? '').replaceAll('"', '') };
       }
-      await this.multipartCopy(from, to, source);
+      await this.multipartCopy(from, to, metadata ? { ...source, metadata } : source);
       return { etag: (await this.head(to))?.etag ?? '' };
     } catch (error) {
       if (error instanceof DependencyUnavailableError) throw error;
@@ -137,6 +150,35 @@ export class S3ArtifactStore implements ArtifactStore {
       await this.s3.send(new AbortMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId })).catch(() => undefined);
       throw error;
     }
+  }
+
+  async uploadFile(location: S3Location, path: string, metadata: Record<string, string> = {}): Promise<{ etag: string; md5: string; size: number }> {
+    const hash = createHash('md5');
+    let size = 0;
+    const counted = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        hash.update(chunk);
+        size += chunk.length;
+        done(null, chunk);
+      },
+    });
+    const body = createReadStream(path, { highWaterMark: 1024 * 1024 }).pipe(counted);
+    try {
+      await new Upload({
+        client: this.s3,
+        params: { Bucket: location.bucket, Key: location.key, Body: body, Metadata: metadata },
+        partSize: this.uploadPartSize,
+        queueSize: PARALLEL_PARTS,
+        leavePartsOnError: false,
+      }).done();
+    } catch (error) {
+      if (isClientError(error)) throw error;
+      throw new DependencyUnavailableError('The artifact store (S3)');
+    }
+    const md5 = hash.digest('hex');
+    // The MD5 is known only once the bytes have gone by: record it with a server-side copy onto itself.
+    const { etag } = await this.copy(location, location, { ...metadata, md5sum: md5 });
+    return { etag: etag || ((await this.head(location))?.etag ?? ''), md5, size };
   }
 
   async remove({ bucket, key }: S3Location): Promise<void> {

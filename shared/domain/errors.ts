@@ -88,3 +88,10 @@ export class DependencyUnavailableError extends ProblemError {
     super(503, `${what} is unavailable right now. Retry the request later.`);
   }
 }
+
+/** A list cursor that this service did not issue for this query. */
+export class InvalidCursorError extends ProblemError {
+  constructor() {
+    super(400, 'The cursor is not valid for this list. Start again without a cursor and follow the Link header of each page.');
+  }
+}

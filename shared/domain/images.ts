@@ -4,7 +4,7 @@ import { claimLink, copyForMove, deletedLocation, linkRepr, parseS3Path, release
 import { imageLabelFor, linkedArtifacts, MANIFEST_TYPE, readJsonObject, readManifest, RETRY_HINT, validateImageManifest } from './manifest.js';
 import { sameLink } from './recipes.js';
 import { formatManifestTime, formatTimestamp, sortableTimestamp } from './time.js';
-import { forEachRecord, markDeleted, markLive, purge, type DeleteMode } from './soft-delete.js';
+import { forEachRecord, markDeleted, markLive, purge, withArtifactLease, type DeleteMode } from './soft-delete.js';
 import type { DomainContext } from './context.js';
 import type { S3Location } from './ports.js';
 import type { ArtifactLink, Deleted, ImageRecord, RecordState } from './records.js';
@@ -137,16 +137,15 @@ async function removeManifestAndArtifacts(ctx: DomainContext, link: ArtifactLink
 }
 
 export async function deleteImage(ctx: DomainContext, id: string, mode: DeleteMode, cascade = true): Promise<void> {
-  if (mode === 'hard') {
+  if (mode === 'soft') return softDeleteImage(ctx, id);
+  await withArtifactLease(ctx, KIND, id, async () => {
     let path: string | undefined;
     await removeInState<ImageRecord>(ctx.store, KIND, id, 'live', async ({ record }) => {
       path = record.link?.path;
       if (cascade) await removeManifestAndArtifacts(ctx, record.link);
     });
     await releaseLink(ctx.store, KIND, path, id);
-    return;
-  }
-  await softDeleteImage(ctx, id);
+  });
 }
 
 /**
@@ -155,7 +154,11 @@ export async function deleteImage(ctx: DomainContext, id: string, mode: DeleteMo
  * at it, and only then are the originals removed. Unlike the original, artifacts without an md5
  * are listed too, so undelete and purge find them.
  */
-export async function softDeleteImage(ctx: DomainContext, id: string): Promise<void> {
+export function softDeleteImage(ctx: DomainContext, id: string): Promise<void> {
+  return withArtifactLease(ctx, KIND, id, () => softDeleteImageHoldingLease(ctx, id));
+}
+
+async function softDeleteImageHoldingLease(ctx: DomainContext, id: string): Promise<void> {
   const { record } = await getInState<ImageRecord>(ctx.store, KIND, id, 'live');
   const manifestAt = record.link ? parseS3Path(record.link.path) : undefined;
   const manifest = manifestAt
@@ -196,7 +199,11 @@ export async function deleteAllImages(ctx: DomainContext, mode: DeleteMode, casc
  * restored manifest becomes the live link, the record is marked live, and then the copies under
  * `deleted/` and the deleted manifest are removed.
  */
-export async function undeleteImage(ctx: DomainContext, id: string): Promise<void> {
+export function undeleteImage(ctx: DomainContext, id: string): Promise<void> {
+  return withArtifactLease(ctx, KIND, id, () => undeleteImageHoldingLease(ctx, id));
+}
+
+async function undeleteImageHoldingLease(ctx: DomainContext, id: string): Promise<void> {
   const { record } = await getInState<Deleted<ImageRecord>>(ctx.store, KIND, id, 'deleted');
   const linkAt = record.link ? parseS3Path(record.link.path) : undefined;
   if (!record.link || !linkAt || !linkAt.key.startsWith('deleted')) {
@@ -242,7 +249,7 @@ export async function undeleteAllImages(ctx: DomainContext): Promise<void> {
 }
 
 export async function purgeImage(ctx: DomainContext, id: string): Promise<void> {
-  await purge<ImageRecord>(ctx, KIND, id, ({ record }) => removeManifestAndArtifacts(ctx, record.link));
+  await withArtifactLease(ctx, KIND, id, () => purge<ImageRecord>(ctx, KIND, id, ({ record }) => removeManifestAndArtifacts(ctx, record.link)));
 }
 
 export async function purgeAllImages(ctx: DomainContext): Promise<void> {

@@ -19,6 +19,9 @@ import type { Stage, Worker, WorkerJob } from '../workers/worker.js';
 
 const KIND = 'job';
 const RETRY = 'Determine the specific information that is missing or invalid and then re-run the request with valid information.';
+// The original's texts differ in small ways from message to message; they are kept as it sends them.
+const PLEASE_RETRY = 'Please determine the specific information that is missing or invalid and then re-run the request with valid information.';
+const REVIEW = 'Review the errors, take any corrective action and then re-run the request with valid information.';
 
 export interface JobSettings {
   defaultBuildEnvSize: number;
@@ -101,7 +104,7 @@ async function resolveRecipe(ctx: JobContext, id: string): Promise<ResolvedArtif
     throw new ProblemError(400, `Invalid artifact_id value in job request. No IMS recipe record found matching id=${id}. ${RETRY}`);
   }
   const recipe = stored.record;
-  if (!recipe.link) throw new ProblemError(400, `The IMS recipe does not have an artifact_link for recipe_id=${id}. ${RETRY}`);
+  if (!recipe.link) throw new ProblemError(400, `The IMS recipe does not have an artifact_link for recipe_id=${id}. ${PLEASE_RETRY}`);
   const { location, info } = await requireArtifact(ctx.artifacts, recipe.link);
   return {
     arch: recipe.arch,
@@ -117,14 +120,14 @@ async function resolveImage(ctx: JobContext, id: string): Promise<ResolvedArtifa
     throw new ProblemError(400, `Invalid artifact_id value in job request. No IMS image record found matching id=${id}. ${RETRY}`);
   }
   const image = stored.record;
-  if (!image.link) throw new ProblemError(400, `The IMS image does not have an artifact_link for image_id=${id}. ${RETRY}`);
+  if (!image.link) throw new ProblemError(400, `The IMS image does not have an artifact_link for image_id=${id}. ${PLEASE_RETRY}`);
   const { location } = await requireArtifact(ctx.artifacts, image.link);
   const manifest = await readJsonObject(ctx.artifacts, location, ctx.settings.maxManifestBytes);
   // The original answers 500 for an unreadable manifest; it is bad input, so 400 as the other manifest faults.
   if (!manifest || typeof manifest.version !== 'string' || !SUPPORTED_VERSIONS.includes(manifest.version)) {
     throw new ProblemError(
       400,
-      `The manifest.json file is corrupt or invalid for IMS image_id=${id}. Could not determine the manifest version. ${RETRY}`,
+      `The manifest.json file is corrupt or invalid for IMS image_id=${id}. Could not determine the manifest version or manifest version is unsupported. ${RETRY}`,
     );
   }
   const artifacts = Array.isArray(manifest.artifacts) ? (manifest.artifacts as Record<string, unknown>[]) : [];
@@ -135,11 +138,12 @@ async function resolveImage(ctx: JobContext, id: string): Promise<ResolvedArtifa
   }
   const link = rootfs[0].link as Record<string, unknown> | undefined;
   if (!link || typeof link !== 'object') {
-    throw new ProblemError(400, `The rootfs referenced in the manifest.json for ims_image_id=${id} does not have a artifact link. ${RETRY}`);
+    throw new ProblemError(400, `The rootfs referenced in the manifest.json for ims_image_id=${id} does not have a artifact link. ${PLEASE_RETRY}`);
   }
   const rootfsAt = typeof link.path === 'string' ? parseS3Path(link.path) : undefined;
   const info = rootfsAt ? await ctx.artifacts.head(rootfsAt) : undefined;
-  if (!rootfsAt || !info) throw cannotValidateArtifact(link);
+  // The link as the manifest has it: Python's repr keeps the JSON's key order.
+  if (!rootfsAt || !info) throw cannotValidateArtifact(link, true);
   return {
     arch: image.arch,
     downloadUrl: await ctx.artifacts.presignGet(rootfsAt, ctx.jobs.urlExpirationSeconds),
@@ -156,7 +160,7 @@ function sshContainersFor(input: JobCreateInput, id: string, service: string, na
     containers = input.ssh_containers && input.ssh_containers.length > 0 ? input.ssh_containers : [{ name: 'customize', jail: false }];
   }
   return containers.map((c) => ({
-    name: c.name ?? '',
+    ...(c.name !== undefined ? { name: c.name } : {}),
     jail: c.jail,
     status: 'pending',
     connection_info: {
@@ -171,7 +175,10 @@ export async function createJob(ctx: JobContext, input: JobCreateInput): Promise
     throw new ProblemError(400, `User defined ssh containers during image create are not currently supported. ${RETRY}`);
   }
   if (input.ssh_containers && input.ssh_containers.length > 1) {
-    throw new ProblemError(400, `Only one SSH container is currently supported. ${RETRY}`);
+    throw new ProblemError(
+      400,
+      'Only one SSH container is currently supported. Please remove additional containers, determine the specific information that is missing or invalid and then re-run the request with valid information.',
+    );
   }
   const artifact = input.job_type === 'create' ? await resolveRecipe(ctx, input.artifact_id) : await resolveImage(ctx, input.artifact_id);
   const key = await ctx.store.get<PublicKeyRecord>('public-key', input.public_key_id);
@@ -319,7 +326,7 @@ export async function deleteJob(ctx: JobContext, id: string): Promise<void> {
   try {
     await ctx.workerFor(state.worker).cleanup(workerJobOf(state), 'deleted');
   } catch (error) {
-    throw new ProblemError(500, `Errors were encountered deleting the kubernetes resources for IMS job_id=${id}. ${RETRY}`, {
+    throw new ProblemError(500, `Errors were encountered deleting the kubernetes resources for IMS job_id=${id}. ${REVIEW}`, {
       errors: [(error as Error).message],
     });
   }
@@ -339,7 +346,9 @@ export async function deleteJobs(ctx: JobContext, filter: JobFilter): Promise<vo
     }
   }
   if (failures.length > 0) {
-    throw new ProblemError(500, `Errors were encountered deleting the kubernetes resources for some IMS jobs. ${RETRY}`, { errors: failures });
+    throw new ProblemError(500, `Errors were encountered deleting the kubernetes resources for one or more IMS jobs. ${REVIEW}`, {
+      errors: failures,
+    });
   }
 }
 

@@ -6,8 +6,20 @@
 import { RecordNotFoundError } from './errors.js';
 import type { RecordStore, StoredRecord } from './ports.js';
 import type { RecordKind, RecordState } from './records.js';
+import { toListQuery, type ListFilter } from './record-index.js';
 
-const MAX_ATTEMPTS = 8;
+/**
+ * Optimistic writes lose to concurrent writers; each retry waits a random, growing delay (full
+ * jitter) so that a burst of writers to one record spreads out instead of colliding again.
+ */
+const MAX_ATTEMPTS = 20;
+const BACKOFF_BASE_MS = 5;
+const BACKOFF_CAP_MS = 250;
+
+function backoff(attempt: number): Promise<void> {
+  const ms = Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 
 export async function getInState<T>(store: RecordStore, kind: RecordKind, id: string, state: RecordState): Promise<StoredRecord<T>> {
   const stored = await store.get<T>(kind, id);
@@ -49,6 +61,7 @@ export async function mutate<T, R = T>(
     const next = await change(current);
     if (!next) return undefined;
     if (await store.update(kind, id, current.version, next.record, next.state)) return next.record;
+    await backoff(attempt);
   }
   throw new ConcurrentUpdateError(kind, id);
 }
@@ -65,6 +78,29 @@ export async function removeInState<T>(
     const current = await getInState<T>(store, kind, id, state);
     if (before) await before(current);
     if (await store.remove(kind, id, current.version)) return;
+    await backoff(attempt);
   }
   throw new ConcurrentUpdateError(kind, id);
+}
+
+/** One page of a filtered list (see record-index.ts for what can be filtered). */
+export async function listPage<T>(
+  store: RecordStore,
+  kind: RecordKind,
+  state: RecordState,
+  filter: ListFilter,
+  page: { limit?: number; cursor?: string },
+): Promise<{ items: T[]; cursor?: string }> {
+  const result = await store.list<T>(kind, state, toListQuery(kind, filter, page));
+  return { items: result.items.map((s) => s.record), cursor: result.cursor };
+}
+
+/** Every record matching the filter, a page at a time, without holding the collection in memory. */
+export async function* streamRecords<T>(store: RecordStore, kind: RecordKind, state: RecordState, filter: ListFilter): AsyncGenerator<T> {
+  let cursor: string | undefined;
+  do {
+    const page = await store.list<T>(kind, state, toListQuery(kind, filter, { cursor }));
+    for (const item of page.items) yield item.record;
+    cursor = page.cursor;
+  } while (cursor);
 }

@@ -67,17 +67,23 @@ function duplicateLink(path: string, kind: RecordKind, owner: string): ProblemEr
 }
 
 /**
- * Claims a link path for a live record. A claim left by a record that no longer holds that
- * link (a crash between claim and write, or a record since deleted) is taken over.
+ * How long a claim whose owner does not hold the link yet is respected. Such a claim belongs to
+ * a request still checking the link (a POST validating its manifest, an undelete copying the
+ * artifacts back) or to one that crashed before its write; no request runs longer than a
+ * Lambda can (15 minutes), so an older one is left over from a crash and is taken over.
  */
+export const CLAIM_LEASE_MS = 15 * 60 * 1000;
+
+/** Claims a link path for a live record; a 422 naming the holder when another record has it. */
 export async function claimLink(store: RecordStore, kind: RecordKind, path: string, owner: string): Promise<void> {
   const scope = LINK_SCOPE[kind]!;
   for (let attempt = 0; attempt < 4; attempt++) {
     const holder = await store.claim(scope, path, owner);
     if (holder === undefined) return;
-    const held = await store.get<{ link: ArtifactLink | null }>(kind, holder);
-    if (held && held.state === 'live' && held.record.link?.path === path) throw duplicateLink(path, kind, holder);
-    await store.release(scope, path, holder);
+    const held = await store.get<{ link: ArtifactLink | null }>(kind, holder.owner);
+    const holds = held !== undefined && held.state === 'live' && held.record.link?.path === path;
+    if (holds || holder.ageMs < CLAIM_LEASE_MS) throw duplicateLink(path, kind, holder.owner);
+    await store.release(scope, path, holder.owner);
   }
   throw duplicateLink(path, kind, owner);
 }

@@ -19,23 +19,54 @@ export interface RecordPage<T> {
   cursor?: string;
 }
 
+/** What a record is found by in lists, computed from the record by a RecordIndexer. */
+export interface RecordIndexValues {
+  name?: string;
+  /** Single-valued facets, `<facet>=<value>`, in the kind's slot order (see domain/record-index.ts). */
+  slots?: (string | undefined)[];
+  /** Multi-valued: each entry is findable as key/value. */
+  meta?: Record<string, string>;
+}
+
+export type RecordIndexer = (kind: RecordKind, record: unknown) => RecordIndexValues;
+
+export interface ListQuery {
+  limit?: number;
+  cursor?: string;
+  name?: string;
+  namePrefix?: string;
+  /** `<facet>=<value>` per slot; undefined slots are not filtered. */
+  slots?: (string | undefined)[];
+  meta?: { key: string; value: string };
+}
+
 export interface RecordStore {
   /** Writes a new record; false when the id already exists. */
   create<T>(kind: RecordKind, id: string, record: T, order: string): Promise<boolean>;
   get<T>(kind: RecordKind, id: string): Promise<StoredRecord<T> | undefined>;
-  /** One page of the records of a kind in one state, oldest first. */
-  list<T>(kind: RecordKind, state: RecordState, options?: { limit?: number; cursor?: string }): Promise<RecordPage<T>>;
+  /**
+   * One page of the records of a kind in one state that match the query: oldest first, or by
+   * name for a name-prefix query. Served by Queries on indexes. Throws InvalidCursorError for a
+   * cursor it did not issue for this query.
+   */
+  list<T>(kind: RecordKind, state: RecordState, query?: ListQuery): Promise<RecordPage<T>>;
   /** Replaces record and state when the stored version is `expectedVersion`; false otherwise. */
   update<T>(kind: RecordKind, id: string, expectedVersion: number, record: T, state: RecordState): Promise<boolean>;
   /** Removes the record when the stored version is `expectedVersion`; false otherwise. */
   remove(kind: RecordKind, id: string, expectedVersion: number): Promise<boolean>;
   /**
-   * Claims `value` in a uniqueness scope for `owner`. Returns the current owner when another
-   * owner holds it, undefined when the claim is now ours.
+   * Claims `value` in a uniqueness scope for `owner` (claiming again refreshes the claim's time).
+   * Returns undefined when the claim is now ours, else the other owner and how long ago, in
+   * milliseconds, it claimed.
    */
-  claim(scope: string, value: string, owner: string): Promise<string | undefined>;
+  claim(scope: string, value: string, owner: string): Promise<ClaimHolder | undefined>;
   /** Drops a claim, only when `owner` holds it. */
   release(scope: string, value: string, owner: string): Promise<void>;
+}
+
+export interface ClaimHolder {
+  owner: string;
+  ageMs: number;
 }
 
 export interface S3Location {
@@ -56,8 +87,13 @@ export interface ArtifactStore {
   readText(location: S3Location, maxBytes: number): Promise<string | undefined>;
   putJson(location: S3Location, value: unknown): Promise<{ etag: string }>;
   putText(location: S3Location, text: string, contentType: string, metadata?: Record<string, string>): Promise<{ etag: string }>;
-  /** Server-side copy (multipart above the single-copy limit); returns the copy's ETag. */
-  copy(from: S3Location, to: S3Location): Promise<{ etag: string }>;
+  /** Server-side copy (multipart above the single-copy limit); returns the copy's ETag. `metadata` replaces the source's. */
+  copy(from: S3Location, to: S3Location, metadata?: Record<string, string>): Promise<{ etag: string }>;
+  /**
+   * Uploads a local file (multipart, parts in parallel), computing its MD5 while it streams, so
+   * each byte is read from disk once; the object then carries `md5sum` in its metadata.
+   */
+  uploadFile(location: S3Location, path: string, metadata?: Record<string, string>): Promise<{ etag: string; md5: string; size: number }>;
   /** Deletes the object; absent objects are not an error. */
   remove(location: S3Location): Promise<void>;
   presignGet(location: S3Location, expiresInSeconds: number): Promise<string>;

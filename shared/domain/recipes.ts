@@ -11,7 +11,7 @@ import {
   restoredLocation,
 } from './links.js';
 import { formatTimestamp, sortableTimestamp } from './time.js';
-import { forEachRecord, markDeleted, markLive, purge, type DeleteMode } from './soft-delete.js';
+import { forEachRecord, markDeleted, markLive, purge, withArtifactLease, type DeleteMode } from './soft-delete.js';
 import type { DomainContext } from './context.js';
 import type { ArtifactLink, Deleted, RecipeRecord, RecordState, TemplateValue } from './records.js';
 
@@ -108,7 +108,12 @@ async function removeLinkedObject(ctx: DomainContext, link: ArtifactLink | null)
   }
 }
 
-export async function deleteRecipe(ctx: DomainContext, id: string, mode: DeleteMode, cascade = true): Promise<void> {
+/** Delete, undelete and purge hold the recipe's artifact lease, so that they never interleave. */
+export function deleteRecipe(ctx: DomainContext, id: string, mode: DeleteMode, cascade = true): Promise<void> {
+  return withArtifactLease(ctx, KIND, id, () => deleteRecipeHoldingLease(ctx, id, mode, cascade));
+}
+
+async function deleteRecipeHoldingLease(ctx: DomainContext, id: string, mode: DeleteMode, cascade: boolean): Promise<void> {
   if (mode === 'hard') {
     let link: ArtifactLink | null = null;
     await removeInState<RecipeRecord>(ctx.store, KIND, id, 'live', async ({ record }) => {
@@ -132,7 +137,11 @@ export async function deleteAllRecipes(ctx: DomainContext, mode: DeleteMode, cas
   await forEachRecord<RecipeRecord>(ctx, KIND, 'live', (id) => deleteRecipe(ctx, id, mode, cascade));
 }
 
-export async function undeleteRecipe(ctx: DomainContext, id: string): Promise<void> {
+export function undeleteRecipe(ctx: DomainContext, id: string): Promise<void> {
+  return withArtifactLease(ctx, KIND, id, () => undeleteRecipeHoldingLease(ctx, id));
+}
+
+async function undeleteRecipeHoldingLease(ctx: DomainContext, id: string): Promise<void> {
   const { record } = await getInState<Deleted<RecipeRecord>>(ctx.store, KIND, id, 'deleted');
   const deletedAt = record.link ? parseS3Path(record.link.path) : undefined;
   const original = deletedAt ? restoredLocation(deletedAt) : undefined;
@@ -160,7 +169,7 @@ export async function undeleteAllRecipes(ctx: DomainContext): Promise<void> {
 }
 
 export async function purgeRecipe(ctx: DomainContext, id: string): Promise<void> {
-  await purge<RecipeRecord>(ctx, KIND, id, ({ record }) => removeLinkedObject(ctx, record.link));
+  await withArtifactLease(ctx, KIND, id, () => purge<RecipeRecord>(ctx, KIND, id, ({ record }) => removeLinkedObject(ctx, record.link)));
 }
 
 export async function purgeAllRecipes(ctx: DomainContext): Promise<void> {

@@ -72,7 +72,8 @@ export interface SshConnectionInfo {
 }
 
 export interface SshContainer {
-  name: string;
+  /** Absent when the user's container had none (the original's schema dump leaves it out). */
+  name?: string;
   jail: boolean;
   status: string;
   connection_info: Record<string, SshConnectionInfo>;

@@ -6,12 +6,46 @@
  */
 import { listAll, mutate, removeInState } from './lifecycle.js';
 import { ProblemError } from './errors.js';
+import { CLAIM_LEASE_MS } from './links.js';
 import { formatTimestamp } from './time.js';
 import type { DomainContext } from './context.js';
 import type { StoredRecord } from './ports.js';
 import type { Deleted, RecordKind } from './records.js';
 
 export type DeleteMode = 'hard' | 'soft';
+
+/** How long a request waits for another one moving the same record's artifacts. */
+const LEASE_WAIT_MS = 20_000;
+
+/**
+ * Runs `move` while holding the record's artifact lease (a claim on the record id), so that
+ * two requests never move one record's artifacts at once: a soft delete running beside an
+ * undelete would otherwise remove the copies the other had just made. A second request waits
+ * until the first is done and then sees the record as the first left it; after LEASE_WAIT_MS it
+ * gives up with a 409. A lease left by a crashed request expires like a link claim does.
+ */
+export async function withArtifactLease<T>(ctx: DomainContext, kind: RecordKind, id: string, move: () => Promise<T>): Promise<T> {
+  const scope = `${kind}-artifacts`;
+  const token = ctx.ids.newId();
+  const deadline = Date.now() + LEASE_WAIT_MS;
+  for (let attempt = 0; ; attempt++) {
+    const holder = await ctx.store.claim(scope, id, token);
+    if (!holder) break;
+    if (holder.ageMs >= CLAIM_LEASE_MS) {
+      await ctx.store.release(scope, id, holder.owner);
+      continue;
+    }
+    if (Date.now() >= deadline) {
+      throw new ProblemError(409, `Another request is moving the artifacts of this record. Re-run the request when it has finished.`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(250, 10 * 2 ** attempt)));
+  }
+  try {
+    return await move();
+  } finally {
+    await ctx.store.release(scope, id, token);
+  }
+}
 
 /** Marks a live record deleted, with `changes` (e.g. the moved link) applied in the same write. */
 export async function markDeleted<T extends object>(ctx: DomainContext, kind: RecordKind, id: string, changes: Partial<T> = {}) {

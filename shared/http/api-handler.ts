@@ -5,7 +5,9 @@ import { precheck } from './middleware/precheck.js';
 import { problemErrors } from './middleware/problem-errors.js';
 import { imsState, routeRequest } from './middleware/route-request.js';
 import { validateBody } from './middleware/validate-body.js';
+import { bufferStream } from './list-response.js';
 import { jsonResponse } from './problem.js';
+import { canStream, RESPONSE_STREAM, type StreamingResult } from './streaming.js';
 import type { HandlerGroup } from './routes.js';
 import type { ApiHandler, HttpEvent, HttpResult, Operations } from './types.js';
 
@@ -24,6 +26,12 @@ export function createApiHandler(group: HandlerGroup, operations: Operations): A
     .handler(async (event) => {
       const state = imsState(event);
       const result = await state.operation!.run(state.request!);
-      return jsonResponse(result.status, result.body, result.headers);
+      if (!result.stream) return jsonResponse(result.status, result.body, result.headers);
+      if (canStream(event)) {
+        const response: StreamingResult = { statusCode: result.status, headers: { 'content-type': 'application/json', ...result.headers } };
+        response[RESPONSE_STREAM] = result.stream;
+        return response;
+      }
+      return { statusCode: result.status, headers: { 'content-type': 'application/json', ...result.headers }, body: await bufferStream(result.stream) };
     }) as ApiHandler;
 }

@@ -6,6 +6,8 @@ import type { ApiVersion, Method, RouteDef } from './routes.js';
 
 export interface ApiRequest<B = unknown> {
   method: Method;
+  /** The request path as received (without the query). */
+  path: string;
   version: ApiVersion;
   params: Record<string, string>;
   /** Every value of each query parameter, in order. */
@@ -20,6 +22,8 @@ export interface ApiRequest<B = unknown> {
 export interface ApiResult {
   status: number;
   body?: unknown;
+  /** A JSON array produced item by item (lists); used instead of `body`. */
+  stream?: AsyncIterable<unknown>;
   headers?: Record<string, string>;
 }
 

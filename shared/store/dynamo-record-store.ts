@@ -1,9 +1,24 @@
-/** RecordStore on DynamoDB (lib-dynamodb). Every write is conditional; no transactions are used. */
+/**
+ * RecordStore on DynamoDB (lib-dynamodb). Every write is conditional; no transactions are used.
+ * Lists are Queries on the indexes of table-design.ts; remaining conditions of a combined filter
+ * are FilterExpressions on the same Query.
+ */
+import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { RecordPage, RecordStore, StoredRecord } from '../domain/ports.js';
+import {
+  BatchGetCommand,
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  type QueryCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import { InvalidCursorError } from '../domain/errors.js';
+import type { ClaimHolder, ListQuery, RecordIndexer, RecordPage, RecordStore, StoredRecord } from '../domain/ports.js';
 import type { RecordKind, RecordState } from '../domain/records.js';
-import { BY_STATE_INDEX } from './table-design.js';
+import { BY_META_INDEX, BY_NAME_INDEX, BY_NAME_PREFIX_INDEX, BY_STATE_INDEX, FACET_ATTRIBUTES, FACET_INDEXES } from './table-design.js';
 
 interface Item {
   pk: string;
@@ -15,13 +30,25 @@ interface Item {
   listPk: string;
   listSk: string;
   rec: unknown;
+  [index: string]: unknown;
 }
 
 const recordPk = (kind: RecordKind, id: string) => `${kind}#${id}`;
 
 /** DynamoDB's limit on a partition key value: no item can have a longer one. */
 const MAX_PARTITION_KEY_BYTES = 2048;
-const claimPk = (scope: string, value: string) => `claim#${scope}#${value}`;
+/** Index key parts longer than this are cut (a FilterExpression on the whole value keeps results exact). */
+const MAX_KEY_PART = 400;
+const MAX_PAGE = 1000;
+
+/** Keeps key values within DynamoDB's limits: long ones are cut and tagged with a hash of the whole. */
+function keyPart(value: string): string {
+  if (value.length <= MAX_KEY_PART) return value;
+  return `${value.slice(0, MAX_KEY_PART)}~${createHash('sha256').update(value).digest('hex').slice(0, 16)}`;
+}
+
+const claimPk = (scope: string, value: string) => `claim#${scope}#${keyPart(value)}`;
+const metaItemPk = (kind: RecordKind, id: string, key: string) => `meta#${kind}#${id}#${keyPart(key)}`;
 
 function isConditionFailure(error: unknown): boolean {
   return error instanceof ConditionalCheckFailedException || (error as { name?: string })?.name === 'ConditionalCheckFailedException';
@@ -31,45 +58,86 @@ function toStored<T>(item: Item): StoredRecord<T> {
   return { record: item.rec as T, state: item.state, version: item.version, order: item.order };
 }
 
-export function encodeCursor(key: Record<string, unknown> | undefined): string | undefined {
-  return key ? Buffer.from(JSON.stringify(key)).toString('base64url') : undefined;
+interface Cursor {
+  index: string;
+  key: Record<string, unknown>;
 }
 
-export function decodeCursor(cursor: string | undefined): Record<string, unknown> | undefined {
+function encodeCursor(cursor: Cursor): string {
+  return Buffer.from(JSON.stringify(cursor)).toString('base64url');
+}
+
+function decodeCursor(cursor: string | undefined, index: string): Record<string, unknown> | undefined {
   if (!cursor) return undefined;
   try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : undefined;
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Cursor;
+    if (value?.index !== index || typeof value.key !== 'object' || value.key === null) throw new Error('other index');
+    if (!Object.values(value.key).every((v) => typeof v === 'string')) throw new Error('bad key');
+    return value.key;
   } catch {
-    return undefined;
+    throw new InvalidCursorError();
   }
 }
 
 export class DynamoRecordStore implements RecordStore {
   private readonly doc: DynamoDBDocumentClient;
 
-  constructor(client: DynamoDBClient, private readonly tableName: string) {
+  constructor(
+    client: DynamoDBClient,
+    private readonly tableName: string,
+    private readonly indexer: RecordIndexer,
+  ) {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   }
 
-  private item<T>(kind: RecordKind, id: string, record: T, state: RecordState, version: number, order: string): Item {
-    return { pk: recordPk(kind, id), kind, id, state, version, order, listPk: `${kind}#${state}`, listSk: `${order}#${id}`, rec: record };
+  /** The index attributes of a record item. */
+  private indexAttributes(kind: RecordKind, id: string, record: unknown, state: RecordState, order: string): Record<string, unknown> {
+    const index = this.indexer(kind, record);
+    const attrs: Record<string, unknown> = { listPk: `${kind}#${state}`, listSk: `${order}#${id}` };
+    if (index.name !== undefined) {
+      attrs.nameFull = index.name;
+      attrs.namePk = `${kind}#${state}#${keyPart(index.name)}`;
+      attrs.nameSk = `${keyPart(index.name)}#${order}#${id}`;
+    }
+    FACET_ATTRIBUTES.forEach((attr, i) => {
+      const slot = index.slots?.[i];
+      if (slot !== undefined) {
+        attrs[attr] = `${kind}#${state}#${keyPart(slot)}`;
+        attrs[`s${i}`] = slot;
+      }
+    });
+    if (index.meta) attrs.meta = index.meta;
+    return attrs;
+  }
+
+  private async syncMeta(kind: RecordKind, id: string, state: RecordState, order: string, before: Record<string, string> | undefined, after: Record<string, string> | undefined): Promise<void> {
+    const writes: Promise<unknown>[] = [];
+    for (const key of Object.keys(before ?? {})) {
+      if (!after || !(key in after)) writes.push(this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: metaItemPk(kind, id, key) } })));
+    }
+    for (const [key, value] of Object.entries(after ?? {})) {
+      writes.push(
+        this.doc.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: { pk: metaItemPk(kind, id, key), ref: id, metaPk: `${kind}#${state}#${keyPart(`${key}=${value}`)}`, listSk: `${order}#${id}` },
+          }),
+        ),
+      );
+    }
+    await Promise.all(writes);
   }
 
   async create<T>(kind: RecordKind, id: string, record: T, order: string): Promise<boolean> {
+    const item: Record<string, unknown> = { pk: recordPk(kind, id), kind, id, state: 'live', version: 1, order, rec: record, ...this.indexAttributes(kind, id, record, 'live', order) };
     try {
-      await this.doc.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: this.item(kind, id, record, 'live', 1, order),
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      );
-      return true;
+      await this.doc.send(new PutCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
     } catch (error) {
       if (isConditionFailure(error)) return false;
       throw error;
     }
+    await this.syncMeta(kind, id, 'live', order, undefined, item.meta as Record<string, string> | undefined);
+    return true;
   }
 
   async get<T>(kind: RecordKind, id: string): Promise<StoredRecord<T> | undefined> {
@@ -79,62 +147,187 @@ export class DynamoRecordStore implements RecordStore {
     return Item ? toStored<T>(Item as Item) : undefined;
   }
 
-  async list<T>(kind: RecordKind, state: RecordState, options: { limit?: number; cursor?: string } = {}): Promise<RecordPage<T>> {
-    const result = await this.doc.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        IndexName: BY_STATE_INDEX,
-        KeyConditionExpression: 'listPk = :p',
-        ExpressionAttributeValues: { ':p': `${kind}#${state}` },
-        Limit: options.limit,
-        ExclusiveStartKey: decodeCursor(options.cursor),
-      }),
-    );
-    return { items: (result.Items ?? []).map((i) => toStored<T>(i as Item)), cursor: encodeCursor(result.LastEvaluatedKey) };
-  }
-
   async update<T>(kind: RecordKind, id: string, expectedVersion: number, record: T, state: RecordState): Promise<boolean> {
+    const current = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: recordPk(kind, id) }, ConsistentRead: true }));
+    const old = current.Item as Item | undefined;
+    if (!old || old.version !== expectedVersion) return false;
+    const item = { ...old, rec: record, state, version: expectedVersion + 1 } as Item;
+    for (const attr of ['nameFull', 'namePk', 'nameSk', 'meta', 's0', 's1', 's2', ...FACET_ATTRIBUTES]) delete item[attr];
+    Object.assign(item, this.indexAttributes(kind, id, record, state, old.order));
     try {
       await this.doc.send(
-        new UpdateCommand({
+        new PutCommand({
           TableName: this.tableName,
-          Key: { pk: recordPk(kind, id) },
-          UpdateExpression: 'SET rec = :r, #s = :s, version = :next, listPk = :lp',
+          Item: item,
           ConditionExpression: 'version = :v',
-          ExpressionAttributeNames: { '#s': 'state' },
-          ExpressionAttributeValues: { ':r': record, ':s': state, ':next': expectedVersion + 1, ':lp': `${kind}#${state}`, ':v': expectedVersion },
+          ExpressionAttributeValues: { ':v': expectedVersion },
         }),
       );
-      return true;
     } catch (error) {
       if (isConditionFailure(error)) return false;
       throw error;
     }
+    if (old.meta || item.meta) {
+      await this.syncMeta(kind, id, state, old.order, old.meta as Record<string, string> | undefined, item.meta as Record<string, string> | undefined);
+    }
+    return true;
   }
 
   async remove(kind: RecordKind, id: string, expectedVersion: number): Promise<boolean> {
+    let old: Item | undefined;
     try {
-      await this.doc.send(
+      const out = await this.doc.send(
         new DeleteCommand({
           TableName: this.tableName,
           Key: { pk: recordPk(kind, id) },
           ConditionExpression: 'version = :v',
           ExpressionAttributeValues: { ':v': expectedVersion },
+          ReturnValues: 'ALL_OLD',
         }),
       );
-      return true;
+      old = out.Attributes as Item | undefined;
     } catch (error) {
       if (isConditionFailure(error)) return false;
       throw error;
     }
+    if (old?.meta) await this.syncMeta(kind, id, old.state, old.order, old.meta as Record<string, string>, undefined);
+    return true;
   }
 
-  async claim(scope: string, value: string, owner: string): Promise<string | undefined> {
+  async list<T>(kind: RecordKind, state: RecordState, query: ListQuery = {}): Promise<RecordPage<T>> {
+    const limit = Math.min(query.limit ?? MAX_PAGE, MAX_PAGE);
+    const prefix = `${kind}#${state}`;
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = {};
+    const filters: string[] = [];
+    let index: string;
+    let key: string;
+    const slotIndex = query.slots?.findIndex((s) => s !== undefined) ?? -1;
+
+    if (query.name !== undefined) {
+      index = BY_NAME_INDEX;
+      key = 'namePk = :k';
+      values[':k'] = `${prefix}#${keyPart(query.name)}`;
+    } else if (slotIndex >= 0) {
+      index = FACET_INDEXES[slotIndex];
+      key = `${FACET_ATTRIBUTES[slotIndex]} = :k`;
+      values[':k'] = `${prefix}#${keyPart(query.slots![slotIndex]!)}`;
+    } else if (query.meta) {
+      return this.listByMeta<T>(kind, state, query, limit);
+    } else if (query.namePrefix !== undefined) {
+      index = BY_NAME_PREFIX_INDEX;
+      key = 'listPk = :k AND begins_with(nameSk, :np)';
+      values[':k'] = prefix;
+      values[':np'] = keyPart(query.namePrefix);
+    } else {
+      index = BY_STATE_INDEX;
+      key = 'listPk = :k';
+      values[':k'] = prefix;
+    }
+    if (query.name !== undefined) {
+      filters.push('nameFull = :name');
+      values[':name'] = query.name;
+    }
+    if (query.namePrefix !== undefined) {
+      filters.push('begins_with(nameFull, :prefix)');
+      values[':prefix'] = query.namePrefix;
+    }
+    query.slots?.forEach((slot, i) => {
+      if (slot === undefined) return;
+      filters.push(`s${i} = :s${i}`);
+      values[`:s${i}`] = slot;
+    });
+    if (query.meta) {
+      filters.push('meta.#mk = :mv');
+      names['#mk'] = query.meta.key;
+      values[':mv'] = query.meta.value;
+    }
+    const input: QueryCommandInput = {
+      TableName: this.tableName,
+      IndexName: index,
+      KeyConditionExpression: key,
+      ExpressionAttributeValues: values,
+      ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
+      ...(filters.length ? { FilterExpression: filters.join(' AND ') } : {}),
+    };
+    return this.collect<T>(input, index, query.cursor, limit, (items) => items.map((raw) => ({ stored: toStored<T>(raw as Item), raw })));
+  }
+
+  /** Reads pages until `limit` matches; the cursor then points just after the last one returned. */
+  private async collect<T>(
+    input: QueryCommandInput,
+    index: string,
+    cursor: string | undefined,
+    limit: number,
+    resolve: (items: Record<string, unknown>[]) => Promise<Match<T>[]> | Match<T>[],
+  ): Promise<RecordPage<T>> {
+    const hash = (input.KeyConditionExpression ?? '').split(' ')[0];
+    const range = index === BY_NAME_PREFIX_INDEX ? 'nameSk' : 'listSk';
+    const keyOf = (item: Record<string, unknown>) => ({ pk: item.pk, [hash]: item[hash], [range]: item[range] });
+    let start = decodeCursor(cursor, index);
+    const out: StoredRecord<T>[] = [];
+    let lastKey: Record<string, unknown> | undefined;
+    for (;;) {
+      const page = await this.doc.send(new QueryCommand({ ...input, Limit: Math.min(limit - out.length + 1, MAX_PAGE), ExclusiveStartKey: start }));
+      const matches = await resolve(page.Items ?? []);
+      for (const [i, match] of matches.entries()) {
+        out.push(match.stored);
+        lastKey = keyOf(match.raw);
+        if (out.length === limit) {
+          const more = i < matches.length - 1 || page.LastEvaluatedKey !== undefined;
+          return { items: out, cursor: more ? encodeCursor({ index, key: lastKey }) : undefined };
+        }
+      }
+      if (!page.LastEvaluatedKey) return { items: out };
+      start = page.LastEvaluatedKey;
+    }
+  }
+
+  /** Metadata matches come from metadata items; each record is read and checked, so stale entries never show. */
+  private async listByMeta<T>(kind: RecordKind, state: RecordState, query: ListQuery, limit: number): Promise<RecordPage<T>> {
+    const { key, value } = query.meta!;
+    const input: QueryCommandInput = {
+      TableName: this.tableName,
+      IndexName: BY_META_INDEX,
+      KeyConditionExpression: 'metaPk = :k',
+      ExpressionAttributeValues: { ':k': `${kind}#${state}#${keyPart(`${key}=${value}`)}` },
+    };
+    return this.collect<T>(input, BY_META_INDEX, query.cursor, limit, async (metaItems) => {
+      const records = await this.batchGet(metaItems.map((m) => recordPk(kind, m.ref as string)));
+      const out: Match<T>[] = [];
+      for (const m of metaItems) {
+        const item = records.get(recordPk(kind, m.ref as string));
+        if (!item || item.state !== state) continue;
+        const meta = item.meta as Record<string, string> | undefined;
+        if (meta?.[key] !== value) continue;
+        if (query.name !== undefined && item.nameFull !== query.name) continue;
+        if (query.namePrefix !== undefined && !String(item.nameFull ?? '').startsWith(query.namePrefix)) continue;
+        out.push({ stored: toStored<T>(item), raw: m });
+      }
+      return out;
+    });
+  }
+
+  private async batchGet(pks: string[]): Promise<Map<string, Item>> {
+    const found = new Map<string, Item>();
+    for (let i = 0; i < pks.length; i += 100) {
+      let keys: Record<string, unknown>[] | undefined = [...new Set(pks.slice(i, i + 100))].map((pk) => ({ pk }));
+      while (keys && keys.length > 0) {
+        const out = await this.doc.send(new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }));
+        for (const item of out.Responses?.[this.tableName] ?? []) found.set(item.pk as string, item as Item);
+        keys = out.UnprocessedKeys?.[this.tableName]?.Keys as Record<string, unknown>[] | undefined;
+      }
+    }
+    return found;
+  }
+
+  async claim(scope: string, value: string, owner: string): Promise<ClaimHolder | undefined> {
+    const now = Date.now();
     try {
       await this.doc.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: { pk: claimPk(scope, value), owner },
+          Item: { pk: claimPk(scope, value), owner, claimedAt: now },
           ConditionExpression: 'attribute_not_exists(pk) OR #o = :o',
           ExpressionAttributeNames: { '#o': 'owner' },
           ExpressionAttributeValues: { ':o': owner },
@@ -145,7 +338,8 @@ export class DynamoRecordStore implements RecordStore {
       if (!isConditionFailure(error)) throw error;
       const { Item } = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: claimPk(scope, value) }, ConsistentRead: true }));
       // Released between our put and our read: try again from the top.
-      return Item ? (Item.owner as string) : this.claim(scope, value, owner);
+      if (!Item) return this.claim(scope, value, owner);
+      return { owner: Item.owner as string, ageMs: Math.max(0, now - Number(Item.claimedAt ?? 0)) };
     }
   }
 
@@ -164,4 +358,10 @@ export class DynamoRecordStore implements RecordStore {
       if (!isConditionFailure(error)) throw error;
     }
   }
+}
+
+interface Match<T> {
+  stored: StoredRecord<T>;
+  /** The index item the match was read from (its key becomes the cursor). */
+  raw: Record<string, unknown>;
 }

@@ -1,31 +1,47 @@
 /**
- * The one table's key design (docs/architecture.md explains it):
+ * The one table's key design (docs/architecture.md explains it). Record items:
  *
- *   pk = "<kind>#<id>"                          one item per record, live or soft-deleted
- *   listPk = "<kind>#<state>", listSk = "<order>#<id>"   GSI `by-state`: a kind's live or
- *                                              deleted records in creation order
- *   pk = "claim#<scope>#<value>"                uniqueness claims (e.g. an image's link path)
+ *   pk      "<kind>#<id>"                                 the record, live or soft-deleted
+ *   listPk  "<kind>#<state>",  listSk "<order>#<id>"      GSI by-state: creation order
+ *   namePk  "<kind>#<state>#<name>" (+ listSk)            GSI by-name: exact name
+ *   nameSk  "<name>#<order>#<id>"   (hash listPk)         GSI by-name-prefix: name prefix
+ *   s0Pk/s1Pk/s2Pk "<kind>#<state>#<facet>=<value>"       GSI by-facet-0/1/2: arch, status, job_type…
  *
- * Items carry `rec` (the record exactly as served), `state`, `version` (optimistic locking),
- * `order` and, when soft-deleted, the `deleted` time inside `rec`.
+ * Metadata items (images): pk "meta#<kind>#<id>#<key>", metaPk "<kind>#<state>#<key>=<value>"
+ * (+ listSk, ref) in GSI by-meta. Claim items: pk "claim#<scope>#<value>", owner.
  */
 export const BY_STATE_INDEX = 'by-state';
+export const BY_NAME_INDEX = 'by-name';
+export const BY_NAME_PREFIX_INDEX = 'by-name-prefix';
+export const BY_META_INDEX = 'by-meta';
+export const FACET_INDEXES = ['by-facet-0', 'by-facet-1', 'by-facet-2'] as const;
+export const FACET_ATTRIBUTES = ['s0Pk', 's1Pk', 's2Pk'] as const;
+
+const gsi = (name: string, hash: string, range: string) => ({
+  IndexName: name,
+  KeySchema: [
+    { AttributeName: hash, KeyType: 'HASH' },
+    { AttributeName: range, KeyType: 'RANGE' },
+  ],
+  Projection: { ProjectionType: 'ALL' },
+});
 
 export const tableKeySchema = {
   AttributeDefinitions: [
     { AttributeName: 'pk', AttributeType: 'S' },
     { AttributeName: 'listPk', AttributeType: 'S' },
     { AttributeName: 'listSk', AttributeType: 'S' },
+    { AttributeName: 'namePk', AttributeType: 'S' },
+    { AttributeName: 'nameSk', AttributeType: 'S' },
+    { AttributeName: 'metaPk', AttributeType: 'S' },
+    ...FACET_ATTRIBUTES.map((a) => ({ AttributeName: a, AttributeType: 'S' })),
   ],
   KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
   GlobalSecondaryIndexes: [
-    {
-      IndexName: BY_STATE_INDEX,
-      KeySchema: [
-        { AttributeName: 'listPk', KeyType: 'HASH' },
-        { AttributeName: 'listSk', KeyType: 'RANGE' },
-      ],
-      Projection: { ProjectionType: 'ALL' },
-    },
+    gsi(BY_STATE_INDEX, 'listPk', 'listSk'),
+    gsi(BY_NAME_INDEX, 'namePk', 'listSk'),
+    gsi(BY_NAME_PREFIX_INDEX, 'listPk', 'nameSk'),
+    gsi(BY_META_INDEX, 'metaPk', 'listSk'),
+    ...FACET_INDEXES.map((name, i) => gsi(name, FACET_ATTRIBUTES[i], 'listSk')),
   ],
 } as const;

@@ -3,6 +3,7 @@
  * `kernel`, `initrd`, `boot_parameters`) and writes manifest.json version 1.0 in the original's
  * format (sorted keys, 4-space indent). Returns the manifest link for the image record.
  */
+import { createHash } from 'node:crypto';
 import { parseS3Path, s3Path } from '../domain/links.js';
 import { ROOTFS_TYPE } from '../domain/manifest.js';
 import { formatManifestTime } from '../domain/time.js';
@@ -30,9 +31,6 @@ export async function registerArtifacts(
   job: WorkerJob,
   collected: Exclude<CollectedArtifacts, { kind: 'registered' }>,
 ): Promise<ArtifactLink> {
-  if (collected.kind === 'files') {
-    throw new Error('registering local files needs the local worker, which this deployment does not have');
-  }
   const bucket = ctx.settings.bootImagesBucket;
   const imageId = job.resultImageId;
   const sources: [keyof typeof TYPES, string | undefined][] = [
@@ -42,8 +40,15 @@ export async function registerArtifacts(
     ['boot_parameters', collected.parameters],
   ];
   const artifacts: Record<string, unknown>[] = [];
+  const labels = { 'x-shasta-ims-image-name': job.job.image_root_archive_name, 'x-shasta-ims-image-id': imageId, 'x-shasta-ims-job-id': job.job.id };
   for (const [name, source] of sources) {
     if (!source) continue;
+    if (collected.kind === 'files') {
+      const to = { bucket, key: `${imageId}/${name}` };
+      const { etag, md5 } = await ctx.artifacts.uploadFile(to, source, labels);
+      artifacts.push({ link: { etag, path: s3Path(to), type: 's3' }, md5, type: TYPES[name] });
+      continue;
+    }
     const from = parseS3Path(source);
     if (!from) throw new Error(`the worker reported an artifact at ${source}, which is not an s3:// path`);
     const to = { bucket, key: `${imageId}/${name}` };
@@ -54,6 +59,7 @@ export async function registerArtifacts(
   }
   const manifest = sortKeys({ artifacts, created: formatManifestTime(ctx.clock.nowMicros()), version: '1.0' });
   const at = { bucket, key: `${imageId}/manifest.json` };
-  const { etag } = await ctx.artifacts.putText(at, JSON.stringify(manifest, null, 4), 'application/json');
+  const text = JSON.stringify(manifest, null, 4);
+  const { etag } = await ctx.artifacts.putText(at, text, 'application/json', { md5sum: createHash('md5').update(text).digest('hex') });
   return { path: s3Path(at), etag, type: 's3' };
 }

@@ -44,6 +44,7 @@ export function routeRequest(group: HandlerGroup, operations: Operations): Middl
       state.operation = operation;
       state.request = {
         method,
+        path: event.rawPath,
         version: match.version,
         params: match.params,
         query: parseQuery(event.rawQueryString),

@@ -21,12 +21,12 @@ function isApiException(error: unknown): error is ApiExceptionLike {
 }
 
 function statusOf(body: unknown): { reason?: string; message?: string } {
-  let value = body;
-  if (typeof value === 'string') {
+  let value: unknown = body;
+  if (typeof body === 'string') {
     try {
-      value = JSON.parse(value);
+      value = JSON.parse(body);
     } catch {
-      return { message: value.trim() || undefined };
+      return { message: body.trim() || undefined };
     }
   }
   if (typeof value !== 'object' || value === null) return {};

@@ -67,11 +67,11 @@ export interface KubernetesWorkerSettings {
   /** Base wait between those retries (attempt n waits n × this). */
   retryDelayMs: number;
   /**
-   * How long a completed Kubernetes Job may wait for its record to show `success` before the
-   * lost final status report counts as a failure (the pod PATCHes, then exits; a poll can fall
-   * between the two).
+   * Seconds the Kubernetes state may disagree with the record before that counts as a failure:
+   * a completed Job whose record never showed `success` (the pod PATCHes, then exits, and a poll
+   * can fall between the two), or a started Job without a pod.
    */
-  completionGraceSeconds: number;
+  graceSeconds: number;
   kube: KubeSource;
 }
 
@@ -154,7 +154,7 @@ export function kubernetesSettingsFromEnv(env: Env = process.env): KubernetesWor
     signingKeysSource: signingKeys(env.IMS_JOB_SIGNING_KEYS_SECRET),
     timeoutRetries: 3,
     retryDelayMs: 1000,
-    completionGraceSeconds: count(env.IMS_JOB_COMPLETION_GRACE_SECONDS, 60),
+    graceSeconds: count(env.IMS_JOB_OBSERVATION_GRACE_SECONDS, 60),
     kube: kubeSource(env),
   };
 }

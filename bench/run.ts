@@ -1,0 +1,319 @@
+/**
+ * `npm run bench`: starts the embedded server in its own process, loads it, and writes
+ * bench/results.md and bench/results.json. Not a test: it measures, it does not pass or fail.
+ *
+ *   BENCH_LEVELS=1000,10000,100000   record counts to measure at (default all three)
+ *   BENCH_PARTS=records,cold,artifacts
+ *   BENCH_ARTIFACT_MIB=1024          size of the image root for the artifact part
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, createReadStream } from 'node:fs';
+import { cpus, totalmem, release } from 'node:os';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+
+const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
+const tmp = join(root, 'bench/tmp');
+const levels = (process.env.BENCH_LEVELS ?? '1000,10000,100000').split(',').map(Number);
+const parts = new Set((process.env.BENCH_PARTS ?? 'records,cold,artifacts').split(','));
+const artifactMiB = Number(process.env.BENCH_ARTIFACT_MIB ?? 1024);
+
+interface Server {
+  proc: ChildProcess;
+  url: string;
+  s3: string;
+  dynamo: string;
+}
+
+async function startServer(): Promise<Server> {
+  rmSync(join(tmp, 'data'), { recursive: true, force: true });
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'infra/local/main.ts'], {
+    cwd: root,
+    env: {
+      ...process.env,
+      NODE_OPTIONS: '--openssl-legacy-provider',
+      IMS_DATA_DIR: join(tmp, 'data'),
+      PORT: '18180',
+      S3_PORT: '18181',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    proc.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const line = out.split('\n').find((l) => l.includes('"IMS is listening"'));
+      if (line) {
+        const info = JSON.parse(line);
+        resolve({ proc, url: info.url, s3: info.s3Endpoint, dynamo: info.dynamoEndpoint });
+      }
+    });
+    proc.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+  });
+}
+
+function peakRssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) / 1024;
+}
+
+interface Measure {
+  requests: number;
+  seconds: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+async function load(concurrency: number, count: number, one: (i: number) => Promise<boolean>): Promise<Measure> {
+  const latencies: number[] = [];
+  let next = 0;
+  let errors = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < count; i = next++) {
+        const t = performance.now();
+        if (!(await one(i))) errors++;
+        latencies.push(performance.now() - t);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const q = (p: number) => Number(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))].toFixed(2));
+  return { requests: count, seconds: Number(seconds.toFixed(2)), rps: Math.round(count / seconds), p50: q(0.5), p99: q(0.99), errors };
+}
+
+async function call(url: string, method: string, body?: unknown): Promise<Response> {
+  return fetch(url, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
+}
+
+async function benchRecords(server: Server) {
+  const ids: string[] = [];
+  const rows: Record<string, unknown>[] = [];
+  const create = async () => {
+    const res = await call(`${server.url}/v3/images`, 'POST', { name: `img-${ids.length}`, arch: 'x86_64', metadata: { team: 'bench' } });
+    if (res.status !== 201) return false;
+    ids.push(((await res.json()) as { id: string }).id);
+    return true;
+  };
+  for (const level of levels) {
+    // Fill up to just under the level with concurrency 16, then measure creates that reach it.
+    const fill = level - ids.length - 1200;
+    if (fill > 0) await load(16, fill, create);
+    const measured: Record<string, Measure> = {};
+    measured['create c=1'] = await load(1, 200, create);
+    measured['create c=16'] = await load(16, Math.max(0, level - ids.length), create);
+    const pick = () => ids[Math.floor(Math.random() * ids.length)];
+    const get = async () => (await call(`${server.url}/v3/images/${pick()}`, 'GET')).status === 200;
+    const patch = async (i: number) =>
+      (await call(`${server.url}/v3/images/${pick()}`, 'PATCH', { metadata: { operation: 'set', key: 'k', value: String(i) } })).status === 200;
+    let cursorUrl: string | undefined;
+    const page = async () => {
+      const res = await call(`${server.url}${cursorUrl ?? '/v3/images?limit=100'}`, 'GET');
+      const link = res.headers.get('link');
+      cursorUrl = link ? /<([^>]+)>/.exec(link)![1] : undefined;
+      await res.arrayBuffer();
+      return res.status === 200;
+    };
+    measured['get c=1'] = await load(1, 500, get);
+    measured['get c=16'] = await load(16, 2000, get);
+    measured['patch c=1'] = await load(1, 300, patch);
+    measured['patch c=16'] = await load(16, 1000, patch);
+    cursorUrl = undefined;
+    measured['list page of 100 c=1'] = await load(1, 100, page);
+    cursorUrl = undefined;
+    measured['list page of 100 c=16'] = await load(16, 160, page);
+    const rss = peakRssMiB(server.proc.pid!);
+    for (const [op, m] of Object.entries(measured)) rows.push({ level, op, ...m });
+    rows.push({ level, op: 'server peak RSS (MiB)', value: Number(rss.toFixed(1)) });
+    process.stderr.write(`records at ${level}: get p50 ${measured['get c=1'].p50} ms, patch p50 ${measured['patch c=1'].p50} ms, RSS ${rss.toFixed(0)} MiB\n`);
+  }
+  return rows;
+}
+
+const HANDLERS = [
+  ...readdirSync(join(root, 'functions/api')).map((f) => `functions/api/${f}`),
+  ...readdirSync(join(root, 'functions/workflow')).map((f) => `functions/workflow/${f}`),
+];
+
+function sampleEvent(file: string): unknown {
+  const name = basename(file, '.ts');
+  if (file.startsWith('functions/workflow/')) return name === 'cleanup' ? { jobId: 'no-such-job', outcome: 'success' } : { jobId: 'no-such-job' };
+  const path = { service: '/healthz/ready', 'public-keys': '/v3/public-keys?limit=10', recipes: '/v3/recipes?limit=10', images: '/v3/images?limit=10', deleted: '/v3/deleted/images?limit=10', 'remote-build-nodes': '/v3/remote-build-nodes', jobs: '/v3/jobs?limit=10' }[name] ?? '/healthz/live';
+  const [rawPath, rawQueryString = ''] = path.split('?');
+  return { version: '2.0', routeKey: '$default', rawPath, rawQueryString, headers: {}, requestContext: { http: { method: 'GET', path: rawPath } }, isBase64Encoded: false };
+}
+
+async function benchColdStart(server: Server) {
+  const outDir = join(tmp, 'bundles');
+  rmSync(outDir, { recursive: true, force: true });
+  mkdirSync(outDir, { recursive: true });
+  const rows: Record<string, unknown>[] = [];
+  for (const file of HANDLERS) {
+    const out = join(outDir, `${file.replaceAll('/', '-').replace(/\.ts$/, '')}.mjs`);
+    // As CDK's NodejsFunction builds them: esbuild, minified ESM, the AWS SDK left to the runtime.
+    await build({
+      entryPoints: [join(root, file)],
+      bundle: true,
+      minify: true,
+      platform: 'node',
+      target: 'node22',
+      format: 'esm',
+      outfile: out,
+      external: ['@aws-sdk/*'],
+      mainFields: ['module', 'main'],
+      banner: { js: "import{createRequire as __cr}from'module';const require=__cr(import.meta.url);" },
+      logLevel: 'silent',
+    });
+    const size = statSync(out).size;
+    const script = `const m=await import(${JSON.stringify(out)});const r=await m.handler(${JSON.stringify(sampleEvent(file))},{getRemainingTimeInMillis:()=>30000,functionName:'bench',awsRequestId:'1'});process.stdout.write(JSON.stringify({ms:performance.now(),status:r?.statusCode??r?.outcome}))`;
+    const times: number[] = [];
+    let status: unknown;
+    for (let i = 0; i < 3; i++) {
+      const result = JSON.parse(
+        execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+          cwd: outDir,
+          env: { ...process.env, DYNAMODB_ENDPOINT: server.dynamo, S3_ENDPOINT: server.s3, S3_ACCESS_KEY: 'S3RVER', S3_SECRET_KEY: 'S3RVER', POWERTOOLS_LOG_LEVEL: 'SILENT', AWS_REGION: 'us-east-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', NODE_OPTIONS: '' },
+        }).toString(),
+      );
+      times.push(result.ms);
+      status = result.status;
+    }
+    times.sort((a, b) => a - b);
+    rows.push({ handler: file, bytes: size, firstRequestMs: Number(times[1].toFixed(1)), answered: status });
+    process.stderr.write(`cold start ${file}: ${(size / 1024).toFixed(0)} KiB, ${times[1].toFixed(0)} ms\n`);
+  }
+  return rows;
+}
+
+function makeImageRoot(dir: string, mib: number) {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(join(dir, 'boot'), { recursive: true });
+  mkdirSync(join(dir, 'usr/share'), { recursive: true });
+  writeFileSync(join(dir, 'boot/vmlinuz'), randomBytes(8 * 1024 * 1024));
+  writeFileSync(join(dir, 'boot/initrd'), randomBytes(16 * 1024 * 1024));
+  writeFileSync(join(dir, 'boot/kernel-parameters'), 'console=ttyS0 root=live:squashfs\n');
+  // Half incompressible (binaries, packages), half text-like (docs, configs), as an image root is.
+  const words = Buffer.from(Array.from({ length: 4096 }, (_, i) => `word${i % 97} line ${i}\n`).join(''));
+  for (let i = 0, written = 24; written < mib; i++, written += 16) {
+    const body = i % 2 === 0 ? randomBytes(16 * 1024 * 1024) : Buffer.concat(Array.from({ length: Math.ceil((16 * 1024 * 1024) / words.length) }, () => words)).subarray(0, 16 * 1024 * 1024);
+    writeFileSync(join(dir, 'usr/share', `file-${i}`), body);
+  }
+}
+
+function timed(fn: () => void): number {
+  const t = performance.now();
+  fn();
+  return (performance.now() - t) / 1000;
+}
+
+async function timedAsync(fn: () => Promise<unknown>): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return (performance.now() - t) / 1000;
+}
+
+async function readOnce(path: string): Promise<void> {
+  for await (const _chunk of createReadStream(path, { highWaterMark: 1024 * 1024 })) {
+    // one sequential read of every byte
+  }
+}
+
+async function benchArtifacts(server: Server) {
+  const dir = join(tmp, 'image-root');
+  makeImageRoot(dir, artifactMiB);
+  execFileSync('sync');
+  const squash = (out: string) => execFileSync('mksquashfs', [dir, out, '-noappend', '-quiet', '-no-progress'], { stdio: 'ignore' });
+  const limitSquash = timed(() => squash(join(tmp, 'limit.sqsh')));
+  const limitRead = await timedAsync(() => readOnce(join(tmp, 'limit.sqsh')));
+  rmSync(join(tmp, 'limit.sqsh'));
+
+  process.env.S3_ENDPOINT = server.s3;
+  process.env.S3_ACCESS_KEY = 'S3RVER';
+  process.env.S3_SECRET_KEY = 'S3RVER';
+  process.env.DYNAMODB_ENDPOINT = server.dynamo;
+  const { buildContext } = await import('#shared/wiring.js');
+  const { registerArtifacts } = await import('#shared/workflow/register-artifacts.js');
+  const { createImageWithId, resultImageIdFor } = await Promise.all([import('#shared/domain/images.js'), import('#shared/domain/jobs.js')]).then(([a, b]) => ({ ...a, ...b }));
+  const ctx = buildContext();
+  const jobId = '00000000-0000-4000-8000-000000000001';
+  const job = { job: { id: jobId, image_root_archive_name: 'bench' }, resultImageId: resultImageIdFor(jobId) } as never;
+  const rootfs = join(tmp, 'image.sqsh');
+  const ourSquash = timed(() => squash(rootfs));
+  const ourRegister = await timedAsync(async () => {
+    const link = await registerArtifacts(ctx, job, { kind: 'files', rootfs, kernel: join(dir, 'boot/vmlinuz'), initrd: join(dir, 'boot/initrd'), parameters: join(dir, 'boot/kernel-parameters') });
+    await createImageWithId(ctx, resultImageIdFor(jobId), { name: 'bench', link, arch: 'x86_64', metadata: {} });
+  });
+  const sqshBytes = statSync(rootfs).size;
+  rmSync(rootfs);
+  rmSync(dir, { recursive: true, force: true });
+  const limit = limitSquash + limitRead;
+  const ours = ourSquash + ourRegister;
+  process.stderr.write(`artifacts: limit ${limit.toFixed(1)} s, ours ${ours.toFixed(1)} s\n`);
+  return {
+    imageRootMiB: artifactMiB,
+    squashfsMiB: Number((sqshBytes / 1024 / 1024).toFixed(1)),
+    limit: { mksquashfsSeconds: Number(limitSquash.toFixed(2)), sequentialReadSeconds: Number(limitRead.toFixed(2)), totalSeconds: Number(limit.toFixed(2)) },
+    ours: { mksquashfsSeconds: Number(ourSquash.toFixed(2)), uploadAndRegisterSeconds: Number(ourRegister.toFixed(2)), totalSeconds: Number(ours.toFixed(2)) },
+    ratio: Number((limit / ours).toFixed(3)),
+  };
+}
+
+function markdown(results: Record<string, any>): string {
+  const lines = [`# Benchmark results`, '', `Run ${results.when} on ${results.machine.cpu} × ${results.machine.cores}, ${results.machine.memoryGiB} GiB, Linux ${results.machine.kernel}, Node ${results.machine.node}.`, ''];
+  if (results.records) {
+    lines.push('## Records (images), embedded server in its own process', '', '| records | operation | requests | req/s | p50 ms | p99 ms | errors |', '|---:|---|---:|---:|---:|---:|---:|');
+    for (const r of results.records) {
+      if ('value' in r) lines.push(`| ${r.level} | ${r.op} | | | | | ${r.value} |`);
+      else lines.push(`| ${r.level} | ${r.op} | ${r.requests} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.errors} |`);
+    }
+    lines.push('');
+  }
+  if (results.coldStart) {
+    lines.push('## Cold start: esbuild bundles as CDK builds them', '', '| handler | bundle KiB | first request of a fresh process, ms | answered |', '|---|---:|---:|---|');
+    for (const r of results.coldStart) lines.push(`| ${r.handler} | ${(r.bytes / 1024).toFixed(0)} | ${r.firstRequestMs} | ${r.answered} |`);
+    lines.push('');
+  }
+  if (results.artifacts) {
+    const a = results.artifacts;
+    lines.push(
+      '## Artifacts: package and register an image root',
+      '',
+      `Image root ${a.imageRootMiB} MiB → squashfs ${a.squashfsMiB} MiB.`,
+      '',
+      '| | mksquashfs s | then | total s |',
+      '|---|---:|---|---:|',
+      `| limit: mksquashfs + one sequential read | ${a.limit.mksquashfsSeconds} | read ${a.limit.sequentialReadSeconds} s | ${a.limit.totalSeconds} |`,
+      `| ours: mksquashfs + upload (hash while streaming, multipart) + manifest + image record | ${a.ours.mksquashfsSeconds} | register ${a.ours.uploadAndRegisterSeconds} s | ${a.ours.totalSeconds} |`,
+      '',
+      `Ratio limit / ours: **${a.ratio}** (1.0 = as fast as the limit).`,
+      '',
+    );
+  }
+  return lines.join('\n');
+}
+
+mkdirSync(tmp, { recursive: true });
+const server = await startServer();
+const results: Record<string, unknown> = {
+  when: new Date().toISOString(),
+  machine: { cpu: cpus()[0]?.model, cores: cpus().length, memoryGiB: Math.round(totalmem() / 1024 ** 3), kernel: release(), node: process.version },
+};
+try {
+  if (parts.has('records')) results.records = await benchRecords(server);
+  if (parts.has('cold')) results.coldStart = await benchColdStart(server);
+  if (parts.has('artifacts')) results.artifacts = await benchArtifacts(server);
+} finally {
+  server.proc.kill('SIGTERM');
+}
+writeFileSync(join(root, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`);
+writeFileSync(join(root, 'bench/results.md'), markdown(results));
+process.stderr.write('wrote bench/results.md and bench/results.json\n');
+process.exit(0);

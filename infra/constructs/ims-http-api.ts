@@ -1,0 +1,95 @@
+/**
+ * The HTTP API: one Lambda integration per handler group, one `ANY` route per path of ROUTES (the
+ * handlers answer 405 themselves, with the original's problem body and Allow header), and
+ * `$default` to the service function, which answers unknown URLs with the original's 404.
+ */
+import * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { ROUTES, type HandlerGroup } from '#shared/http/routes.js';
+import { acknowledgePublicRoute } from './nag.js';
+
+/** Probes and the version answer without a token, as the original's do behind its gateway. */
+export const PUBLIC_PATHS: readonly string[] = ['/healthz/ready', '/healthz/live', '/version'];
+
+export interface ImsHttpApiProps {
+  handlers: Record<HandlerGroup, IFunction>;
+  jwtIssuer: string;
+  jwtAudience: string[];
+}
+
+/** One JSON line per request; HTTP APIs accept only `$context` variables of their own. */
+const ACCESS_LOG_FORMAT = apigw.AccessLogFormat.custom(
+  JSON.stringify({
+    requestId: '$context.requestId',
+    ip: '$context.identity.sourceIp',
+    requestTime: '$context.requestTime',
+    method: '$context.httpMethod',
+    path: '$context.path',
+    routeKey: '$context.routeKey',
+    status: '$context.status',
+    responseLength: '$context.responseLength',
+    latency: '$context.responseLatency',
+    integrationError: '$context.integrationErrorMessage',
+    authorizerError: '$context.authorizer.error',
+  }),
+);
+
+export class ImsHttpApi extends Construct {
+  readonly api: apigwv2.HttpApi;
+  readonly stage: apigwv2.HttpStage;
+  /** The routes that need no token (see PUBLIC_PATHS). */
+  readonly publicRoutes: apigwv2.HttpRoute[] = [];
+
+  constructor(scope: Construct, id: string, props: ImsHttpApiProps) {
+    super(scope, id);
+    const integrations = new Map<HandlerGroup, HttpLambdaIntegration>();
+    const integrationFor = (group: HandlerGroup) => {
+      let integration = integrations.get(group);
+      if (!integration) {
+        integration = new HttpLambdaIntegration(`${group}-integration`, props.handlers[group]);
+        integrations.set(group, integration);
+      }
+      return integration;
+    };
+
+    const authorizer = new HttpJwtAuthorizer('JwtAuthorizer', props.jwtIssuer, { jwtAudience: props.jwtAudience });
+    this.api = new apigwv2.HttpApi(this, 'Api', {
+      description: 'Image Management Service (IMS) API',
+      defaultIntegration: integrationFor('service'),
+      defaultAuthorizer: authorizer,
+      // Created below, so that it gets access logs and throttling.
+      createDefaultStage: false,
+    });
+
+    for (const route of ROUTES) {
+      const routes = this.api.addRoutes({
+        path: route.path,
+        methods: [apigwv2.HttpMethod.ANY],
+        integration: integrationFor(route.group),
+        ...(PUBLIC_PATHS.includes(route.path) ? { authorizer: new apigwv2.HttpNoneAuthorizer() } : {}),
+      });
+      if (PUBLIC_PATHS.includes(route.path)) {
+        this.publicRoutes.push(...routes);
+        routes.forEach(acknowledgePublicRoute);
+      }
+    }
+
+    const accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: logs.RetentionDays.ONE_MONTH });
+    this.stage = new apigwv2.HttpStage(this, 'DefaultStage', {
+      httpApi: this.api,
+      stageName: '$default',
+      autoDeploy: true,
+      accessLogSettings: { destination: new apigwv2.LogGroupLogDestination(accessLogs), format: ACCESS_LOG_FORMAT },
+      throttle: { rateLimit: 200, burstLimit: 400 },
+    });
+  }
+
+  get url(): string {
+    return this.stage.url;
+  }
+}

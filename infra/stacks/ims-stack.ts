@@ -1,0 +1,193 @@
+/**
+ * The deployed service: the HTTP API and its handlers, the job workflow, the records table, the
+ * artifact buckets and the secrets the workers need. Each function is granted only what its
+ * use cases touch (docs/deploy.md lists them).
+ */
+import { CfnOutput, CfnParameter, Stack, type StackProps } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import type { HandlerGroup } from '#shared/http/routes.js';
+import { buildJobWorkflow, DEFAULT_EXECUTION_TIMEOUT, type JobWorkflowFunctions } from '#shared/workflow/definition.js';
+import { ImsFunction } from '../constructs/ims-function.js';
+import { ImsHttpApi } from '../constructs/ims-http-api.js';
+import { createRecordsTable } from '../constructs/records-table.js';
+import { createAccessLogsBucket, createDataBucket } from '../constructs/secure-bucket.js';
+import {
+  acknowledgeBucketAccess,
+  acknowledgeExecutionAccess,
+  acknowledgeExternalSecret,
+  acknowledgeStateMachine,
+  acknowledgeTableAccess,
+} from '../constructs/nag.js';
+
+export interface ImsStackProps extends StackProps {
+  /** Bucket names are global; left out, CloudFormation generates unique ones. */
+  imsBucketName?: string;
+  bootImagesBucketName?: string;
+  /** What `GET /version` answers (IMS_VERSION). */
+  imsVersion: string;
+  /** The worker new jobs run on (IMS_JOB_WORKER). */
+  jobWorker: string;
+}
+
+type Stage = keyof JobWorkflowFunctions;
+const STAGES: readonly Stage[] = ['prepare', 'build', 'ssh', 'package', 'register', 'cleanup'];
+
+export class ImsStack extends Stack {
+  readonly table: dynamodb.Table;
+  readonly imsBucket: s3.Bucket;
+  readonly bootImagesBucket: s3.Bucket;
+  readonly kubeconfigSecret: secretsmanager.Secret;
+  readonly remoteNodeKeySecret: secretsmanager.Secret;
+  readonly apiFunctions: Record<HandlerGroup, ImsFunction>;
+  readonly stageFunctions: Record<Stage, ImsFunction>;
+  readonly stateMachine: sfn.StateMachine;
+  readonly httpApi: ImsHttpApi;
+
+  constructor(scope: Construct, id: string, props: ImsStackProps) {
+    super(scope, id, props);
+
+    const jwtIssuer = new CfnParameter(this, 'JwtIssuer', {
+      type: 'String',
+      description: 'Issuer URL of the JWTs the API accepts (e.g. https://auth.example.com/realms/shasta)',
+    });
+    const jwtAudience = new CfnParameter(this, 'JwtAudience', {
+      type: 'CommaDelimitedList',
+      description: 'Audiences (aud or client_id claims) the API accepts, comma-separated',
+    });
+
+    this.table = createRecordsTable(this, 'Records');
+    const accessLogs = createAccessLogsBucket(this, 'AccessLogs');
+    this.imsBucket = createDataBucket(this, 'ImsBucket', { bucketName: props.imsBucketName, accessLogs, versioned: false });
+    this.bootImagesBucket = createDataBucket(this, 'BootImagesBucket', { bucketName: props.bootImagesBucketName, accessLogs, versioned: true });
+
+    // Created without a value (CloudFormation fills in a random placeholder); the operator puts
+    // the real one in after the first deploy, so no secret ever appears in the template.
+    this.kubeconfigSecret = new secretsmanager.Secret(this, 'KubeconfigSecret', {
+      description: 'IMS: kubeconfig (YAML) the kubernetes job worker uses to reach the cluster',
+    });
+    this.remoteNodeKeySecret = new secretsmanager.Secret(this, 'RemoteNodeKeySecret', {
+      description: 'IMS: SSH private key (PEM/OpenSSH) for remote build nodes',
+    });
+    acknowledgeExternalSecret(this.kubeconfigSecret);
+    acknowledgeExternalSecret(this.remoteNodeKeySecret);
+
+    const recordsEnv = {
+      TABLE_NAME: this.table.tableName,
+      S3_IMS_BUCKET: this.imsBucket.bucketName,
+      S3_BOOT_IMAGES_BUCKET: this.bootImagesBucket.bucketName,
+      IMS_VERSION: props.imsVersion,
+      IMS_JOB_WORKER: props.jobWorker,
+    };
+
+    const apiScope = new Construct(this, 'ApiHandlers');
+    const apiFunction = (group: HandlerGroup, description: string, environment: Record<string, string> = recordsEnv) =>
+      new ImsFunction(apiScope, group, { entry: `functions/api/${group}.ts`, kind: 'api', description, environment });
+    this.apiFunctions = {
+      // Health, version and unknown URLs touch no data: only the version is passed in.
+      service: apiFunction('service', 'IMS API: health, version, unknown URLs', { IMS_VERSION: props.imsVersion }),
+      'public-keys': apiFunction('public-keys', 'IMS API: public keys'),
+      recipes: apiFunction('recipes', 'IMS API: recipes'),
+      images: apiFunction('images', 'IMS API: images'),
+      deleted: apiFunction('deleted', 'IMS API: soft-deleted records'),
+      'remote-build-nodes': apiFunction('remote-build-nodes', 'IMS API: remote build nodes'),
+      jobs: apiFunction('jobs', 'IMS API: jobs'),
+    };
+
+    const stageScope = new Construct(this, 'WorkflowStages');
+    const stageEnv = {
+      ...recordsEnv,
+      // ARNs only: the workers read the values at run time (shared/secrets.ts).
+      KUBECONFIG_SECRET_ARN: this.kubeconfigSecret.secretArn,
+      REMOTE_NODE_KEY_SECRET_ARN: this.remoteNodeKeySecret.secretArn,
+    };
+    this.stageFunctions = Object.fromEntries(
+      STAGES.map((stage) => [
+        stage,
+        new ImsFunction(stageScope, stage, { entry: `functions/workflow/${stage}.ts`, kind: 'workflow', description: `IMS job workflow: ${stage}`, environment: stageEnv }),
+      ]),
+    ) as Record<Stage, ImsFunction>;
+
+    const workflowLogs = new logs.LogGroup(this, 'JobWorkflowLogs', { retention: logs.RetentionDays.ONE_MONTH });
+    const stages = this.stageFunctions;
+    const fns: JobWorkflowFunctions = {
+      prepare: stages.prepare.fn,
+      build: stages.build.fn,
+      ssh: stages.ssh.fn,
+      package: stages.package.fn,
+      register: stages.register.fn,
+      cleanup: stages.cleanup.fn,
+    };
+    this.stateMachine = new sfn.StateMachine(this, 'JobWorkflow', {
+      definitionBody: buildJobWorkflow(this, fns),
+      timeout: DEFAULT_EXECUTION_TIMEOUT,
+      tracingEnabled: true,
+      logs: { destination: workflowLogs, level: sfn.LogLevel.ALL, includeExecutionData: true },
+    });
+    acknowledgeStateMachine(this.stateMachine, Object.values(fns));
+    // Only the jobs API function references the state machine. The stage functions are invoked
+    // BY it and never call back (no task tokens), so none of them needs its ARN or
+    // grantTaskResponse, which would make Function -> Role -> StateMachine -> Role -> Function a cycle.
+    this.apiFunctions.jobs.fn.addEnvironment('STATE_MACHINE_ARN', this.stateMachine.stateMachineArn);
+
+    this.grantAccess();
+
+    this.httpApi = new ImsHttpApi(this, 'Http', {
+      handlers: Object.fromEntries(Object.entries(this.apiFunctions).map(([group, f]) => [group, f.fn])) as Record<HandlerGroup, ImsFunction['fn']>,
+      jwtIssuer: jwtIssuer.valueAsString,
+      jwtAudience: jwtAudience.valueAsList,
+    });
+
+    new CfnOutput(this, 'ApiUrl', { value: this.httpApi.url, description: 'Base URL of the IMS API' });
+    new CfnOutput(this, 'TableName', { value: this.table.tableName });
+    new CfnOutput(this, 'ImsBucketName', { value: this.imsBucket.bucketName, description: 'S3_IMS_BUCKET: recipes' });
+    new CfnOutput(this, 'BootImagesBucketName', { value: this.bootImagesBucket.bucketName, description: 'S3_BOOT_IMAGES_BUCKET: image artifacts and manifests' });
+    new CfnOutput(this, 'StateMachineArn', { value: this.stateMachine.stateMachineArn });
+    new CfnOutput(this, 'KubeconfigSecretArn', { value: this.kubeconfigSecret.secretArn, description: 'Put the kubeconfig for the job worker here' });
+    new CfnOutput(this, 'RemoteNodeKeySecretArn', { value: this.remoteNodeKeySecret.secretArn, description: 'Put the remote build nodes SSH private key here' });
+  }
+
+  /** Each function gets what its use cases touch, nothing more (service: only its logs). */
+  private grantAccess(): void {
+    const api = this.apiFunctions;
+    for (const group of ['public-keys', 'recipes', 'images', 'deleted', 'remote-build-nodes', 'jobs'] as const) {
+      this.grantTable(api[group]);
+    }
+    // Recipes live in the ims bucket, image manifests and artifacts in boot-images; soft delete
+    // and undelete rename objects in place, hence write.
+    this.grantBucket(api.recipes, this.imsBucket, true);
+    this.grantBucket(api.images, this.bootImagesBucket, true);
+    this.grantBucket(api.deleted, this.imsBucket, true);
+    this.grantBucket(api.deleted, this.bootImagesBucket, true);
+    // A new job reads the recipe or the image's manifest and presigns its download URL.
+    this.grantBucket(api.jobs, this.imsBucket, false);
+    this.grantBucket(api.jobs, this.bootImagesBucket, false);
+    this.stateMachine.grantStartExecution(api.jobs.fn);
+    this.stateMachine.grantExecution(api.jobs.fn, 'states:StopExecution');
+    acknowledgeExecutionAccess(api.jobs, this.stateMachine);
+
+    for (const stage of STAGES) {
+      const f = this.stageFunctions[stage];
+      this.grantTable(f);
+      this.grantBucket(f, this.imsBucket, true);
+      this.grantBucket(f, this.bootImagesBucket, true);
+      this.kubeconfigSecret.grantRead(f.fn);
+      this.remoteNodeKeySecret.grantRead(f.fn);
+    }
+  }
+
+  private grantTable(f: ImsFunction): void {
+    this.table.grantReadWriteData(f.fn);
+    acknowledgeTableAccess(f, this.table);
+  }
+
+  private grantBucket(f: ImsFunction, bucket: s3.Bucket, write: boolean): void {
+    if (write) bucket.grantReadWrite(f.fn);
+    else bucket.grantRead(f.fn);
+    acknowledgeBucketAccess(f, bucket, write);
+  }
+}

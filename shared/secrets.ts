@@ -1,0 +1,46 @@
+/**
+ * Secret values from AWS Secrets Manager, read once per process (per Lambda container). The
+ * stack passes only ARNs in the environment (KUBECONFIG_SECRET_ARN, REMOTE_NODE_KEY_SECRET_ARN);
+ * the value is fetched when first needed, so it never sits in a function's configuration.
+ */
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { readSettings } from './config.js';
+
+/** The part of the client the loader uses (tests hand in a fake). */
+export interface SecretsClient {
+  send(command: GetSecretValueCommand): Promise<{ SecretString?: string; SecretBinary?: Uint8Array }>;
+}
+
+export type SecretLoader = (secretId: string) => Promise<string>;
+
+/** A loader that asks once per secret; a failed read is not cached, so the next call retries. */
+export function createSecretLoader(client: SecretsClient): SecretLoader {
+  const cache = new Map<string, Promise<string>>();
+  return (secretId) => {
+    let value = cache.get(secretId);
+    if (!value) {
+      value = client.send(new GetSecretValueCommand({ SecretId: secretId })).then((out) => {
+        if (out.SecretString !== undefined) return out.SecretString;
+        if (out.SecretBinary !== undefined) return Buffer.from(out.SecretBinary).toString('utf8');
+        throw new Error(`secret ${secretId} has no value`);
+      });
+      value.catch(() => cache.delete(secretId));
+      cache.set(secretId, value);
+    }
+    return value;
+  };
+}
+
+let defaultLoader: SecretLoader | undefined;
+
+/** The value of a secret (ARN or name), from the process-wide cache. */
+export function loadSecret(secretId: string): Promise<string> {
+  defaultLoader ??= createSecretLoader(new SecretsManagerClient({ region: readSettings().region }));
+  return defaultLoader(secretId);
+}
+
+/** The value of the secret whose ARN the variable holds; undefined when the variable is unset. */
+export async function secretFromEnv(variable: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  const secretId = env[variable];
+  return secretId ? loadSecret(secretId) : undefined;
+}

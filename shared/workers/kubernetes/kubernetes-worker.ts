@@ -1,0 +1,105 @@
+/**
+ * Runs IMS jobs as the original did: one Kubernetes Job per IMS job, whose pod (the original
+ * ims-utils, kiwi-ng builder and sshd images) does the work and reports progress by PATCHing the
+ * job record itself. The worker creates the objects, watches for a pod that can no longer report
+ * (the original never did), and removes the objects again.
+ */
+import { logger } from '../../logger.js';
+import type { CollectedArtifacts, Stage, StageProgress, Worker, WorkerJob } from '../worker.js';
+import { describeApiError } from './api-errors.js';
+import { deleteJobObjects, type CleanupOutcome } from './cleanup.js';
+import { loadKubeConfig, makeKubeApis, type KubeApis } from './kube-apis.js';
+import { renderJobManifests, type Manifest } from './manifests.js';
+import { describePod, diagnose, firstContainerFailure, observeJob, type JobObservation } from './pod-health.js';
+import { createJobObjects } from './prepare.js';
+import { sshEndpoints, statusVerdict, type PolledStage } from './stage-progress.js';
+import type { KubernetesWorkerSettings } from './settings.js';
+import { jobNamespace } from './template-params.js';
+
+export interface KubernetesWorkerDeps {
+  /** The clock used to judge grace periods (tests pass a fixed one). */
+  now?: () => Date;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export class KubernetesWorker implements Worker {
+  readonly name = 'kubernetes';
+  private readonly apis: KubeApis;
+  private readonly now: () => Date;
+
+  constructor(
+    private readonly settings: KubernetesWorkerSettings,
+    private readonly deps: KubernetesWorkerDeps = {},
+  ) {
+    this.apis = makeKubeApis(loadKubeConfig(settings.kube));
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  async advance(stage: Exclude<Stage, 'register' | 'cleanup'>, job: WorkerJob): Promise<StageProgress> {
+    if (stage === 'prepare') return this.prepare(job);
+    return this.poll(stage, job);
+  }
+
+  private async prepare(job: WorkerJob): Promise<StageProgress> {
+    let manifests: Manifest[];
+    try {
+      manifests = await renderJobManifests(job, this.settings);
+    } catch (error) {
+      // A template problem (e.g. JobTemplateError listing variables without a value) is a
+      // configuration error; nothing has been created yet.
+      const reason = error instanceof Error ? error.message : String(error);
+      logger.error('job templates could not be rendered', { jobId: job.job.id, reason });
+      return { state: 'failed', reason };
+    }
+    return createJobObjects({ apis: this.apis, settings: this.settings, sleep: this.deps.sleep }, job, manifests);
+  }
+
+  private async observe(job: WorkerJob): Promise<JobObservation> {
+    return observeJob(this.apis, jobNamespace(job, this.settings), job.job.kubernetes_job);
+  }
+
+  private async poll(stage: PolledStage, job: WorkerJob): Promise<StageProgress> {
+    const record = job.job;
+    const verdict = statusVerdict(stage, record);
+    if (verdict === 'done') return { state: 'done' };
+
+    let obs: JobObservation;
+    try {
+      obs = await this.observe(job);
+    } catch (error) {
+      // The container details are a bonus on an error the pod already reported.
+      if (verdict === 'error') return { state: 'failed', reason: 'the job pod reported error' };
+      // The pod reports through the record, so an API hiccup here is no reason to fail the job;
+      // the stage's time limit still ends a job whose cluster stays unreachable.
+      const detail = `could not read Kubernetes Job ${record.kubernetes_job}: ${describeApiError(error)}`;
+      logger.warn('job state unreadable', { jobId: record.id, detail });
+      return { state: 'running', detail };
+    }
+
+    if (verdict === 'error') {
+      const cause = firstContainerFailure(obs);
+      return { state: 'failed', reason: cause ? `the job pod reported error; ${cause}` : 'the job pod reported error' };
+    }
+    const problem = diagnose(obs, record, this.now(), this.settings.graceSeconds);
+    if (problem) return { state: 'failed', reason: problem };
+
+    const endpoint = stage === 'ssh' && record.status === 'waiting_on_user' ? sshEndpoints(record) : undefined;
+    const detail = endpoint ? `waiting for the user: ${endpoint}; ${describePod(obs)}` : describePod(obs);
+    return { state: 'running', detail };
+  }
+
+  /** The pod registers the image itself (ims-python-helper) and PATCHes resultant_image_id. */
+  async collect(job: WorkerJob): Promise<CollectedArtifacts> {
+    const imageId = job.job.resultant_image_id;
+    if (!imageId) {
+      throw new Error(
+        `IMS job ${job.job.id} has no resultant_image_id: its pod did not register an image (status '${job.job.status}')`,
+      );
+    }
+    return { kind: 'registered', imageId };
+  }
+
+  async cleanup(job: WorkerJob, outcome: CleanupOutcome): Promise<void> {
+    await deleteJobObjects(this.apis, this.settings, job.job, outcome, this.deps.sleep);
+  }
+}

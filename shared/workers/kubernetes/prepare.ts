@@ -1,0 +1,104 @@
+/**
+ * The prepare stage: creates the job's objects in the original's order. Re-running it is safe
+ * (objects already there are taken as created); a failure that retrying cannot fix removes the
+ * objects again and reports which one could not be created.
+ */
+import type { V1Secret } from '@kubernetes/client-node';
+import { logger } from '../../logger.js';
+import type { StageProgress, WorkerJob } from '../worker.js';
+import { describeApiError, isAlreadyExists, isNotFound } from './api-errors.js';
+import type { KubeApis } from './kube-apis.js';
+import type { Manifest } from './manifests.js';
+import { resourceOps } from './resources.js';
+import { retryOnTimeout } from './retry.js';
+import type { KubernetesWorkerSettings } from './settings.js';
+import { jobNamespace } from './template-params.js';
+
+export interface PrepareContext {
+  apis: KubeApis;
+  settings: KubernetesWorkerSettings;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const label = (m: Pick<Manifest, 'kind' | 'name'>): string => `${m.kind} ${m.name}`;
+
+async function create(ctx: PrepareContext, manifest: Manifest): Promise<'created' | 'existed'> {
+  const ops = resourceOps(ctx.apis, manifest.kind);
+  try {
+    await retryOnTimeout(() => ops.create(manifest.namespace, manifest.body), {
+      retries: ctx.settings.timeoutRetries,
+      delayMs: ctx.settings.retryDelayMs,
+      what: `create ${label(manifest)}`,
+      sleep: ctx.sleep,
+    });
+    return 'created';
+  } catch (error) {
+    if (isAlreadyExists(error)) return 'existed';
+    throw error;
+  }
+}
+
+/**
+ * Removes the objects made so far. Objects that already existed are removed too: their names
+ * carry the job id, so they are this job's own from an earlier attempt, and a failed prepare
+ * should leave nothing behind.
+ */
+async function rollBack(ctx: PrepareContext, made: Manifest[]): Promise<string[]> {
+  const problems: string[] = [];
+  for (const manifest of [...made].reverse()) {
+    try {
+      await resourceOps(ctx.apis, manifest.kind).remove(manifest.namespace, manifest.name);
+    } catch (error) {
+      if (!isNotFound(error)) problems.push(`${label(manifest)}: ${describeApiError(error)}`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * Copies the RPM signing keys into the job namespace when the record names a secret for them.
+ * As in the original a failure here is only logged: the build then runs with the image's keys.
+ */
+async function copySigningKeys(ctx: PrepareContext, job: WorkerJob, namespace: string): Promise<string | undefined> {
+  const target = job.job.kubernetes_secret;
+  const source = ctx.settings.signingKeysSource;
+  if (!target || !source) return undefined;
+  try {
+    const secret: V1Secret = await ctx.apis.core.readNamespacedSecret({ namespace: source.namespace, name: source.name });
+    const body = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: target, namespace, labels: { 'app.kubernetes.io/part-of': 'cray-ims', 'ims-job-id': job.job.id } },
+      type: secret.type ?? 'Opaque',
+      data: secret.data ?? {},
+    };
+    await create(ctx, { kind: 'Secret', name: target, namespace, body });
+    return `Secret ${target}`;
+  } catch (error) {
+    const why = isNotFound(error) ? `secret ${source.namespace}/${source.name} does not exist` : describeApiError(error);
+    logger.warn('signing keys not copied for the job', { jobId: job.job.id, reason: why });
+    return undefined;
+  }
+}
+
+export async function createJobObjects(ctx: PrepareContext, job: WorkerJob, manifests: Manifest[]): Promise<StageProgress> {
+  const made: Manifest[] = [];
+  const existed: string[] = [];
+  for (const manifest of manifests) {
+    try {
+      if ((await create(ctx, manifest)) === 'existed') existed.push(label(manifest));
+      made.push(manifest);
+    } catch (error) {
+      const cause = `could not create ${label(manifest)} in namespace ${manifest.namespace}: ${describeApiError(error)}`;
+      logger.error('creating the job objects failed', { jobId: job.job.id, cause });
+      const leftovers = await rollBack(ctx, made);
+      const removed = made.length > 0 ? `; removed again: ${made.map(label).join(', ')}` : '';
+      const stuck = leftovers.length > 0 ? `; could not remove: ${leftovers.join('; ')}` : '';
+      return { state: 'failed', reason: `${cause}${removed}${stuck}` };
+    }
+  }
+  const secret = await copySigningKeys(ctx, job, jobNamespace(job, ctx.settings));
+  const names = [...made.map(label), ...(secret ? [secret] : [])];
+  const again = existed.length > 0 ? ` (already there: ${existed.join(', ')})` : '';
+  return { state: 'done', detail: `created ${names.join(', ')}${again}` };
+}

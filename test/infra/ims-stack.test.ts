@@ -1,0 +1,332 @@
+/**
+ * The deployed stack, checked on its synthesized template (bundling skipped: see
+ * bundling.test.ts for the one bundle that is really built). The app gets cdk.json's context, so
+ * these tests see the same feature flags as `npx cdk synth`, and cdk-nag is registered as in
+ * infra/app.ts, so an unacknowledged finding fails the synth here too.
+ */
+import { beforeAll, describe, expect, test } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { App, Stack, Validations, type CfnElement } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type { IConstruct } from 'constructs';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { REPO_ROOT } from '#infra/constructs/ims-function.js';
+import { PUBLIC_PATHS } from '#infra/constructs/ims-http-api.js';
+import { ImsStack } from '#infra/stacks/ims-stack.js';
+import { ROUTES, type HandlerGroup } from '#shared/http/routes.js';
+import { tableKeySchema } from '#shared/store/table-design.js';
+
+type Resource = { Type: string; Properties: Record<string, any> };
+type Statement = { Effect: string; Action: string | string[]; Resource: unknown };
+
+const cdkJson = JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
+
+let app: App;
+let stack: ImsStack;
+let template: Template;
+let resources: Record<string, Resource>;
+
+beforeAll(() => {
+  app = new App({ context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } });
+  stack = new ImsStack(app, 'ImsTest', {
+    imsBucketName: 'ims-test-recipes',
+    bootImagesBucketName: 'ims-test-boot-images',
+    imsVersion: '9.9.9',
+    jobWorker: 'kubernetes',
+  });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  template = Template.fromStack(stack);
+  resources = template.toJSON().Resources;
+}, 120_000);
+
+const logicalId = (construct: IConstruct) => stack.getLogicalId(construct.node.defaultChild as CfnElement);
+const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+const sortBy = <T>(items: readonly T[], key: (t: T) => string) => [...items].sort((a, b) => key(a).localeCompare(key(b)));
+const asList = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
+
+/** Every statement of the policies attached to a function's role. */
+function statementsOf(fn: { fn: { role?: iam.IRole } }): Statement[] {
+  const role = logicalId(fn.fn.role!);
+  return ofType('AWS::IAM::Policy')
+    .filter(([, p]) => (p.Properties.Roles as unknown[]).some((r) => JSON.stringify(r) === JSON.stringify({ Ref: role })))
+    .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Statement[]);
+}
+const actionsOf = (fn: Parameters<typeof statementsOf>[0]) => statementsOf(fn).flatMap((s) => asList(s.Action));
+
+function functionProps(fn: { fn: IConstruct }): Record<string, any> {
+  return resources[logicalId(fn.fn)].Properties;
+}
+
+/** The state machine's definition as JSON; intrinsic values (function ARNs) become "REF". */
+function definitionOf(machine: Resource): { States: Record<string, unknown> } {
+  const flatten = (v: unknown): string => {
+    if (typeof v === 'string') return v;
+    const join = (v as Record<string, unknown>)['Fn::Join'] as [string, unknown[]] | undefined;
+    return join ? join[1].map(flatten).join(join[0]) : 'REF';
+  };
+  return JSON.parse(flatten(machine.Properties.DefinitionString));
+}
+
+describe('records table', () => {
+  test('has the key schema and indexes of table-design.ts', () => {
+    const [[, table]] = ofType('AWS::DynamoDB::Table');
+    const p = table.Properties;
+    expect(p.KeySchema).toEqual(tableKeySchema.KeySchema);
+    expect(sortBy(p.AttributeDefinitions, (a: any) => a.AttributeName)).toEqual(sortBy(tableKeySchema.AttributeDefinitions, (a) => a.AttributeName));
+    const indexes = p.GlobalSecondaryIndexes.map((i: any) => ({ IndexName: i.IndexName, KeySchema: i.KeySchema, Projection: i.Projection }));
+    expect(sortBy(indexes, (i: any) => i.IndexName)).toEqual(sortBy(tableKeySchema.GlobalSecondaryIndexes, (i) => i.IndexName));
+  });
+
+  test('is on demand, with point-in-time recovery and deletion protection', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      DeletionProtectionEnabled: true,
+    });
+    template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain' });
+  });
+});
+
+describe('buckets', () => {
+  const dataBuckets = () => [stack.imsBucket, stack.bootImagesBucket];
+
+  test('block public access, encrypt at rest and log access', () => {
+    for (const bucket of dataBuckets()) {
+      const p = resources[logicalId(bucket)].Properties;
+      expect(p.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+      expect(p.BucketEncryption.ServerSideEncryptionConfiguration).toEqual([{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }]);
+      expect(p.LoggingConfiguration.DestinationBucketName).toBeDefined();
+    }
+  });
+
+  test('take their names from the stack props', () => {
+    expect(resources[logicalId(stack.imsBucket)].Properties.BucketName).toBe('ims-test-recipes');
+    expect(resources[logicalId(stack.bootImagesBucket)].Properties.BucketName).toBe('ims-test-boot-images');
+  });
+
+  test('refuse requests without TLS', () => {
+    for (const bucket of dataBuckets()) {
+      const [[, policy]] = ofType('AWS::S3::BucketPolicy').filter(([, p]) => JSON.stringify(p.Properties.Bucket) === JSON.stringify({ Ref: logicalId(bucket) }));
+      expect(policy.Properties.PolicyDocument.Statement).toContainEqual(
+        expect.objectContaining({ Effect: 'Deny', Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      );
+    }
+  });
+
+  test('version the boot-images (artifacts) bucket only', () => {
+    expect(resources[logicalId(stack.bootImagesBucket)].Properties.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+    expect(resources[logicalId(stack.imsBucket)].Properties.VersioningConfiguration).toBeUndefined();
+  });
+});
+
+describe('HTTP API', () => {
+  /** Route key → the logical id of the function its integration calls, and its authorization. */
+  function routeTable() {
+    const fnOfIntegration = new Map(
+      ofType('AWS::ApiGatewayV2::Integration').map(([id, i]) => [id, (i.Properties.IntegrationUri['Fn::GetAtt'] as string[])[0]]),
+    );
+    return new Map(
+      ofType('AWS::ApiGatewayV2::Route').map(([, r]) => {
+        const integration = (r.Properties.Target['Fn::Join'][1] as unknown[])[1] as { Ref: string };
+        return [r.Properties.RouteKey as string, { fn: fnOfIntegration.get(integration.Ref), auth: r.Properties.AuthorizationType, authorizer: r.Properties.AuthorizerId }];
+      }),
+    );
+  }
+
+  test('routes every path of ROUTES, any method, to the function of its group', () => {
+    const routes = routeTable();
+    for (const route of ROUTES) {
+      expect({ path: route.path, fn: routes.get(`ANY ${route.path}`)?.fn }).toEqual({ path: route.path, fn: logicalId(stack.apiFunctions[route.group].fn) });
+    }
+    expect(routes.size).toBe(ROUTES.length + 1);
+  });
+
+  test('sends unknown URLs ($default) to the service function', () => {
+    expect(routeTable().get('$default')?.fn).toBe(logicalId(stack.apiFunctions.service.fn));
+  });
+
+  test('requires a JWT everywhere except the health and version routes', () => {
+    const [[authorizerId, authorizer]] = ofType('AWS::ApiGatewayV2::Authorizer');
+    expect(authorizer.Properties).toMatchObject({
+      AuthorizerType: 'JWT',
+      JwtConfiguration: { Issuer: { Ref: 'JwtIssuer' }, Audience: { Ref: 'JwtAudience' } },
+    });
+    for (const [key, route] of routeTable()) {
+      const isPublic = PUBLIC_PATHS.some((path) => key === `ANY ${path}`);
+      expect({ key, auth: route.auth, authorizer: route.authorizer }).toEqual(
+        isPublic ? { key, auth: 'NONE', authorizer: undefined } : { key, auth: 'JWT', authorizer: { Ref: authorizerId } },
+      );
+    }
+    expect(PUBLIC_PATHS.every((path) => routeTable().has(`ANY ${path}`))).toBe(true);
+    template.hasParameter('JwtIssuer', { Type: 'String' });
+    template.hasParameter('JwtAudience', { Type: 'CommaDelimitedList' });
+  });
+
+  test('logs access on its default stage', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      AccessLogSettings: { DestinationArn: { 'Fn::GetAtt': [expect.any(String), 'Arn'] } },
+    });
+  });
+});
+
+describe('functions', () => {
+  const allFunctions = () => [...Object.values(stack.apiFunctions), ...Object.values(stack.stageFunctions)];
+
+  test('are all Node.js 22 on arm64 with active tracing and their own log group', () => {
+    expect(ofType('AWS::Lambda::Function')).toHaveLength(allFunctions().length);
+    for (const [id, fn] of ofType('AWS::Lambda::Function')) {
+      expect({ id, ...fn.Properties }).toMatchObject({
+        id,
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        TracingConfig: { Mode: 'Active' },
+        Handler: 'index.handler',
+        LoggingConfig: { LogGroup: { Ref: expect.any(String) } },
+      });
+    }
+  });
+
+  test('size API functions below the API Gateway timeout and stage functions below the task timeout', () => {
+    for (const f of Object.values(stack.apiFunctions)) expect(functionProps(f).Timeout).toBeLessThan(30);
+    for (const f of Object.values(stack.stageFunctions)) expect(functionProps(f).Timeout).toBeLessThan(300);
+  });
+
+  test('get the stack names in their environment, and only the jobs function the state machine', () => {
+    const env = (f: { fn: IConstruct }) => functionProps(f).Environment.Variables as Record<string, unknown>;
+    const jobs = env(stack.apiFunctions.jobs);
+    expect(jobs).toMatchObject({
+      TABLE_NAME: { Ref: logicalId(stack.table) },
+      S3_IMS_BUCKET: { Ref: logicalId(stack.imsBucket) },
+      S3_BOOT_IMAGES_BUCKET: { Ref: logicalId(stack.bootImagesBucket) },
+      STATE_MACHINE_ARN: { Ref: logicalId(stack.stateMachine) },
+      IMS_VERSION: '9.9.9',
+      IMS_JOB_WORKER: 'kubernetes',
+      POWERTOOLS_SERVICE_NAME: 'ims',
+    });
+    for (const f of allFunctions().filter((f) => f !== stack.apiFunctions.jobs)) expect(env(f).STATE_MACHINE_ARN).toBeUndefined();
+  });
+});
+
+describe('secrets', () => {
+  test('exist without a value in the template', () => {
+    const secrets = ofType('AWS::SecretsManager::Secret');
+    expect(secrets.map(([id]) => id).sort()).toEqual([logicalId(stack.kubeconfigSecret), logicalId(stack.remoteNodeKeySecret)].sort());
+    for (const [, secret] of secrets) expect(secret.Properties.SecretString).toBeUndefined();
+  });
+
+  test('reach the stage functions as ARNs only, and no API function at all', () => {
+    for (const f of Object.values(stack.stageFunctions)) {
+      expect(functionProps(f).Environment.Variables).toMatchObject({
+        KUBECONFIG_SECRET_ARN: { Ref: logicalId(stack.kubeconfigSecret) },
+        REMOTE_NODE_KEY_SECRET_ARN: { Ref: logicalId(stack.remoteNodeKeySecret) },
+      });
+      expect(actionsOf(f)).toContain('secretsmanager:GetSecretValue');
+    }
+    for (const f of Object.values(stack.apiFunctions)) {
+      expect(JSON.stringify(functionProps(f).Environment)).not.toMatch(/SECRET/);
+      expect(actionsOf(f).filter((a) => a.startsWith('secretsmanager:'))).toEqual([]);
+    }
+  });
+
+  test('never appear as values in any environment', () => {
+    const secretIds = [logicalId(stack.kubeconfigSecret), logicalId(stack.remoteNodeKeySecret)];
+    for (const [id, fn] of ofType('AWS::Lambda::Function')) {
+      const env = JSON.stringify(fn.Properties.Environment ?? {});
+      expect({ id, resolves: /resolve:secretsmanager|SecretString/.test(env) }).toEqual({ id, resolves: false });
+      for (const secretId of secretIds) {
+        // A Ref (the ARN) is fine; any attribute read of the secret would not be.
+        expect(env.includes(`"Fn::GetAtt":["${secretId}"`)).toBe(false);
+      }
+    }
+  });
+});
+
+describe('job workflow', () => {
+  test('is traced and logs every event', () => {
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: { Level: 'ALL', Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [expect.any(String), 'Arn'] } } }] },
+    });
+  });
+
+  test('runs the stages, and is the same definition as the ASL the embedded runtime runs', () => {
+    const [[, machine]] = ofType('AWS::StepFunctions::StateMachine');
+    const deployed = definitionOf(machine);
+    expect(Object.keys(deployed.States)).toEqual(expect.arrayContaining(['Prepare', 'Build', 'Ssh', 'Package', 'Register', 'CleanupSuccess']));
+    const generated = JSON.parse(readFileSync(join(REPO_ROOT, 'shared/workflow/generated/job-workflow.asl.json'), 'utf8'));
+    const withoutFunctionNames = (v: unknown) => JSON.parse(JSON.stringify(v, (key, value) => (key === 'FunctionName' ? 'FN' : value)));
+    expect(withoutFunctionNames(deployed)).toEqual(withoutFunctionNames(generated));
+  });
+
+  test('invokes each stage function', () => {
+    const [[, machine]] = ofType('AWS::StepFunctions::StateMachine');
+    const text = JSON.stringify(machine.Properties.DefinitionString);
+    for (const f of Object.values(stack.stageFunctions)) expect(text).toContain(`"Fn::GetAtt":["${logicalId(f.fn)}","Arn"]`);
+  });
+});
+
+describe('least privilege', () => {
+  test('the jobs function may start and stop executions, and nothing else may', () => {
+    const jobs = statementsOf(stack.apiFunctions.jobs);
+    expect(jobs).toContainEqual(expect.objectContaining({ Action: 'states:StartExecution', Resource: { Ref: logicalId(stack.stateMachine) } }));
+    expect(jobs).toContainEqual(expect.objectContaining({ Action: 'states:StopExecution' }));
+    for (const group of Object.keys(stack.apiFunctions).filter((g) => g !== 'jobs') as HandlerGroup[]) {
+      expect({ group, states: actionsOf(stack.apiFunctions[group]).filter((a) => a.startsWith('states:')) }).toEqual({ group, states: [] });
+    }
+    expect(actionsOf(stack.apiFunctions.images)).not.toContain('states:StartExecution');
+  });
+
+  test('the service function may only write its logs and traces', () => {
+    const actions = actionsOf(stack.apiFunctions.service);
+    expect(actions.filter((a) => !/^(logs|xray):/.test(a))).toEqual([]);
+    expect(actions).toEqual(expect.arrayContaining(['logs:CreateLogStream', 'logs:PutLogEvents']));
+  });
+
+  test('functions touch only the buckets their records live in', () => {
+    const buckets = (group: HandlerGroup) => {
+      const text = JSON.stringify(statementsOf(stack.apiFunctions[group]).filter((s) => asList(s.Action).some((a) => a.startsWith('s3:'))));
+      return [stack.imsBucket, stack.bootImagesBucket].filter((b) => text.includes(`"${logicalId(b)}"`)).map((b) => b.node.id);
+    };
+    expect(buckets('public-keys')).toEqual([]);
+    expect(buckets('remote-build-nodes')).toEqual([]);
+    expect(buckets('recipes')).toEqual(['ImsBucket']);
+    expect(buckets('images')).toEqual(['BootImagesBucket']);
+    expect(buckets('deleted')).toEqual(['ImsBucket', 'BootImagesBucket']);
+    expect(buckets('jobs')).toEqual(['ImsBucket', 'BootImagesBucket']);
+    expect(actionsOf(stack.apiFunctions.jobs).filter((a) => /^s3:(Put|Delete)/.test(a))).toEqual([]);
+  });
+
+  test('no role uses a managed policy', () => {
+    for (const [id, role] of ofType('AWS::IAM::Role')) expect({ id, managed: role.Properties.ManagedPolicyArns }).toEqual({ id, managed: undefined });
+  });
+});
+
+describe('outputs', () => {
+  test('name the API URL, the buckets, the state machine and the secrets to fill in', () => {
+    const outputs = Object.keys(template.toJSON().Outputs);
+    expect(outputs).toEqual(
+      expect.arrayContaining(['ApiUrl', 'TableName', 'ImsBucketName', 'BootImagesBucketName', 'StateMachineArn', 'KubeconfigSecretArn', 'RemoteNodeKeySecretArn']),
+    );
+  });
+});
+
+describe('cdk-nag (AwsSolutions)', () => {
+  test('reports no unacknowledged finding for the stack', () => {
+    const report = new AwsSolutionsChecks().validateScope(app);
+    expect(report.violations.map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`)).toEqual([]);
+    expect(report.success).toBe(true);
+  });
+
+  test('does report a finding nobody acknowledged (the check is live)', () => {
+    const probe = new Stack(new App(), 'NagProbe');
+    new iam.Role(probe, 'Wide', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') }).addToPolicy(
+      new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: ['*'] }),
+    );
+    const report = new AwsSolutionsChecks().validateScope(probe);
+    expect(report.violations.map((v) => v.ruleName)).toContain('AwsSolutions-IAM5[Resource::*]');
+  });
+});

@@ -1,0 +1,128 @@
+/**
+ * Lists that scale: pages with limit + cursor (Link header), filters served by index Queries,
+ * streamed whole-collection answers on the embedded server, and 413 where a buffered Lambda
+ * answer would not fit.
+ */
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { bufferStream } from '#shared/http/list-response.js';
+import { startTestService, type TestService } from '../helpers/service.js';
+
+let svc: TestService;
+const created: { id: string; name: string; arch: string; team: string }[] = [];
+
+beforeAll(async () => {
+  svc = await startTestService();
+  for (let i = 0; i < 23; i++) {
+    const name = i % 3 === 0 ? `compute-${i}` : `login-${i}`;
+    const arch = i % 4 === 0 ? 'aarch64' : 'x86_64';
+    const team = i % 5 === 0 ? 'red' : 'blue';
+    const res = await svc.request('POST', '/v3/images', { name, arch, metadata: { team, idx: String(i) } });
+    created.push({ id: res.body.id, name, arch, team });
+  }
+});
+afterAll(async () => {
+  await svc.stop();
+});
+
+function nextOf(link: string | null): string | undefined {
+  const m = /^<([^>]+)>; rel="next"$/.exec(link ?? '');
+  return m?.[1];
+}
+
+async function walk(first: string): Promise<{ ids: string[]; pages: number }> {
+  const ids: string[] = [];
+  let url: string | undefined = first;
+  let pages = 0;
+  while (url) {
+    const res = await svc.request('GET', url);
+    expect(res.status).toBe(200);
+    expect(Array.isArray(res.body)).toBe(true);
+    ids.push(...res.body.map((r: { id: string }) => r.id));
+    url = nextOf(res.headers.get('link'));
+    pages++;
+  }
+  return { ids, pages };
+}
+
+describe('paginated lists', () => {
+  test('limit and the Link header walk the whole collection in creation order, once each', async () => {
+    const { ids, pages } = await walk('/v3/images?limit=5');
+    expect(ids).toEqual(created.map((c) => c.id));
+    expect(pages).toBe(5);
+  });
+
+  test('the plain list is still the whole array, in creation order', async () => {
+    const res = await svc.request('GET', '/images');
+    expect(res.body.map((r: { id: string }) => r.id)).toEqual(created.map((c) => c.id));
+  });
+
+  test('name filters: exact and prefix', async () => {
+    const exact = await svc.request('GET', '/v3/images?name=compute-3');
+    expect(exact.body.map((r: { id: string }) => r.id)).toEqual(created.filter((c) => c.name === 'compute-3').map((c) => c.id));
+    const prefix = await walk('/v3/images?name_prefix=compute-&limit=2');
+    expect(prefix.ids.sort()).toEqual(created.filter((c) => c.name.startsWith('compute-')).map((c) => c.id).sort());
+  });
+
+  test('arch and metadata filters, alone and combined', async () => {
+    const arch = await walk('/v3/images?arch=aarch64&limit=2');
+    expect(arch.ids).toEqual(created.filter((c) => c.arch === 'aarch64').map((c) => c.id));
+    const team = await walk('/v3/images?metadata_key=team&metadata_value=red&limit=2');
+    expect(team.ids).toEqual(created.filter((c) => c.team === 'red').map((c) => c.id));
+    const both = await svc.request('GET', '/v3/images?arch=aarch64&metadata_key=team&metadata_value=red');
+    expect(both.body.map((r: { id: string }) => r.id)).toEqual(created.filter((c) => c.team === 'red' && c.arch === 'aarch64').map((c) => c.id));
+  });
+
+  test('a metadata change moves the image between metadata filters', async () => {
+    const target = created[1];
+    await svc.request('PATCH', `/v3/images/${target.id}`, { metadata: { operation: 'set', key: 'team', value: 'green' } });
+    const green = await svc.request('GET', '/v3/images?metadata_key=team&metadata_value=green');
+    expect(green.body.map((r: { id: string }) => r.id)).toEqual([target.id]);
+    const blue = await svc.request('GET', '/v3/images?metadata_key=team&metadata_value=blue');
+    expect(blue.body.map((r: { id: string }) => r.id)).not.toContain(target.id);
+  });
+
+  test('soft-deleted records leave the live filters and appear in the deleted ones', async () => {
+    const target = created[0];
+    expect((await svc.request('DELETE', `/v3/images/${target.id}`)).status).toBe(204);
+    const live = await svc.request('GET', `/v3/images?name=${target.name}`);
+    expect(live.body).toEqual([]);
+    const deleted = await svc.request('GET', `/v3/deleted/images?name=${target.name}`);
+    expect(deleted.body.map((r: { id: string }) => r.id)).toEqual([target.id]);
+    expect((await svc.request('PATCH', `/v3/deleted/images/${target.id}`, { operation: 'undelete' })).status).toBe(204);
+  });
+
+  test('bad paging and filter values are 400 problems, never 500', async () => {
+    for (const q of ['limit=0', 'limit=abc', 'limit=1001', 'limit=5&cursor=garbage', 'cursor=abc', 'arch=sparc', 'metadata_key=team']) {
+      const res = await svc.request('GET', `/v3/images?${q}`);
+      expect([q, res.status]).toEqual([q, 400]);
+      expect(res.headers.get('content-type')).toBe('application/problem+json');
+    }
+    const jobs = await svc.request('GET', '/v3/jobs?status=bogus');
+    expect(jobs.status).toBe(400);
+  });
+
+  test('a cursor from one filter is refused for another', async () => {
+    const first = await svc.request('GET', '/v3/images?arch=x86_64&limit=2');
+    const cursor = new URL(`http://x${nextOf(first.headers.get('link'))}`).searchParams.get('cursor')!;
+    const res = await svc.request('GET', `/v3/images?limit=2&cursor=${cursor}`);
+    expect(res.status).toBe(400);
+  });
+});
+
+describe('large answers', () => {
+  test('a buffered (Lambda) answer over the response limit is a 413 that says to paginate', async () => {
+    async function* items() {
+      for (let i = 0; i < 1000; i++) yield { id: i, pad: 'x'.repeat(100) };
+    }
+    await expect(bufferStream(items(), 50_000)).rejects.toMatchObject({ status: 413 });
+    await expect(bufferStream(items(), 50_000)).rejects.toThrow(/limit=/);
+    await expect(bufferStream(items(), 1_000_000)).resolves.toMatch(/^\[\{"id":0/);
+  });
+
+  test('the embedded server streams whole lists (chunked, valid JSON)', async () => {
+    const res = await fetch(`${svc.url}/v3/images`);
+    expect(res.headers.get('transfer-encoding')).toBe('chunked');
+    const body = await res.json();
+    expect(body).toHaveLength(created.length);
+  });
+});
