@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogLevel, NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledgeFunctionDefaults } from './nag.js';
@@ -41,6 +41,8 @@ export const BUNDLING: BundlingOptions = {
   sourcesContent: false,
   // The Node.js 22 runtime ships AWS SDK v3; bundling it again only adds cold-start time.
   externalModules: ['@aws-sdk/*'],
+  // esbuild's size report for 13 bundles only buries the synth output; warnings still show.
+  logLevel: LogLevel.WARNING,
 };
 
 export interface ImsFunctionProps {

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ProblemError } from './errors.js';
-import { getInState, listAll, mutate } from './lifecycle.js';
+import { getInState, listAll, mutate, removeInState } from './lifecycle.js';
 import { cannotValidateArtifact, parseS3Path, requireArtifact } from './links.js';
 import { ROOTFS_TYPE, readJsonObject, SUPPORTED_VERSIONS } from './manifest.js';
 import { createdMs, matchesJobFilter, type JobFilter } from './job-filters.js';
@@ -326,12 +326,15 @@ export async function deleteJob(ctx: JobContext, id: string): Promise<void> {
   try {
     await ctx.workerFor(state.worker).cleanup(workerJobOf(state), 'deleted');
   } catch (error) {
+    // Its workflow is stopped: the kept job must not look as if it were still running.
+    const message = (error as Error).message;
+    await recordJobError(ctx, id, `deleting the job failed, retry the DELETE: ${message}`).catch(() => undefined);
     throw new ProblemError(500, `Errors were encountered deleting the kubernetes resources for IMS job_id=${id}. ${REVIEW}`, {
-      errors: [(error as Error).message],
+      errors: [message],
     });
   }
-  const stored = await ctx.store.get<JobState>(KIND, id);
-  if (stored) await ctx.store.remove(KIND, id, stored.version);
+  // A write that lands between the read and the remove (a stage, a pod's PATCH) is retried, not lost.
+  await removeInState(ctx.store, KIND, id, 'live');
 }
 
 export async function deleteJobs(ctx: JobContext, filter: JobFilter): Promise<void> {

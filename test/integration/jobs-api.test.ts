@@ -841,14 +841,17 @@ describe('DELETE /jobs/{id} (§9.8)', () => {
     expect(parked.cleanups.map((c) => c.jobId)).not.toContain(job.id);
   });
 
-  test('a cleanup failure is a 500 problem with the errors listed; the record is kept and a retry can succeed', async () => {
+  test('a cleanup failure is a 500 problem with the errors listed; the record is kept, ends in error (its workflow is stopped), and a retry can succeed', async () => {
     const job = await createJob();
     await editStored(job.id, (s) => ({ ...s, worker: 'parked-broken' }));
     const res = await svc.request('DELETE', `/v3/jobs/${job.id}`);
     expectServerError(res, `Errors were encountered deleting the kubernetes resources for IMS job_id=${job.id}. ${REVIEW}`);
     expect(res.body.errors.join(' ')).toContain(`cray-ims-${job.id}-service`);
     expect(broken.cleanups).toContainEqual({ jobId: job.id, outcome: 'deleted' });
-    expect((await svc.request('GET', `/v3/jobs/${job.id}`)).body).toEqual(job);
+    // Unlike the original, the kept job does not pretend to run on: its workflow was stopped.
+    expect((await svc.request('GET', `/v3/jobs/${job.id}`)).body).toEqual({ ...job, status: 'error' });
+    const history = (await svc.request('GET', `/v3/jobs/${job.id}/history`)).body;
+    expect(history.reason).toContain('deleting the job failed, retry the DELETE');
 
     await editStored(job.id, (s) => ({ ...s, worker: 'parked' }));
     expectNoContent(await svc.request('DELETE', `/v3/jobs/${job.id}`));
