@@ -23,7 +23,8 @@ export interface AppContext extends WorkflowContext {
   nodes: NodeProber;
 }
 
-export type WorkerFactory = (settings: Settings) => Worker;
+/** Builds a worker; may load its (large) client library on first use. */
+export type WorkerFactory = (settings: Settings) => Worker | Promise<Worker>;
 
 const workerFactories = new Map<string, WorkerFactory>();
 
@@ -48,12 +49,14 @@ export interface ContextOverrides {
 }
 
 export function buildContext(settings: Settings = readSettings(), overrides: ContextOverrides = {}): AppContext {
-  const workers = new Map<string, Worker>();
-  const workerFor = (name: string): Worker => {
+  const workers = new Map<string, Promise<Worker>>();
+  const workerFor = (name: string): Promise<Worker> => {
     let worker = workers.get(name);
     if (!worker) {
       const factory = workerFactories.get(name);
-      worker = factory ? factory(settings) : new UnconfiguredWorker(`worker '${name}' is not available here; ${NO_WORKER_HINT}`);
+      const hint = name === 'none' ? NO_WORKER_HINT : `worker '${name}' is not available here; ${NO_WORKER_HINT}`;
+      worker = Promise.resolve(factory ? factory(settings) : new UnconfiguredWorker(hint));
+      worker.catch(() => workers.delete(name));
       workers.set(name, worker);
     }
     return worker;

@@ -185,7 +185,8 @@ async function softDeleteImageHoldingLease(ctx: DomainContext, id: string): Prom
   }
   const deletedManifestAt = { bucket: ctx.settings.bootImagesBucket, key: `deleted/${id}/deleted_manifest.json` };
   await ctx.artifacts.putJson(deletedManifestAt, { version: '1.0', created: formatManifestTime(micros), artifacts: listed });
-  await markDeleted<ImageRecord>(ctx, KIND, id, { link: { path: s3Path(deletedManifestAt), type: 's3', etag: '' } });
+  // The deleted manifest's `created` is the record's `deleted` time, as in the original.
+  await markDeleted<ImageRecord>(ctx, KIND, id, { link: { path: s3Path(deletedManifestAt), type: 's3', etag: '' } }, micros);
   for (const original of originals) await ctx.artifacts.remove(original);
   await releaseLink(ctx.store, KIND, record.link?.path, id);
 }

@@ -39,7 +39,8 @@ export interface JobSettings {
 export interface JobContext extends DomainContext {
   jobs: JobSettings;
   workflow: WorkflowRunner;
-  workerFor(name: string): Worker;
+  /** The worker by name, loaded on first use. */
+  workerFor(name: string): Promise<Worker>;
 }
 
 export interface HistoryEntry {
@@ -324,7 +325,7 @@ export async function deleteJob(ctx: JobContext, id: string): Promise<void> {
   const state = await getJobState(ctx, id);
   if (state.execution) await ctx.workflow.stop(state.execution, 'job deleted');
   try {
-    await ctx.workerFor(state.worker).cleanup(workerJobOf(state), 'deleted');
+    await (await ctx.workerFor(state.worker)).cleanup(workerJobOf(state), 'deleted');
   } catch (error) {
     // Its workflow is stopped: the kept job must not look as if it were still running.
     const message = (error as Error).message;

@@ -47,9 +47,12 @@ export async function withArtifactLease<T>(ctx: DomainContext, kind: RecordKind,
   }
 }
 
-/** Marks a live record deleted, with `changes` (e.g. the moved link) applied in the same write. */
-export async function markDeleted<T extends object>(ctx: DomainContext, kind: RecordKind, id: string, changes: Partial<T> = {}) {
-  const deleted = formatTimestamp(ctx.clock.nowMicros());
+/**
+ * Marks a live record deleted, with `changes` (e.g. the moved link) applied in the same write.
+ * `atMicros` is the deletion time when the caller already wrote it elsewhere (a deleted manifest).
+ */
+export async function markDeleted<T extends object>(ctx: DomainContext, kind: RecordKind, id: string, changes: Partial<T> = {}, atMicros?: bigint) {
+  const deleted = formatTimestamp(atMicros ?? ctx.clock.nowMicros());
   return mutate<T, Deleted<T>>(ctx.store, kind, id, 'live', async (current) => ({
     record: { ...current.record, ...changes, deleted } as Deleted<T>,
     state: 'deleted',

@@ -69,7 +69,7 @@ export async function runPolledStage(ctx: WorkflowContext, stage: PolledStage, i
   if (elapsed > limit) {
     return { jobId: input.jobId, outcome: 'failed', reason: `stage ${stage} timed out after ${limit} s` };
   }
-  const progress = await ctx.workerFor(state.worker).advance(stage, workerJobOf(state));
+  const progress = await (await ctx.workerFor(state.worker)).advance(stage, workerJobOf(state));
   if (progress.state === 'failed') return { jobId: input.jobId, outcome: 'failed', reason: progress.reason };
   if (progress.status && progress.status !== state.job.status) {
     await updateJobState(ctx, input.jobId, (s) => withStatus(ctx, s, progress.status!, progress.detail));
@@ -91,7 +91,7 @@ export async function runRegisterStage(ctx: WorkflowContext, input: StageInput):
   if (!entered) return { jobId: input.jobId, outcome: 'gone' };
   const { state } = entered;
   const job = workerJobOf(state);
-  const collected = await ctx.workerFor(state.worker).collect(job);
+  const collected = await (await ctx.workerFor(state.worker)).collect(job);
   let imageId: string;
   if (collected.kind === 'registered') {
     const image = await ctx.store.get('image', collected.imageId);
@@ -146,7 +146,7 @@ export async function runCleanupStage(ctx: WorkflowContext, input: CleanupInput)
   const state = await findJobState(ctx, input.jobId);
   if (!state) return { jobId: input.jobId, outcome: 'gone' };
   await enterStage(ctx, input.jobId, 'cleanup');
-  await ctx.workerFor(state.worker).cleanup(workerJobOf(state), input.outcome);
+  await (await ctx.workerFor(state.worker)).cleanup(workerJobOf(state), input.outcome);
   await finishStage(ctx, input.jobId, 'cleanup', `outcome ${input.outcome}`);
   return { jobId: input.jobId, outcome: 'done' };
 }

@@ -1,10 +1,12 @@
 /**
- * Makes the kubernetes worker available under IMS_JOB_WORKER=kubernetes. Imported by the entry
- * points that run jobs (the jobs API and the workflow stages) so that other handlers do not
- * carry the Kubernetes client in their bundles.
+ * Makes the kubernetes worker available under IMS_JOB_WORKER=kubernetes. The Kubernetes client
+ * is loaded only when a job first needs the worker (it costs about 100 MB of memory and a good
+ * part of a cold start), so processes that never run Kubernetes jobs never load it.
  */
 import { registerWorker } from '../../wiring.js';
-import { KubernetesWorker } from './kubernetes-worker.js';
 import { kubernetesSettingsFromEnv } from './settings.js';
 
-registerWorker('kubernetes', () => new KubernetesWorker(kubernetesSettingsFromEnv(process.env)));
+registerWorker('kubernetes', async () => {
+  const { KubernetesWorker } = await import('./kubernetes-worker.js');
+  return new KubernetesWorker(kubernetesSettingsFromEnv(process.env));
+});
