@@ -1,12 +1,11 @@
 /**
  * Every Lambda function of the service, with its defaults set in this one place: Node 22 on
- * arm64, an ESM bundle built by the local esbuild (never Docker), X-Ray tracing, and a log group
- * with a retention the stack owns (so nothing lingers forever and no LogRetention custom
- * resource is needed).
+ * arm64, an ESM bundle built by the local esbuild (never Docker), X-Ray tracing, and its own log
+ * group with a month's retention (created by the stack, so no LogRetention custom resource).
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -32,7 +31,7 @@ const SIZING: Record<ImsFunctionKind, { memorySize: number; timeout: Duration }>
  */
 const ESM_REQUIRE_BANNER = "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
 
-export const BUNDLING: BundlingOptions = {
+const BUNDLING: BundlingOptions = {
   format: OutputFormat.ESM,
   mainFields: ['module', 'main'],
   banner: ESM_REQUIRE_BANNER,
@@ -59,15 +58,12 @@ export class ImsFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: ImsFunctionProps) {
     super(scope, id);
-    this.logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: logs.RetentionDays.ONE_MONTH,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
+    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: logs.RetentionDays.ONE_MONTH });
     // An explicit role instead of AWSLambdaBasicExecutionRole: that managed policy lets a
     // function write to every log group of the account, this one only to its own.
     const role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: `Execution role of ${id}`,
+      description: `Execution role: ${props.description}`,
     });
     this.logGroup.grantWrite(role);
 

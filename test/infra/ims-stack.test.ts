@@ -1,8 +1,10 @@
 /**
  * The deployed stack, checked on its synthesized template (bundling skipped: see
  * bundling.test.ts for the one bundle that is really built). The app gets cdk.json's context, so
- * these tests see the same feature flags as `npx cdk synth`. cdk-nag runs on the same app in
- * its own test, so an unacknowledged finding fails that one test with the list of findings.
+ * these tests see the same feature flags as `npx cdk synth`; among them
+ * `@aws-cdk/core:validateAgainstDefaultRules`, which makes the synth here fail on a CloudFormation
+ * error such as a dependency cycle (a stage function given grantTaskResponse). cdk-nag runs on
+ * the same app in its own test, so an unacknowledged finding fails that test with the list.
  */
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import { readFileSync } from 'node:fs';
