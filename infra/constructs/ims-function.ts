@@ -50,6 +50,21 @@ export interface ImsFunctionProps {
   kind: ImsFunctionKind;
   description: string;
   environment?: Record<string, string>;
+  /**
+   * Directories the code reads at run time, copied next to the bundle: repository path →
+   * path in the bundle. esbuild keeps `import.meta.url`, so `new URL('./x/', import.meta.url)`
+   * finds `x/` beside index.mjs.
+   */
+  files?: Record<string, string>;
+}
+
+function copyFiles(files: Record<string, string>): BundlingOptions['commandHooks'] {
+  return {
+    beforeBundling: () => [],
+    beforeInstall: () => [],
+    afterBundling: (inputDir, outputDir) =>
+      Object.entries(files).map(([from, to]) => `mkdir -p "${outputDir}/${to}" && cp -R "${inputDir}/${from}/." "${outputDir}/${to}/"`),
+  };
 }
 
 export class ImsFunction extends Construct {
@@ -79,7 +94,7 @@ export class ImsFunction extends Construct {
       role,
       logGroup: this.logGroup,
       tracing: lambda.Tracing.ACTIVE,
-      bundling: BUNDLING,
+      bundling: props.files ? { ...BUNDLING, commandHooks: copyFiles(props.files) } : BUNDLING,
       environment: {
         POWERTOOLS_SERVICE_NAME: 'ims',
         // Stack traces point into the TypeScript sources, not the minified bundle.

@@ -34,6 +34,9 @@ export interface ImsStackProps extends StackProps {
   jobWorker: string;
 }
 
+/** The kubernetes worker renders its job manifests from these templates at run time. */
+export const STAGE_FILES = { 'shared/workers/kubernetes/templates': 'templates' };
+
 type Stage = keyof JobWorkflowFunctions;
 const STAGES: readonly Stage[] = ['prepare', 'build', 'ssh', 'package', 'register', 'cleanup'];
 
@@ -108,7 +111,13 @@ export class ImsStack extends Stack {
     this.stageFunctions = Object.fromEntries(
       STAGES.map((stage) => [
         stage,
-        new ImsFunction(stageScope, stage, { entry: `functions/workflow/${stage}.ts`, kind: 'workflow', description: `IMS job workflow: ${stage}`, environment: stageEnv }),
+        new ImsFunction(stageScope, stage, {
+          entry: `functions/workflow/${stage}.ts`,
+          kind: 'workflow',
+          description: `IMS job workflow: ${stage}`,
+          environment: stageEnv,
+          files: STAGE_FILES,
+        }),
       ]),
     ) as Record<Stage, ImsFunction>;
 

@@ -5,12 +5,13 @@
  */
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, type Dirent } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Stack, type CfnElement } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { ImsFunction, REPO_ROOT } from '#infra/constructs/ims-function.js';
+import { STAGE_FILES } from '#infra/stacks/ims-stack.js';
 
 const cdkJson = JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
 
@@ -28,7 +29,8 @@ beforeAll(() => {
   const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
   let service: ImsFunction;
   try {
-    service = new ImsFunction(stack, 'Service', { entry: 'functions/api/service.ts', kind: 'api', description: 'bundle probe', environment: { IMS_VERSION: '1.2.3' } });
+    // The stage functions' files ride along, so that copying them is checked too.
+    service = new ImsFunction(stack, 'Service', { entry: 'functions/api/service.ts', kind: 'api', description: 'bundle probe', files: STAGE_FILES });
   } finally {
     stderr.mockRestore();
   }
@@ -48,6 +50,19 @@ describe('ImsFunction bundling', () => {
     expect(code.startsWith("import { createRequire as __createRequire } from 'node:module';")).toBe(true);
     // The SDK stays outside the bundle, so the runtime's copy is used.
     expect(code).toMatch(/from\s*"@aws-sdk\/client-dynamodb"/);
+  });
+
+  test('ships the files the code reads at run time beside the bundle', () => {
+    const filesUnder = (dir: string) =>
+      (readdirSync(dir, { recursive: true, withFileTypes: true }) as Dirent[])
+        .filter((entry) => entry.isFile())
+        .map((entry) => join(entry.parentPath, entry.name).slice(dir.length))
+        .sort();
+    for (const [from, to] of Object.entries(STAGE_FILES)) {
+      const source = filesUnder(join(REPO_ROOT, from));
+      expect(source.length).toBeGreaterThan(0);
+      expect(filesUnder(join(assetDir, to))).toEqual(source);
+    }
   });
 
   test('loads in plain Node and answers a health probe', () => {
