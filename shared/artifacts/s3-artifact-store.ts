@@ -76,6 +76,16 @@ export class S3ArtifactStore implements ArtifactStore {
     return out.Body.transformToString('utf8');
   }
 
+  async readTail(location: S3Location, maxBytes: number): Promise<{ text: string; size: number } | undefined> {
+    const info = await this.head(location);
+    if (!info) return undefined;
+    // An explicit range rather than a suffix range (`bytes=-N`), which not every S3 serves.
+    const range = info.size > maxBytes ? `bytes=${info.size - maxBytes}-${info.size - 1}` : undefined;
+    const out = await this.call(() => this.s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key, Range: range })));
+    if (!out?.Body) return undefined;
+    return { text: await out.Body.transformToString('utf8'), size: info.size };
+  }
+
   async putJson(location: S3Location, value: unknown): Promise<{ etag: string }> {
     return this.putText(location, JSON.stringify(value), 'application/json');
   }

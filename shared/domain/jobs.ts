@@ -59,6 +59,8 @@ export interface JobState {
   stage?: { name: Stage; startedMicros: string };
   reason?: string;
   history: HistoryEntry[];
+  /** The job's logs as kept in the artifact store once the job ended (`s3://` paths). */
+  logs?: { name: string; path: string }[];
 }
 
 export interface JobCreateInput {
@@ -333,6 +335,11 @@ export async function deleteJob(ctx: JobContext, id: string): Promise<void> {
     throw new ProblemError(500, `Errors were encountered deleting the kubernetes resources for IMS job_id=${id}. ${REVIEW}`, {
       errors: [message],
     });
+  }
+  // The job's kept logs go with its record (the images it made stay).
+  for (const log of state.logs ?? []) {
+    const at = parseS3Path(log.path);
+    if (at) await ctx.artifacts.remove(at);
   }
   // A write that lands between the read and the remove (a stage, a pod's PATCH) is retried, not lost.
   await removeInState(ctx.store, KIND, id, 'live');

@@ -85,6 +85,8 @@ export interface ArtifactStore {
   head(location: S3Location): Promise<ObjectInfo | undefined>;
   /** The object's text; undefined when absent or unreadable. Throws ObjectTooLargeError over maxBytes. */
   readText(location: S3Location, maxBytes: number): Promise<string | undefined>;
+  /** The last `maxBytes` bytes of the object as text (logs), and the object's size; undefined when absent. */
+  readTail(location: S3Location, maxBytes: number): Promise<{ text: string; size: number } | undefined>;
   putJson(location: S3Location, value: unknown): Promise<{ etag: string }>;
   putText(location: S3Location, text: string, contentType: string, metadata?: Record<string, string>): Promise<{ etag: string }>;
   /** Server-side copy (multipart above the single-copy limit); returns the copy's ETag. `metadata` replaces the source's. */

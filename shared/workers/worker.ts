@@ -24,11 +24,21 @@ export interface WorkerJob {
   arch: Arch;
 }
 
+/**
+ * Where the job's SSH shell is actually served; the stage runner writes it into
+ * `ssh_containers[0]` (its `status`, and host and port of every `connection_info` entry).
+ */
+export interface SshEndpoint {
+  status: string;
+  host?: string;
+  port?: number;
+}
+
 export type StageProgress =
   /** The stage's work is finished; the workflow moves on. */
-  | { state: 'done'; status?: JobStatus; detail?: string }
+  | { state: 'done'; status?: JobStatus; detail?: string; ssh?: SshEndpoint }
   /** Still going: poll again later. `status` is what the job record should show meanwhile. */
-  | { state: 'running'; status?: JobStatus; detail?: string }
+  | { state: 'running'; status?: JobStatus; detail?: string; ssh?: SshEndpoint }
   /** The job cannot succeed; `reason` is kept in the job history. */
   | { state: 'failed'; reason: string };
 
@@ -53,4 +63,17 @@ export interface Worker {
   collect(job: WorkerJob): Promise<CollectedArtifacts>;
   /** Removes everything the job created; absent objects are not an error. */
   cleanup(job: WorkerJob, outcome: 'success' | 'error' | 'deleted'): Promise<void>;
+  /**
+   * The job's logs as files on this host (build, sshd and stage logs), for workers that keep
+   * them there: the cleanup stage uploads them before `cleanup` removes them, and
+   * `GET /v3/jobs/{id}/logs` reads them while the job runs.
+   */
+  logs?(job: WorkerJob): Promise<JobLogFile[]>;
+}
+
+export interface JobLogFile {
+  /** File name of the log, e.g. `kiwi.log`; also its name in the artifact store. */
+  name: string;
+  /** Absolute path on this host. */
+  path: string;
 }

@@ -17,6 +17,8 @@ import {
   type JobState,
 } from '../domain/jobs.js';
 import { registerArtifacts } from './register-artifacts.js';
+import { withSshEndpoint } from './ssh-endpoint.js';
+import { uploadJobLogs } from './job-logs.js';
 import type { Stage } from '../workers/worker.js';
 import type { StageTimeouts } from './stage-timeouts.js';
 
@@ -71,8 +73,11 @@ export async function runPolledStage(ctx: WorkflowContext, stage: PolledStage, i
   }
   const progress = await (await ctx.workerFor(state.worker)).advance(stage, workerJobOf(state));
   if (progress.state === 'failed') return { jobId: input.jobId, outcome: 'failed', reason: progress.reason };
-  if (progress.status && progress.status !== state.job.status) {
-    await updateJobState(ctx, input.jobId, (s) => withStatus(ctx, s, progress.status!, progress.detail));
+  if ((progress.status && progress.status !== state.job.status) || withSshEndpoint(state, progress.ssh) !== state) {
+    await updateJobState(ctx, input.jobId, (s) => {
+      const next = withSshEndpoint(s, progress.ssh);
+      return progress.status ? withStatus(ctx, next, progress.status, progress.detail) : next;
+    });
   }
   if (progress.state === 'done') {
     await finishStage(ctx, input.jobId, stage, progress.detail);
@@ -146,7 +151,10 @@ export async function runCleanupStage(ctx: WorkflowContext, input: CleanupInput)
   const state = await findJobState(ctx, input.jobId);
   if (!state) return { jobId: input.jobId, outcome: 'gone' };
   await enterStage(ctx, input.jobId, 'cleanup');
-  await (await ctx.workerFor(state.worker)).cleanup(workerJobOf(state), input.outcome);
+  const worker = await ctx.workerFor(state.worker);
+  // Logs first: the worker's cleanup removes them.
+  await uploadJobLogs(ctx, state, worker);
+  await worker.cleanup(workerJobOf(state), input.outcome);
   await finishStage(ctx, input.jobId, 'cleanup', `outcome ${input.outcome}`);
   return { jobId: input.jobId, outcome: 'done' };
 }

@@ -1,7 +1,7 @@
 /**
  * The one test that really bundles: ImsFunction's esbuild settings (ESM, createRequire banner,
- * `@aws-sdk/*` external) must give a bundle that Node loads and runs as Lambda would, outside
- * the repository, with only the AWS SDK to import.
+ * `@aws-sdk/*` external, files copied beside the bundle) must give a bundle that Node loads and
+ * runs as Lambda would, outside the repository, with only the AWS SDK to import.
  */
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
@@ -48,6 +48,7 @@ describe('ImsFunction bundling', () => {
     expect(existsSync(join(assetDir, 'index.mjs.map'))).toBe(true);
     const code = readFileSync(join(assetDir, 'index.mjs'), 'utf8');
     expect(code.startsWith("import { createRequire as __createRequire } from 'node:module';")).toBe(true);
+    expect(code.split('\n').length).toBeLessThan(20);
     // The SDK stays outside the bundle, so the runtime's copy is used.
     expect(code).toMatch(/from\s*"@aws-sdk\/client-dynamodb"/);
   });
