@@ -33,7 +33,8 @@ async function startServer(): Promise<Server> {
     cwd: root,
     env: {
       ...process.env,
-      NODE_OPTIONS: '--openssl-legacy-provider',
+      // The same node options as `npm start`.
+      NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS ?? '--openssl-legacy-provider --max-semi-space-size=2 --max-old-space-size=192',
       IMS_DATA_DIR: join(tmp, 'data'),
       PORT: '18180',
       S3_PORT: '18181',
