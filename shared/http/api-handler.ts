@@ -26,6 +26,7 @@ export function createApiHandler(group: HandlerGroup, operations: Operations): A
     .handler(async (event) => {
       const state = imsState(event);
       const result = await state.operation!.run(state.request!);
+      if (event.requestContext.http.method.toUpperCase() === 'HEAD') return { statusCode: result.status, headers: { 'content-type': 'application/json', ...result.headers }, body: '' };
       if (!result.stream) return jsonResponse(result.status, result.body, result.headers);
       if (canStream(event)) {
         const response: StreamingResult = { statusCode: result.status, headers: { 'content-type': 'application/json', ...result.headers } };

@@ -29,7 +29,8 @@ interface Item {
   order: string;
   listPk: string;
   listSk: string;
-  rec: unknown;
+  /** The record as JSON text: any key a client sends (even `__proto__`) round-trips unchanged. */
+  recJson: string;
   [index: string]: unknown;
 }
 
@@ -55,7 +56,7 @@ function isConditionFailure(error: unknown): boolean {
 }
 
 function toStored<T>(item: Item): StoredRecord<T> {
-  return { record: item.rec as T, state: item.state, version: item.version, order: item.order };
+  return { record: JSON.parse(item.recJson) as T, state: item.state, version: item.version, order: item.order };
 }
 
 interface Cursor {
@@ -106,14 +107,15 @@ export class DynamoRecordStore implements RecordStore {
         attrs[`s${i}`] = slot;
       }
     });
-    if (index.meta) attrs.meta = index.meta;
+    const pairs = Object.entries(index.meta ?? {}).map(metaPair);
+    if (pairs.length > 0) attrs.metaKv = pairs;
     return attrs;
   }
 
   private async syncMeta(kind: RecordKind, id: string, state: RecordState, order: string, before: Record<string, string> | undefined, after: Record<string, string> | undefined): Promise<void> {
     const writes: Promise<unknown>[] = [];
     for (const key of Object.keys(before ?? {})) {
-      if (!after || !(key in after)) writes.push(this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: metaItemPk(kind, id, key) } })));
+      if (!after || !Object.hasOwn(after, key)) writes.push(this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: metaItemPk(kind, id, key) } })));
     }
     for (const [key, value] of Object.entries(after ?? {})) {
       writes.push(
@@ -129,14 +131,14 @@ export class DynamoRecordStore implements RecordStore {
   }
 
   async create<T>(kind: RecordKind, id: string, record: T, order: string): Promise<boolean> {
-    const item: Record<string, unknown> = { pk: recordPk(kind, id), kind, id, state: 'live', version: 1, order, rec: record, ...this.indexAttributes(kind, id, record, 'live', order) };
+    const item: Record<string, unknown> = { pk: recordPk(kind, id), kind, id, state: 'live', version: 1, order, recJson: JSON.stringify(record), ...this.indexAttributes(kind, id, record, 'live', order) };
     try {
       await this.doc.send(new PutCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
     } catch (error) {
       if (isConditionFailure(error)) return false;
       throw error;
     }
-    await this.syncMeta(kind, id, 'live', order, undefined, item.meta as Record<string, string> | undefined);
+    await this.syncMeta(kind, id, 'live', order, undefined, metaOf(item));
     return true;
   }
 
@@ -151,8 +153,8 @@ export class DynamoRecordStore implements RecordStore {
     const current = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: recordPk(kind, id) }, ConsistentRead: true }));
     const old = current.Item as Item | undefined;
     if (!old || old.version !== expectedVersion) return false;
-    const item = { ...old, rec: record, state, version: expectedVersion + 1 } as Item;
-    for (const attr of ['nameFull', 'namePk', 'nameSk', 'meta', 's0', 's1', 's2', ...FACET_ATTRIBUTES]) delete item[attr];
+    const item = { ...old, recJson: JSON.stringify(record), state, version: expectedVersion + 1 } as Item;
+    for (const attr of ['nameFull', 'namePk', 'nameSk', 'metaKv', 's0', 's1', 's2', ...FACET_ATTRIBUTES]) delete item[attr];
     Object.assign(item, this.indexAttributes(kind, id, record, state, old.order));
     try {
       await this.doc.send(
@@ -167,8 +169,8 @@ export class DynamoRecordStore implements RecordStore {
       if (isConditionFailure(error)) return false;
       throw error;
     }
-    if (old.meta || item.meta) {
-      await this.syncMeta(kind, id, state, old.order, old.meta as Record<string, string> | undefined, item.meta as Record<string, string> | undefined);
+    if (old.metaKv || item.metaKv) {
+      await this.syncMeta(kind, id, state, old.order, metaOf(old), metaOf(item));
     }
     return true;
   }
@@ -190,7 +192,7 @@ export class DynamoRecordStore implements RecordStore {
       if (isConditionFailure(error)) return false;
       throw error;
     }
-    if (old?.meta) await this.syncMeta(kind, id, old.state, old.order, old.meta as Record<string, string>, undefined);
+    if (old?.metaKv) await this.syncMeta(kind, id, old.state, old.order, metaOf(old), undefined);
     return true;
   }
 
@@ -238,9 +240,8 @@ export class DynamoRecordStore implements RecordStore {
       values[`:s${i}`] = slot;
     });
     if (query.meta) {
-      filters.push('meta.#mk = :mv');
-      names['#mk'] = query.meta.key;
-      values[':mv'] = query.meta.value;
+      filters.push('contains(metaKv, :kv)');
+      values[':kv'] = metaPair([query.meta.key, query.meta.value]);
     }
     const input: QueryCommandInput = {
       TableName: this.tableName,
@@ -298,8 +299,7 @@ export class DynamoRecordStore implements RecordStore {
       for (const m of metaItems) {
         const item = records.get(recordPk(kind, m.ref as string));
         if (!item || item.state !== state) continue;
-        const meta = item.meta as Record<string, string> | undefined;
-        if (meta?.[key] !== value) continue;
+        if (!(item.metaKv as string[] | undefined)?.includes(metaPair([key, value]))) continue;
         if (query.name !== undefined && item.nameFull !== query.name) continue;
         if (query.namePrefix !== undefined && !String(item.nameFull ?? '').startsWith(query.namePrefix)) continue;
         out.push({ stored: toStored<T>(item), raw: m });
@@ -343,6 +343,11 @@ export class DynamoRecordStore implements RecordStore {
     }
   }
 
+  async claimHolder(scope: string, value: string): Promise<ClaimHolder | undefined> {
+    const { Item } = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: claimPk(scope, value) }, ConsistentRead: true }));
+    return Item ? { owner: Item.owner as string, ageMs: Math.max(0, Date.now() - Number(Item.claimedAt ?? 0)) } : undefined;
+  }
+
   async release(scope: string, value: string, owner: string): Promise<void> {
     try {
       await this.doc.send(
@@ -358,6 +363,16 @@ export class DynamoRecordStore implements RecordStore {
       if (!isConditionFailure(error)) throw error;
     }
   }
+}
+
+/** One metadata entry as an indexable string: JSON keeps `=` and any other character unambiguous. */
+function metaPair([key, value]: [string, string]): string {
+  return JSON.stringify([key, value]);
+}
+
+function metaOf(item: Record<string, unknown>): Record<string, string> | undefined {
+  const pairs = item.metaKv as string[] | undefined;
+  return pairs ? Object.fromEntries(pairs.map((p) => JSON.parse(p) as [string, string])) : undefined;
 }
 
 interface Match<T> {

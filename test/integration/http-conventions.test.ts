@@ -262,3 +262,16 @@ describe('service endpoints', () => {
     expectUrlNotFound(await svc.request('GET', '/v2/version'));
   });
 });
+
+describe('HEAD and OPTIONS, as Flask answers them', () => {
+  test('HEAD of a GET route is its GET without a body; OPTIONS lists the methods', async () => {
+    const head = await fetch(`${svc.url}/v3/images`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(await head.text()).toBe('');
+    const options = await fetch(`${svc.url}/v3/images`, { method: 'OPTIONS' });
+    expect(options.status).toBe(200);
+    expect(options.headers.get('allow')).toBe('DELETE, GET, HEAD, OPTIONS, POST');
+    const unknown = await fetch(`${svc.url}/v3/nothing-here`, { method: 'OPTIONS' });
+    expect(unknown.status).toBe(404);
+  });
+});

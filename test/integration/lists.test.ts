@@ -126,3 +126,24 @@ describe('large answers', () => {
     expect(body).toHaveLength(created.length);
   });
 });
+
+describe('unusual keys and names', () => {
+  test('metadata keys such as __proto__ and constructor are kept, listed and filtered like any other', async () => {
+    const res = await svc.request('POST', '/v3/images', { name: 'odd\u00e9\ud83d\ude00', metadata: { __proto__: 'a', constructor: 'b', 'k=v': 'x=y' } });
+    // JSON.stringify of a literal with __proto__ would set the prototype: send the raw text instead.
+    const raw = await svc.request('POST', '/v3/images', '{"name":"odd2","metadata":{"__proto__":"a","constructor":"b","k=v":"x=y"}}');
+    expect(res.status).toBe(201);
+    expect(raw.status).toBe(201);
+    expect(JSON.parse(raw.text).metadata).toEqual(JSON.parse('{"__proto__":"a","constructor":"b","k=v":"x=y"}'));
+    const fetched = await svc.request('GET', `/v3/images/${raw.body.id}`);
+    expect(fetched.text).toContain('"__proto__":"a"');
+    const byMeta = await svc.request('GET', '/v3/images?metadata_key=constructor&metadata_value=b');
+    expect(byMeta.body.map((r: { id: string }) => r.id)).toContain(raw.body.id);
+    const byEq = await svc.request('GET', `/v3/images?metadata_key=${encodeURIComponent('k=v')}&metadata_value=${encodeURIComponent('x=y')}`);
+    expect(byEq.body.map((r: { id: string }) => r.id)).toEqual([res.body.id, raw.body.id]);
+    const named = await svc.request('GET', `/v3/images?name=${encodeURIComponent('odd\u00e9\ud83d\ude00')}`);
+    expect(named.body.map((r: { id: string }) => r.id)).toEqual([res.body.id]);
+    await svc.request('DELETE', `/v3/images/${raw.body.id}`);
+    await svc.request('DELETE', `/v3/images/${res.body.id}`);
+  });
+});

@@ -29,16 +29,19 @@ export function routeRequest(group: HandlerGroup, operations: Operations): Middl
   return {
     before: async (request) => {
       const event = request.event;
-      const method = event.requestContext.http.method.toUpperCase() as Method;
+      const requested = event.requestContext.http.method.toUpperCase();
+      // As Flask does: HEAD is GET without the body, OPTIONS lists the methods of the URL.
+      const method = (requested === 'HEAD' ? 'GET' : requested) as Method;
+      const allowed = allowedMethods(event.rawPath);
+      const allow = [...allowed, 'OPTIONS', ...(allowed.includes('GET') ? ['HEAD'] : [])].sort().join(', ');
+      if (requested === 'OPTIONS' && allowed.length > 0) return { statusCode: 200, headers: { allow }, body: '' };
       const match = matchRoute(event.rawPath, method);
-      if (!match || match.route.group !== group) throw new HttpProtocolError(404, URL_NOT_FOUND_DETAIL, {}, false);
-      const operation = match.route.methods.includes(method) ? operations[`${match.route.resource} ${method}`] : undefined;
-      if (!operation) {
-        const allowed = allowedMethods(event.rawPath);
-        throw new HttpProtocolError(405, 'The method is not allowed for the requested URL.', {
-          allow: [...allowed, 'OPTIONS', ...(allowed.includes('GET') ? ['HEAD'] : [])].sort().join(', '),
-        });
+      if (!match || match.route.group !== group) {
+        if (allowed.length > 0) throw new HttpProtocolError(405, 'The method is not allowed for the requested URL.', { allow });
+        throw new HttpProtocolError(404, URL_NOT_FOUND_DETAIL, {}, false);
       }
+      const operation = match.route.methods.includes(method) ? operations[`${match.route.resource} ${method}`] : undefined;
+      if (!operation) throw new HttpProtocolError(405, 'The method is not allowed for the requested URL.', { allow });
       const state = imsState(request);
       state.route = match.route;
       state.operation = operation;
