@@ -3,7 +3,7 @@
  * bench/results.md and bench/results.json. Not a test: it measures, it does not pass or fail.
  *
  *   BENCH_LEVELS=1000,10000,100000   record counts to measure at (default all three)
- *   BENCH_PARTS=records,cold,artifacts
+ *   BENCH_PARTS=records,cold,artifacts,jobs
  *   BENCH_ARTIFACT_MIB=1024          size of the image root for the artifact part
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -17,7 +17,7 @@ import { build } from 'esbuild';
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const tmp = join(root, 'bench/tmp');
 const levels = (process.env.BENCH_LEVELS ?? '1000,10000,100000').split(',').map(Number);
-const parts = new Set((process.env.BENCH_PARTS ?? 'records,cold,artifacts').split(','));
+const parts = new Set((process.env.BENCH_PARTS ?? 'records,cold,artifacts,jobs').split(','));
 const artifactMiB = Number(process.env.BENCH_ARTIFACT_MIB ?? 1024);
 
 interface Server {
@@ -169,7 +169,7 @@ async function benchColdStart(server: Server) {
       format: 'esm',
       outfile: out,
       // The SDK is bundled too (CDK: bundleAwsSDK): one parsed file starts about twice as fast as node_modules.
-      external: [],
+      external: ['cpu-features', '*.node'],
       mainFields: ['module', 'main'],
       banner: { js: "import{createRequire as __cr}from'module';const require=__cr(import.meta.url);" },
       logLevel: 'silent',
@@ -299,6 +299,10 @@ function markdown(results: Record<string, any>): string {
       '',
     );
   }
+  if (results.jobs) {
+    const j = results.jobs;
+    lines.push('## Job scheduling latency (kubernetes worker, fake API server)', '', `POST /v3/jobs → build stage started, ${j.jobs} jobs one after another: p50 **${j.p50Ms} ms**, max ${j.p99Ms} ms (${j.objectsCreated} Kubernetes objects created).`, '');
+  }
   return lines.join('\n');
 }
 
@@ -312,6 +316,7 @@ try {
   if (parts.has('records')) results.records = await benchRecords(server);
   if (parts.has('cold')) results.coldStart = await benchColdStart(server);
   if (parts.has('artifacts')) results.artifacts = await benchArtifacts(server);
+  if (parts.has('jobs')) results.jobs = await (await import('./job-latency.js')).benchJobLatency();
 } finally {
   server.proc.kill('SIGTERM');
 }

@@ -14,6 +14,8 @@ export interface Settings {
   s3SslValidate: boolean;
   imsBucket: string;
   bootImagesBucket: string;
+  /** Archives uploaded under this prefix of the IMS bucket register recipes (functions/events/recipe-upload.ts). */
+  recipeUploadPrefix: string;
   maxManifestBytes: number;
   urlExpirationSeconds: number;
   version: string;
@@ -49,6 +51,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     s3SslValidate: boolFrom(env.S3_SSL_VALIDATE, true),
     imsBucket: env.S3_IMS_BUCKET || 'ims',
     bootImagesBucket: env.S3_BOOT_IMAGES_BUCKET || 'boot-images',
+    recipeUploadPrefix: env.RECIPE_UPLOAD_PREFIX ?? 'recipes/',
     maxManifestBytes: intFrom(env.MAX_IMAGE_MANIFEST_SIZE_BYTES, 1024 * 1024),
     urlExpirationSeconds: intFrom(env.S3_URL_EXPIRATION, 432000),
     version: env.IMS_VERSION || 'Unknown',

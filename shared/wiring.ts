@@ -16,6 +16,8 @@ import { DynamoRecordStore } from './store/dynamo-record-store.js';
 import { SfnWorkflowRunner } from './workflow/sfn-runner.js';
 import type { WorkflowContext } from './workflow/stages.js';
 import { UnconfiguredWorker } from './workers/unconfigured-worker.js';
+import { SshNodeProber } from './remote-nodes/node-prober.js';
+import { remoteNodeSettingsFromEnv, remoteNodesConfigured } from './remote-nodes/settings.js';
 import type { Worker } from './workers/worker.js';
 
 export interface AppContext extends WorkflowContext {
@@ -83,8 +85,14 @@ export function buildContext(settings: Settings = readSettings(), overrides: Con
       (settings.stateMachineArn ? new SfnWorkflowRunner(new SFNClient({ region: settings.region }), settings.stateMachineArn) : noWorkflow),
     workerFor,
     stageTimeouts: settings.stageTimeouts,
-    nodes: overrides.nodes ?? unprobedNodes,
+    nodes: overrides.nodes ?? nodeProber(),
   };
+}
+
+/** SSH probes when a key for the nodes is configured; otherwise every node shows the original's initial values. */
+function nodeProber(): NodeProber {
+  const remote = remoteNodeSettingsFromEnv();
+  return remoteNodesConfigured(remote) ? new SshNodeProber(remote) : unprobedNodes;
 }
 
 let current: AppContext | undefined;

@@ -1,9 +1,12 @@
 import '#shared/workers/kubernetes/register.js';
+import '#shared/workers/remote-node/register.js';
+import '#shared/workers/local/register.js';
 import { listResult } from '#shared/http/list-response.js';
 import { createApiHandler } from '#shared/http/api-handler.js';
 import { created, noContent, ok } from '#shared/http/results.js';
 import { createJob, deleteJob, deleteJobs, getJob, jobHistory, patchJob, type JobState, type JobCreateInput, type JobPatchInput } from '#shared/domain/jobs.js';
 import { parseJobFilter } from '#shared/domain/job-filters.js';
+import { readJobLogs } from '#shared/workflow/job-logs.js';
 import type { Operations } from '#shared/http/types.js';
 
 const operations: Operations = {
@@ -26,6 +29,7 @@ const operations: Operations = {
   },
   'jobs.item DELETE': { run: async (r) => (await deleteJob(r.app, r.params.job_id), noContent()) },
   'jobs.history GET': { run: async (r) => ok(await jobHistory(r.app, r.params.job_id)) },
+  'jobs.logs GET': { run: async (r) => ok(await readJobLogs(r.app, r.params.job_id)) },
 };
 
 export const handler = createApiHandler('jobs', operations);

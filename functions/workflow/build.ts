@@ -1,4 +1,6 @@
 import '#shared/workers/kubernetes/register.js';
+import '#shared/workers/remote-node/register.js';
+import '#shared/workers/local/register.js';
 import { runPolledStage, type StageInput } from '#shared/workflow/stages.js';
 import { appContext } from '#shared/wiring.js';
 

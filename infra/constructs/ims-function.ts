@@ -41,7 +41,8 @@ const BUNDLING: BundlingOptions = {
   // The SDK goes into the bundle: one minified file starts about twice as fast as the runtime's
   // node_modules copy (measured by `npm run bench`), and the versions are the ones we test.
   bundleAwsSDK: true,
-  externalModules: [],
+  // ssh2's optional native addons: without them ssh2 uses its pure-JavaScript crypto.
+  externalModules: ['cpu-features', '*.node'],
   // esbuild's size report for 13 bundles only buries the synth output; warnings still show.
   logLevel: LogLevel.WARNING,
 };

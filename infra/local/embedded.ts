@@ -6,6 +6,8 @@
 import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import type { EventEmitter } from 'node:events';
+import type { S3Event } from 'aws-lambda';
 import { join, resolve } from 'node:path';
 import dynalite from 'dynalite';
 import S3rver from 's3rver';
@@ -14,7 +16,8 @@ import { makeDynamoClient, makeS3Client } from '#shared/clients.js';
 import { readSettings } from '#shared/config.js';
 import { ensureTable } from '#shared/store/ensure-table.js';
 import { buildContext, resetAppContext, type AppContext } from '#shared/wiring.js';
-import { listJobs } from '#shared/domain/jobs.js';
+import { allJobs, updateJobState } from '#shared/domain/jobs.js';
+import { handleS3Event } from '#functions/events/recipe-upload.js';
 import { logger } from '#shared/logger.js';
 import { createApiServer } from './http-server.js';
 import { LocalWorkflowRunner, type LocalRunnerOptions } from './local-workflow-runner.js';
@@ -40,6 +43,10 @@ export interface EmbeddedService {
   dynamoEndpoint?: string;
   app: AppContext;
   workflow: LocalWorkflowRunner;
+  /** The embedded S3's event emitter (`'event'`, S3 notification format); absent with S3_ENDPOINT. */
+  s3Events?: EventEmitter;
+  /** Resolves when every embedded S3 event received so far has been handled. */
+  s3EventsSettled(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -54,6 +61,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   const host = options.host ?? '127.0.0.1';
   const stops: (() => Promise<void>)[] = [];
   const env = process.env;
+  let s3Events: EventEmitter | undefined;
 
   if (!env.DYNAMODB_ENDPOINT) {
     const path = options.dataDir ? join(resolve(options.dataDir), 'dynamodb') : undefined;
@@ -73,6 +81,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     mkdirSync(directory, { recursive: true });
     const s3 = new S3rver({ address: host, port: options.s3Port ?? 0, silent: true, directory });
     const address = await s3.run();
+    s3Events = s3;
     env.S3_ENDPOINT = `http://${host}:${address.port}`;
     env.S3_ACCESS_KEY = EMBEDDED_S3_CREDENTIALS.accessKeyId;
     env.S3_SECRET_KEY = EMBEDDED_S3_CREDENTIALS.secretAccessKey;
@@ -84,7 +93,8 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     });
   }
 
-  const settings = readSettings();
+  // On one machine jobs run on this host (shared/workers/local) unless IMS_JOB_WORKER says otherwise.
+  const settings = readSettings({ ...env, IMS_JOB_WORKER: env.IMS_JOB_WORKER || 'local' });
   await ensureTable(makeDynamoClient(settings), settings.tableName);
   await ensureBuckets(makeS3Client(settings), [settings.imsBucket, settings.bootImagesBucket]);
   const workflow = new LocalWorkflowRunner({ pollMs: Number(env.IMS_WORKFLOW_POLL_MS || 5000), ...options.workflow });
@@ -95,6 +105,8 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     await workflow.drain();
   });
   await resumeUnfinishedJobs(app, workflow);
+  const uploads = s3Events ? handleUploads(s3Events, app) : undefined;
+  if (uploads) stops.push(uploads.stop);
 
   const server = createApiServer();
   const address = await listen(server, options.port ?? 8080, host);
@@ -112,6 +124,8 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     dynamoEndpoint: settings.dynamoEndpoint,
     app,
     workflow,
+    s3Events,
+    s3EventsSettled: async () => uploads?.settled(),
     stop: async () => {
       for (const stop of stops.reverse()) await stop();
       resetAppContext(undefined);
@@ -119,11 +133,41 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   };
 }
 
+/**
+ * Deployed, S3 invokes functions/events/recipe-upload.ts for the IMS bucket's notification.
+ * Here every event of the embedded S3 goes to the same handler, unchanged: s3rver emits them
+ * for every bucket and key, and the handler does the filtering that the notification's filter
+ * does when deployed (and again, so both paths behave alike). One difference stays: s3rver
+ * sends keys as they are, where AWS URL-encodes them, so a key holding '+' or '%' is read
+ * differently here. A failed upload is logged; it never stops the server.
+ */
+function handleUploads(s3: EventEmitter, app: AppContext) {
+  const pending = new Set<Promise<void>>();
+  const onEvent = (event: S3Event) => {
+    const handled: Promise<void> = handleS3Event(event, app)
+      .then(() => undefined, (error: unknown) => logger.error('embedded S3 event not handled', { error: error as Error }))
+      .finally(() => pending.delete(handled));
+    pending.add(handled);
+  };
+  s3.on('event', onEvent);
+  const settled = async () => {
+    while (pending.size > 0) await Promise.allSettled([...pending]);
+  };
+  return {
+    settled,
+    stop: async () => {
+      s3.off('event', onEvent);
+      await settled();
+    },
+  };
+}
+
 /** Executions live in memory: after a restart every job not yet ended gets a new one (stages are idempotent). */
 async function resumeUnfinishedJobs(app: AppContext, workflow: LocalWorkflowRunner): Promise<void> {
-  for (const job of await listJobs(app)) {
+  for await (const job of allJobs(app)) {
     if (job.status === 'success' || job.status === 'error') continue;
     logger.info('resuming job workflow', { jobId: job.id, status: job.status });
-    await workflow.start(job.id);
+    const execution = await workflow.start(job.id);
+    await updateJobState(app, job.id, (state) => ({ ...state, execution })).catch(() => undefined);
   }
 }

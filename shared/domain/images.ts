@@ -1,5 +1,5 @@
 import { ProblemError, PatchConflictError } from './errors.js';
-import { getInState, listAll, mutate, removeInState } from './lifecycle.js';
+import { getInState, mutate, removeInState } from './lifecycle.js';
 import { claimLink, copyForMove, deletedLocation, linkRepr, parseS3Path, releaseLink, restoredLocation, s3Path } from './links.js';
 import { imageLabelFor, linkedArtifacts, MANIFEST_TYPE, readJsonObject, readManifest, RETRY_HINT, validateImageManifest } from './manifest.js';
 import { sameLink } from './recipes.js';
@@ -79,10 +79,6 @@ export async function createImageWithId(ctx: DomainContext, id: string, input: I
     return (await ctx.store.get<ImageRecord>(KIND, id))!.record;
   }
   return record;
-}
-
-export async function listImages(ctx: DomainContext, state: RecordState = 'live') {
-  return (await listAll<ImageRecord | Deleted<ImageRecord>>(ctx.store, KIND, state)).map((s) => s.record);
 }
 
 export async function getImage(ctx: DomainContext, id: string, state: RecordState = 'live') {

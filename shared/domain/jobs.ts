@@ -7,11 +7,12 @@
  */
 import { createHash } from 'node:crypto';
 import { ProblemError } from './errors.js';
-import { getInState, listAll, mutate, removeInState } from './lifecycle.js';
+import { getInState, mutate, removeInState, walkRecords } from './lifecycle.js';
 import { cannotValidateArtifact, parseS3Path, requireArtifact } from './links.js';
 import { ROOTFS_TYPE, readJsonObject, SUPPORTED_VERSIONS } from './manifest.js';
 import { createdMs, matchesJobFilter, type JobFilter } from './job-filters.js';
 import { formatTimestamp, sortableTimestamp } from './time.js';
+import { placeJob, releaseNodeJob, REMOTE_NODE_WORKER, type Placement, type PlacementContext } from './node-placement.js';
 import type { DomainContext } from './context.js';
 import type { WorkflowRunner } from './ports.js';
 import type { Arch, ImageRecord, JobRecord, JobStatus, JobType, PublicKeyRecord, RecipeRecord, SshContainer } from './records.js';
@@ -36,7 +37,7 @@ export interface JobSettings {
   worker: string;
 }
 
-export interface JobContext extends DomainContext {
+export interface JobContext extends PlacementContext {
   jobs: JobSettings;
   workflow: WorkflowRunner;
   /** The worker by name, loaded on first use. */
@@ -58,6 +59,8 @@ export interface JobState {
   execution?: string;
   stage?: { name: Stage; startedMicros: string };
   reason?: string;
+  /** Since when the worker has not been able to see the job's executor (shared/workflow/heartbeat.ts). */
+  lostContact?: { sinceMicros: string };
   history: HistoryEntry[];
   /** The job's logs as kept in the artifact store once the job ended (`s3://` paths). */
   logs?: { name: string; path: string }[];
@@ -85,13 +88,18 @@ export interface JobPatchInput {
 
 export const KERNEL_DEFAULT: Record<Arch, string> = { x86_64: 'vmlinuz', aarch64: 'Image' };
 
-/** A name-based UUID (v5 layout) so that one job always leads to one resultant image id. */
-export function resultImageIdFor(jobId: string): string {
-  const hash = createHash('sha1').update(`ims-job-result:${jobId}`).digest();
+/** A name-based UUID (v5 layout): the same name always gives the same id. */
+export function nameBasedId(name: string): string {
+  const hash = createHash('sha1').update(name).digest();
   hash[6] = (hash[6] & 0x0f) | 0x50;
   hash[8] = (hash[8] & 0x3f) | 0x80;
   const h = hash.subarray(0, 16).toString('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** One job always leads to one resultant image id. */
+export function resultImageIdFor(jobId: string): string {
+  return nameBasedId(`ims-job-result:${jobId}`);
 }
 
 interface ResolvedArtifact {
@@ -173,7 +181,11 @@ function sshContainersFor(input: JobCreateInput, id: string, service: string, na
   }));
 }
 
-export async function createJob(ctx: JobContext, input: JobCreateInput): Promise<JobRecord> {
+/**
+ * `id` is chosen by callers that may repeat themselves (a re-delivered upload event): when the
+ * job exists already, the repeat returns it, starting its workflow if the first call could not.
+ */
+export async function createJob(ctx: JobContext, input: JobCreateInput, id: string = ctx.ids.newId()): Promise<JobRecord> {
   if (input.job_type === 'create' && input.ssh_containers && input.ssh_containers.length > 0) {
     throw new ProblemError(400, `User defined ssh containers during image create are not currently supported. ${RETRY}`);
   }
@@ -190,7 +202,8 @@ export async function createJob(ctx: JobContext, input: JobCreateInput): Promise
   }
 
   const micros = ctx.clock.nowMicros();
-  const id = ctx.ids.newId();
+  const placement = await placeOnNode(ctx, id, artifact.arch);
+  const worker = placement.xname ? REMOTE_NODE_WORKER : ctx.jobs.worker;
   const namespace = ctx.jobs.namespace;
   const service = `cray-ims-${id}-service`;
   let requireDkms: boolean;
@@ -223,12 +236,12 @@ export async function createJob(ctx: JobContext, input: JobCreateInput): Promise
     kubernetes_pvc: `cray-ims-${id}-job-claim`,
     kubernetes_namespace: namespace,
     kubernetes_secret: null,
-    remote_build_node: '',
+    remote_build_node: placement.xname ?? '',
   };
   const templateDictionary = Object.fromEntries((artifact.recipe?.template_dictionary ?? []).map((t) => [t.key, t.value]));
   const state: JobState = {
     job,
-    worker: ctx.jobs.worker,
+    worker,
     input: {
       publicKey: key.record.public_key,
       downloadUrl: artifact.downloadUrl,
@@ -238,16 +251,47 @@ export async function createJob(ctx: JobContext, input: JobCreateInput): Promise
       resultImageId: resultImageIdFor(id),
       arch: artifact.arch,
     },
-    history: [{ time: job.created, event: 'created', status: 'creating', detail: `worker ${ctx.jobs.worker}` }],
+    history: [
+      { time: job.created, event: 'created', status: 'creating', detail: `worker ${worker}` },
+      ...(placement.detail
+        ? [{ time: job.created, event: 'note' as const, detail: placement.xname ? placement.detail : `${placement.detail}: running on ${worker}` }]
+        : []),
+    ],
   };
-  await ctx.store.create(KIND, id, state, sortableTimestamp(micros));
+  let created: boolean;
+  try {
+    created = await ctx.store.create(KIND, id, state, sortableTimestamp(micros));
+  } catch (error) {
+    if (placement.xname) await releaseNodeJob(ctx, placement.xname, id).catch(() => undefined);
+    throw error;
+  }
+  if (!created) {
+    const existing = await getJobState(ctx, id);
+    // A repeat keeps the first call's node; a reservation this call made elsewhere is dropped.
+    if (placement.xname && placement.xname !== existing.job.remote_build_node) await releaseNodeJob(ctx, placement.xname, id);
+    if (!existing.execution && existing.job.status === 'creating') await startWorkflow(ctx, id);
+    return existing.job;
+  }
+  await startWorkflow(ctx, id);
+  return job;
+}
+
+async function startWorkflow(ctx: JobContext, id: string): Promise<void> {
   try {
     const execution = await ctx.workflow.start(id);
     await updateJobState(ctx, id, (s) => ({ ...s, execution }));
   } catch (error) {
     await recordJobError(ctx, id, `the job workflow could not be started: ${(error as Error).message}`);
   }
-  return job;
+}
+
+/** Placement is an optimisation: when it cannot be decided (the store hiccups), the job runs on the default worker. */
+async function placeOnNode(ctx: JobContext, id: string, arch: Arch): Promise<Placement> {
+  try {
+    return await placeJob(ctx, id, arch);
+  } catch (error) {
+    return { detail: `remote build node placement failed (${(error as Error).message})` };
+  }
 }
 
 export async function getJobState(ctx: DomainContext, id: string): Promise<JobState> {
@@ -263,8 +307,9 @@ export async function getJob(ctx: DomainContext, id: string): Promise<JobRecord>
   return (await getJobState(ctx, id)).job;
 }
 
-export async function listJobs(ctx: DomainContext): Promise<JobRecord[]> {
-  return (await listAll<JobState>(ctx.store, KIND, 'live')).map((s) => s.record.job);
+/** Every job, a page at a time. */
+export async function* allJobs(ctx: DomainContext): AsyncGenerator<JobRecord> {
+  for await (const stored of walkRecords<JobState>(ctx.store, KIND, 'live')) yield stored.record.job;
 }
 
 /** Read-modify-write of a job's state with the store's optimistic locking. */
@@ -326,6 +371,7 @@ export async function patchJob(ctx: DomainContext, id: string, patch: JobPatchIn
 export async function deleteJob(ctx: JobContext, id: string): Promise<void> {
   const state = await getJobState(ctx, id);
   if (state.execution) await ctx.workflow.stop(state.execution, 'job deleted');
+  if (state.job.remote_build_node) await releaseNodeJob(ctx, state.job.remote_build_node, id);
   try {
     await (await ctx.workerFor(state.worker)).cleanup(workerJobOf(state), 'deleted');
   } catch (error) {
@@ -347,7 +393,7 @@ export async function deleteJob(ctx: JobContext, id: string): Promise<void> {
 
 export async function deleteJobs(ctx: JobContext, filter: JobFilter): Promise<void> {
   const failures: string[] = [];
-  for (const { record } of await listAll<JobState>(ctx.store, KIND, 'live')) {
+  for await (const { record } of walkRecords<JobState>(ctx.store, KIND, 'live')) {
     if (!matchesJobFilter(record.job, filter)) continue;
     try {
       await deleteJob(ctx, record.job.id);

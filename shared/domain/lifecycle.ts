@@ -27,6 +27,17 @@ export async function getInState<T>(store: RecordStore, kind: RecordKind, id: st
   return stored;
 }
 
+/** Every record of a kind in a state, read a page at a time: a collection is never held whole. */
+export async function* walkRecords<T>(store: RecordStore, kind: RecordKind, state: RecordState): AsyncGenerator<StoredRecord<T>> {
+  let cursor: string | undefined;
+  do {
+    const page = await store.list<T>(kind, state, { cursor });
+    yield* page.items;
+    cursor = page.cursor;
+  } while (cursor);
+}
+
+/** For small collections only (remote build nodes): the whole list in memory. */
 export async function listAll<T>(store: RecordStore, kind: RecordKind, state: RecordState): Promise<StoredRecord<T>[]> {
   const out: StoredRecord<T>[] = [];
   let cursor: string | undefined;

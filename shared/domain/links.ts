@@ -58,12 +58,31 @@ export async function requireArtifact(artifacts: ArtifactStore, link: ArtifactLi
 
 const LINK_SCOPE: Partial<Record<RecordKind, string>> = { recipe: 'recipe-link', image: 'image-link' };
 
-function duplicateLink(path: string, kind: RecordKind, owner: string): ProblemError {
-  const what = kind === 'image' ? 'IMS image' : 'IMS recipe';
-  return new ProblemError(
-    422,
-    `The link path ${path} matches the link path for the ${what} record ${owner}. The link value must be unique and cannot be duplicated. Determine the specific information that is missing or invalid and then re-run the request with valid information.`,
-  );
+/** Another record has (or is about to have) the link path; a 422 on the wire. */
+export class DuplicateLinkError extends ProblemError {
+  constructor(path: string, kind: RecordKind, owner: string) {
+    const what = kind === 'image' ? 'IMS image' : 'IMS recipe';
+    super(
+      422,
+      `The link path ${path} matches the link path for the ${what} record ${owner}. The link value must be unique and cannot be duplicated. Determine the specific information that is missing or invalid and then re-run the request with valid information.`,
+    );
+  }
+}
+
+const duplicateLink = (path: string, kind: RecordKind, owner: string) => new DuplicateLinkError(path, kind, owner);
+
+async function holdsLink(store: RecordStore, kind: RecordKind, id: string, path: string): Promise<boolean> {
+  const held = await store.get<{ link: ArtifactLink | null }>(kind, id);
+  return held !== undefined && held.state === 'live' && held.record.link?.path === path;
+}
+
+/**
+ * The record that claimed a link path, if any, and whether it is live and links to it (else its
+ * claim is still pending, or left over from a crash).
+ */
+export async function linkHolder(store: RecordStore, kind: RecordKind, path: string): Promise<{ id: string; holds: boolean } | undefined> {
+  const holder = await store.claimHolder(LINK_SCOPE[kind]!, path);
+  return holder ? { id: holder.owner, holds: await holdsLink(store, kind, holder.owner, path) } : undefined;
 }
 
 /**
@@ -80,9 +99,7 @@ export async function claimLink(store: RecordStore, kind: RecordKind, path: stri
   for (let attempt = 0; attempt < 4; attempt++) {
     const holder = await store.claim(scope, path, owner);
     if (holder === undefined) return;
-    const held = await store.get<{ link: ArtifactLink | null }>(kind, holder.owner);
-    const holds = held !== undefined && held.state === 'live' && held.record.link?.path === path;
-    if (holds || holder.ageMs < CLAIM_LEASE_MS) throw duplicateLink(path, kind, holder.owner);
+    if ((await holdsLink(store, kind, holder.owner, path)) || holder.ageMs < CLAIM_LEASE_MS) throw duplicateLink(path, kind, holder.owner);
     await store.release(scope, path, holder.owner);
   }
   throw duplicateLink(path, kind, owner);

@@ -62,6 +62,8 @@ export interface RecordStore {
   claim(scope: string, value: string, owner: string): Promise<ClaimHolder | undefined>;
   /** Drops a claim, only when `owner` holds it. */
   release(scope: string, value: string, owner: string): Promise<void>;
+  /** Who holds `value` in a scope, without claiming it; undefined when nobody does. */
+  claimHolder(scope: string, value: string): Promise<ClaimHolder | undefined>;
 }
 
 export interface ClaimHolder {

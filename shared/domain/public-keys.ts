@@ -1,4 +1,4 @@
-import { getInState, listAll, removeInState } from './lifecycle.js';
+import { getInState, removeInState } from './lifecycle.js';
 import { formatTimestamp, sortableTimestamp } from './time.js';
 import { forEachRecord, markDeleted, markLive, purge, type DeleteMode } from './soft-delete.js';
 import type { DomainContext } from './context.js';
@@ -16,10 +16,6 @@ export async function createPublicKey(ctx: DomainContext, input: PublicKeyInput)
   const record: PublicKeyRecord = { id: ctx.ids.newId(), created: formatTimestamp(micros), name: input.name, public_key: input.public_key };
   await ctx.store.create(KIND, record.id, record, sortableTimestamp(micros));
   return record;
-}
-
-export async function listPublicKeys(ctx: DomainContext, state: RecordState = 'live') {
-  return (await listAll<PublicKeyRecord | Deleted<PublicKeyRecord>>(ctx.store, KIND, state)).map((s) => s.record);
 }
 
 export async function getPublicKey(ctx: DomainContext, id: string, state: RecordState = 'live') {

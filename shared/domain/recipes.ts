@@ -1,5 +1,5 @@
 import { PatchConflictError } from './errors.js';
-import { getInState, listAll, mutate, removeInState } from './lifecycle.js';
+import { getInState, mutate, removeInState } from './lifecycle.js';
 import {
   claimLink,
   cannotValidateArtifact,
@@ -32,10 +32,14 @@ export function sameLink(stored: ArtifactLink, sent: Record<string, unknown>): b
   return keys.length === 3 && keys.every((k) => (stored as unknown as Record<string, unknown>)[k] === sent[k]);
 }
 
-export async function createRecipe(ctx: DomainContext, input: RecipeInput): Promise<RecipeRecord> {
+/**
+ * `id` is chosen by callers that may repeat themselves (a re-delivered upload event): when a
+ * record with that id exists already, the repeat returns it instead of writing a second one.
+ */
+export async function createRecipe(ctx: DomainContext, input: RecipeInput, id: string = ctx.ids.newId()): Promise<RecipeRecord> {
   const micros = ctx.clock.nowMicros();
   const record: RecipeRecord = {
-    id: ctx.ids.newId(),
+    id,
     created: formatTimestamp(micros),
     name: input.name,
     recipe_type: input.recipe_type,
@@ -49,19 +53,15 @@ export async function createRecipe(ctx: DomainContext, input: RecipeInput): Prom
     await claimLink(ctx.store, KIND, record.link.path, record.id);
     try {
       await requireArtifact(ctx.artifacts, record.link);
-      await ctx.store.create(KIND, record.id, record, sortableTimestamp(micros));
+      if (!(await ctx.store.create(KIND, record.id, record, sortableTimestamp(micros)))) return await getRecipe(ctx, id);
     } catch (error) {
       await releaseLink(ctx.store, KIND, record.link.path, record.id);
       throw error;
     }
-  } else {
-    await ctx.store.create(KIND, record.id, record, sortableTimestamp(micros));
+  } else if (!(await ctx.store.create(KIND, record.id, record, sortableTimestamp(micros)))) {
+    return getRecipe(ctx, id);
   }
   return record;
-}
-
-export async function listRecipes(ctx: DomainContext, state: RecordState = 'live') {
-  return (await listAll<RecipeRecord | Deleted<RecipeRecord>>(ctx.store, KIND, state)).map((s) => s.record);
 }
 
 export async function getRecipe(ctx: DomainContext, id: string, state: RecordState = 'live') {

@@ -27,6 +27,8 @@ export function indexRecord(kind: RecordKind, record: unknown): RecordIndexValue
     }
     case 'remote-build-node':
       return { name: r.xname };
+    case 'node-load':
+      return {};
   }
 }
 

@@ -47,8 +47,11 @@ export interface RemoteBuildNodeRecord {
 
 export type Deleted<T> = T & { deleted: string };
 
-/** The record kinds the store keeps; each is one entity type of the single table. */
-export type RecordKind = 'public-key' | 'recipe' | 'image' | 'job' | 'remote-build-node';
+/**
+ * The record kinds the store keeps; each is one entity type of the single table. `node-load` is
+ * internal (never served): the jobs placed on a remote build node (domain/node-placement.ts).
+ */
+export type RecordKind = 'public-key' | 'recipe' | 'image' | 'job' | 'remote-build-node' | 'node-load';
 
 export type RecordState = 'live' | 'deleted';
 

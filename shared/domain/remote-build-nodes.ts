@@ -15,9 +15,19 @@ export interface RemoteBuildNodeStatus {
   ableToRunJobs: boolean;
 }
 
+/** What a probe learned: the status object of the API plus what placement needs beside it. */
+export interface NodeHealth extends RemoteBuildNodeStatus {
+  /** When the node was looked at (ms since the epoch); jobs started after that are not in numCurrentJobs. */
+  probedAtMs: number;
+  /** `podman --version` of a node whose podman is present. */
+  podmanVersion?: string;
+}
+
 /** Health of a remote build node; implementations must bound their time per node. */
 export interface NodeProber {
-  probe(xname: string): Promise<RemoteBuildNodeStatus>;
+  /** false when nodes cannot be reached at all (no SSH key configured): no job is placed on them. */
+  readonly probing: boolean;
+  probe(xname: string): Promise<NodeHealth>;
 }
 
 export function unknownStatus(xname: string): RemoteBuildNodeStatus {
@@ -25,7 +35,13 @@ export function unknownStatus(xname: string): RemoteBuildNodeStatus {
 }
 
 /** Used until SSH probing is configured: every node reports the original's initial values. */
-export const unprobedNodes: NodeProber = { probe: async (xname) => unknownStatus(xname) };
+export const unprobedNodes: NodeProber = { probing: false, probe: async (xname) => ({ ...unknownStatus(xname), probedAtMs: Date.now() }) };
+
+/** The status object exactly as the original serves it (six keys, in its order). */
+export function wireStatus(health: RemoteBuildNodeStatus): RemoteBuildNodeStatus {
+  const { xname, sshStatus, podmanStatus, nodeArch, numCurrentJobs, ableToRunJobs } = health;
+  return { xname, sshStatus, podmanStatus, nodeArch, numCurrentJobs, ableToRunJobs };
+}
 
 /** Registering an xname that is already registered is a no-op answered like a creation. */
 export async function createRemoteBuildNode(ctx: DomainContext, input: RemoteBuildNodeRecord): Promise<RemoteBuildNodeRecord> {
@@ -52,11 +68,11 @@ export async function deleteAllRemoteBuildNodes(ctx: DomainContext): Promise<voi
 
 export async function remoteBuildNodeStatus(ctx: DomainContext, prober: NodeProber, xname: string): Promise<RemoteBuildNodeStatus> {
   await getRemoteBuildNode(ctx, xname);
-  return prober.probe(xname);
+  return wireStatus(await prober.probe(xname));
 }
 
 /** Probes run side by side, so the slowest node bounds the answer, not the sum of them. */
 export async function allRemoteBuildNodeStatus(ctx: DomainContext, prober: NodeProber): Promise<RemoteBuildNodeStatus[]> {
   const nodes = await listRemoteBuildNodes(ctx);
-  return Promise.all(nodes.map((n) => prober.probe(n.xname)));
+  return Promise.all(nodes.map(async (n) => wireStatus(await prober.probe(n.xname))));
 }

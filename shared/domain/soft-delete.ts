@@ -4,7 +4,7 @@
  * after their copies and before removing the objects they replaced, so an interrupted request
  * can be repeated to completion without losing an artifact.
  */
-import { listAll, mutate, removeInState } from './lifecycle.js';
+import { mutate, removeInState, walkRecords } from './lifecycle.js';
 import { ProblemError } from './errors.js';
 import { CLAIM_LEASE_MS } from './links.js';
 import { formatTimestamp } from './time.js';
@@ -83,7 +83,7 @@ export async function forEachRecord<T>(
   idOf: (record: T) => string = (record) => (record as { id: string }).id,
 ): Promise<void> {
   const failures: Record<string, string[]> = {};
-  for (const stored of await listAll<T>(ctx.store, kind, state)) {
+  for await (const stored of walkRecords<T>(ctx.store, kind, state)) {
     const id = idOf(stored.record);
     try {
       await each(id, stored);

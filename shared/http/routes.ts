@@ -40,6 +40,7 @@ export const ROUTES: readonly RouteDef[] = [
   ...versioned('images', 'images', 'image_id', ['GET', 'POST', 'DELETE'], ['GET', 'PATCH', 'DELETE']),
   ...versioned('jobs', 'jobs', 'job_id', ['GET', 'POST', 'DELETE'], ['GET', 'PATCH', 'DELETE']),
   { path: '/v3/jobs/{job_id}/history', group: 'jobs', resource: 'jobs.history', methods: ['GET'] },
+  { path: '/v3/jobs/{job_id}/logs', group: 'jobs', resource: 'jobs.logs', methods: ['GET'] },
   ...deleted('public-keys', 'public_key_id'),
   ...deleted('recipes', 'recipe_id'),
   ...deleted('images', 'image_id'),

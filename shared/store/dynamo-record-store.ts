@@ -56,7 +56,9 @@ function isConditionFailure(error: unknown): boolean {
 }
 
 function toStored<T>(item: Item): StoredRecord<T> {
-  return { record: JSON.parse(item.recJson) as T, state: item.state, version: item.version, order: item.order };
+  // Items written before records were kept as JSON text carry them as a map in `rec`.
+  const record = item.recJson !== undefined ? JSON.parse(item.recJson) : (item as unknown as { rec: unknown }).rec;
+  return { record: record as T, state: item.state, version: item.version, order: item.order };
 }
 
 interface Cursor {

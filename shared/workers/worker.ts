@@ -34,11 +34,20 @@ export interface SshEndpoint {
   port?: number;
 }
 
+/**
+ * The worker could not see the job's executor on this poll (node unreachable, container not
+ * answering). The stage fails once that has lasted `timeoutSeconds` with no good poll between.
+ */
+export interface LostContact {
+  reason: string;
+  timeoutSeconds: number;
+}
+
 export type StageProgress =
   /** The stage's work is finished; the workflow moves on. */
   | { state: 'done'; status?: JobStatus; detail?: string; ssh?: SshEndpoint }
   /** Still going: poll again later. `status` is what the job record should show meanwhile. */
-  | { state: 'running'; status?: JobStatus; detail?: string; ssh?: SshEndpoint }
+  | { state: 'running'; status?: JobStatus; detail?: string; ssh?: SshEndpoint; lost?: LostContact }
   /** The job cannot succeed; `reason` is kept in the job history. */
   | { state: 'failed'; reason: string };
 

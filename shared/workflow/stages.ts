@@ -17,6 +17,8 @@ import {
   type JobState,
 } from '../domain/jobs.js';
 import { registerArtifacts } from './register-artifacts.js';
+import { judgeContact } from './heartbeat.js';
+import { markNodeJobStarted, releaseNodeJob } from '../domain/node-placement.js';
 import { withSshEndpoint } from './ssh-endpoint.js';
 import { uploadJobLogs } from './job-logs.js';
 import type { Stage } from '../workers/worker.js';
@@ -73,6 +75,8 @@ export async function runPolledStage(ctx: WorkflowContext, stage: PolledStage, i
   }
   const progress = await (await ctx.workerFor(state.worker)).advance(stage, workerJobOf(state));
   if (progress.state === 'failed') return { jobId: input.jobId, outcome: 'failed', reason: progress.reason };
+  const lost = await judgeContact(ctx, input.jobId, state, progress);
+  if (lost) return { jobId: input.jobId, outcome: 'failed', reason: lost };
   if ((progress.status && progress.status !== state.job.status) || withSshEndpoint(state, progress.ssh) !== state) {
     await updateJobState(ctx, input.jobId, (s) => {
       const next = withSshEndpoint(s, progress.ssh);
@@ -80,6 +84,8 @@ export async function runPolledStage(ctx: WorkflowContext, stage: PolledStage, i
     });
   }
   if (progress.state === 'done') {
+    // The job's first stage on its node is behind it: the node's own count includes it from now on.
+    if (stage === 'prepare' && state.job.remote_build_node) await markNodeJobStarted(ctx, state.job.remote_build_node, input.jobId);
     await finishStage(ctx, input.jobId, stage, progress.detail);
     return { jobId: input.jobId, outcome: 'done' };
   }
@@ -154,7 +160,12 @@ export async function runCleanupStage(ctx: WorkflowContext, input: CleanupInput)
   const worker = await ctx.workerFor(state.worker);
   // Logs first: the worker's cleanup removes them.
   await uploadJobLogs(ctx, state, worker);
-  await worker.cleanup(workerJobOf(state), input.outcome);
+  try {
+    await worker.cleanup(workerJobOf(state), input.outcome);
+  } finally {
+    // The job has ended either way: it no longer counts on its node.
+    if (state.job.remote_build_node) await releaseNodeJob(ctx, state.job.remote_build_node, input.jobId);
+  }
   await finishStage(ctx, input.jobId, 'cleanup', `outcome ${input.outcome}`);
   return { jobId: input.jobId, outcome: 'done' };
 }

@@ -1,0 +1,163 @@
+/**
+ * One SSH connection to a remote build node (ssh2): run commands, write and stream files with
+ * SFTP, bring files back. Every step is bounded in time, so an unresponsive node costs a known
+ * delay and never a hung stage. ssh2 is loaded on first use: API processes that never probe a
+ * node never pay for it.
+ */
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import type { Client, ConnectConfig, SFTPWrapper } from 'ssh2';
+import type { NodeTarget } from './settings.js';
+
+export interface ExecResult {
+  /** null when the command ended by a signal (or the channel closed without a status). */
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** With `partialOnTimeout`: the command was cut off; stdout and stderr hold what came until then. */
+  timedOut?: boolean;
+}
+
+export interface ExecOptions {
+  timeoutMs?: number;
+  stdin?: string | Buffer;
+  /** On timeout resolve with the output so far instead of rejecting. */
+  partialOnTimeout?: boolean;
+}
+
+/** The node could not be reached or refused us: the caller treats the node as down. */
+export class NodeUnreachableError extends Error {
+  constructor(
+    readonly xname: string,
+    override readonly cause: Error,
+  ) {
+    super(cause.message);
+    this.name = 'NodeUnreachableError';
+  }
+}
+
+/** A command or transfer on a reachable node that did not finish in time. */
+export class NodeTimeoutError extends Error {
+  override name = 'NodeTimeoutError';
+}
+
+export interface NodeSession {
+  readonly target: NodeTarget;
+  exec(command: string, options?: ExecOptions): Promise<ExecResult>;
+  /** exec that throws, with the command's stderr, unless it exits 0. */
+  run(command: string, options?: ExecOptions): Promise<string>;
+  writeFile(path: string, data: string | Buffer, mode?: number): Promise<void>;
+  /** Streams `source` into `path` on the node. */
+  upload(source: Readable, path: string, mode?: number): Promise<void>;
+  /** Copies `remote` to `local` on this host (parallel reads). */
+  download(remote: string, local: string): Promise<void>;
+  close(): void;
+}
+
+/** Output kept per stream; commands whose output matters print little. */
+const MAX_OUTPUT = 64 * 1024;
+
+let ssh2Module: Promise<typeof import('ssh2')> | undefined;
+const loadSsh2 = () => (ssh2Module ??= import('ssh2').then((m) => ((m as { default?: typeof import('ssh2') }).default ?? m)));
+
+function keep(buffer: string, chunk: Buffer): string {
+  const next = buffer + chunk.toString('utf8');
+  return next.length > MAX_OUTPUT ? next.slice(next.length - MAX_OUTPUT) : next;
+}
+
+export async function openSession(target: NodeTarget, privateKey: string, timeoutMs: number): Promise<NodeSession> {
+  const { Client } = await loadSsh2();
+  const client: Client = new Client();
+  // ssh2 may report more than one error for one failure (a handshake timeout, then the lost
+  // connection); the ones nobody waits for any more must not become unhandled.
+  client.on('error', () => undefined);
+  const config: ConnectConfig = {
+    host: target.host,
+    port: target.port,
+    username: target.user,
+    privateKey,
+    readyTimeout: timeoutMs,
+    // The original keeps sessions alive with 10 s probes; a node that stops answering is noticed.
+    keepaliveInterval: 10_000,
+    keepaliveCountMax: 3,
+  };
+  await new Promise<void>((resolve, reject) => {
+    // readyTimeout covers the handshake; a TCP connect that hangs (a dropped SYN) is bounded too.
+    const timer = setTimeout(() => {
+      client.end();
+      reject(new NodeUnreachableError(target.xname, new Error(`Timed out after ${timeoutMs} ms connecting to ${target.host}:${target.port}`)));
+    }, timeoutMs + 100);
+    client.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    client.once('error', (error: Error) => {
+      clearTimeout(timer);
+      reject(new NodeUnreachableError(target.xname, error));
+    });
+    client.connect(config);
+  });
+  let sftp: Promise<SFTPWrapper> | undefined;
+  const getSftp = () =>
+    (sftp ??= new Promise<SFTPWrapper>((resolve, reject) => client.sftp((error, s) => (error ? reject(error) : resolve(s)))));
+
+  const exec = (command: string, options: ExecOptions = {}): Promise<ExecResult> =>
+    new Promise((resolve, reject) => {
+      client.exec(command, (error, channel) => {
+        if (error) return reject(error);
+        let stdout = '';
+        let stderr = '';
+        let code: number | null = null;
+        const timer =
+          options.timeoutMs === undefined
+            ? undefined
+            : setTimeout(() => {
+                channel.close();
+                if (options.partialOnTimeout) resolve({ code: null, stdout, stderr, timedOut: true });
+                else reject(new NodeTimeoutError(`'${command.slice(0, 80)}' did not finish within ${options.timeoutMs} ms on ${target.xname}`));
+              }, options.timeoutMs);
+        channel.on('data', (chunk: Buffer) => (stdout = keep(stdout, chunk)));
+        channel.stderr.on('data', (chunk: Buffer) => (stderr = keep(stderr, chunk)));
+        channel.on('exit', (exitCode: number | null) => (code = typeof exitCode === 'number' ? exitCode : null));
+        channel.on('close', () => {
+          if (timer) clearTimeout(timer);
+          resolve({ code, stdout, stderr });
+        });
+        if (options.stdin !== undefined) channel.end(options.stdin);
+        else channel.end();
+      });
+    });
+
+  return {
+    target,
+    exec,
+    async run(command, options) {
+      const result = await exec(command, options);
+      if (result.code !== 0) {
+        const output = (result.stderr || result.stdout).trim().split('\n').slice(-5).join(' | ');
+        throw new Error(`command on ${target.xname} failed (exit ${result.code ?? 'signal'}): ${output || command.slice(0, 120)}`);
+      }
+      return result.stdout;
+    },
+    async writeFile(path, data, mode = 0o644) {
+      const s = await getSftp();
+      await new Promise<void>((resolve, reject) => s.writeFile(path, data, { mode }, (error) => (error ? reject(error) : resolve())));
+    },
+    async upload(source, path, mode = 0o644) {
+      const s = await getSftp();
+      await pipeline(source, s.createWriteStream(path, { mode }));
+    },
+    async download(remote, local) {
+      const s = await getSftp();
+      await new Promise<void>((resolve, reject) => s.fastGet(remote, local, (error) => (error ? reject(error) : resolve())));
+    },
+    close() {
+      client.end();
+    },
+  };
+}
+
+/** Single-quotes a value for the node's POSIX shell. */
+export function shq(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}

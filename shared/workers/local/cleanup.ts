@@ -1,0 +1,24 @@
+/**
+ * cleanup: ends every process of the job (tasks, sshd, user sessions, chrooted build
+ * processes), detaches what a killed tool may have left mounted below the work directory, and
+ * only then removes the directory, without crossing into any file system still mounted there.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { TOOL_PATH } from './host-tools.js';
+import { killJobProcesses } from './job-processes.js';
+import { exists, type LocalJob } from './local-job.js';
+import { unmountUnder } from './mounts.js';
+
+const run = promisify(execFile);
+
+export async function removeJobWork(job: LocalJob): Promise<void> {
+  const dir = job.paths.dir;
+  const survivors = await killJobProcesses(job.job.job.id, dir);
+  if (survivors.length > 0) throw new Error(`processes ${survivors.join(', ')} of IMS job ${job.job.job.id} did not end`);
+  if (!(await exists(dir))) return;
+  const mounted = await unmountUnder(dir);
+  if (mounted.length > 0) throw new Error(`still mounted below ${dir}: ${mounted.join(', ')}`);
+  await run('rm', ['-rf', '--one-file-system', dir], { env: { PATH: TOOL_PATH } });
+  if (await exists(dir)) throw new Error(`${dir} could not be removed`);
+}

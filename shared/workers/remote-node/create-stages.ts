@@ -1,0 +1,96 @@
+/**
+ * A create job on a remote build node: the recipe is fetched and templated on this host and
+ * copied to the node; kiwi-ng runs there in the builder container (natively for the node's
+ * arch, no emulation); the root is squashed there too, so only the results travel back.
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { RecipeTemplateError, renderRecipe } from '../local/recipe-template.js';
+import { shq } from '../../remote-nodes/ssh-session.js';
+import type { Stage, StageProgress } from '../worker.js';
+import { BUILD_SCRIPT } from './node-scripts.js';
+import { buildJobImage, COMMAND_TIMEOUT_MS, containerGone, jobEnv, makeJobDir, markPrepared, packageResults, startContainer, type NodeJob } from './node-job.js';
+import { downloadToFile } from './transfer.js';
+
+/** Runs tar on this host; rejects with its stderr. */
+function tar(args: string[]): { stdout: Readable; done: Promise<void> } {
+  const child = spawn('tar', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const done = new Promise<void>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`tar ${args[0]} failed: ${stderr.trim() || `exit ${code}`}`))));
+  });
+  return { stdout: child.stdout, done };
+}
+
+async function copyRecipe(n: NodeJob): Promise<StageProgress | undefined> {
+  const work = join(n.layout.local, 'recipe-work');
+  const archive = join(work, 'recipe.tgz');
+  const recipe = join(work, 'recipe');
+  await rm(work, { recursive: true, force: true });
+  await mkdir(recipe, { recursive: true });
+  try {
+    await downloadToFile(n.job.downloadUrl, archive, n.job.downloadMd5, 'recipe');
+    // Any compression tar recognises, as the original's fetch accepts.
+    await tar(['-xf', archive, '-C', recipe]).done;
+    try {
+      await renderRecipe(recipe, n.job.templateDictionary ?? {});
+    } catch (error) {
+      if (error instanceof RecipeTemplateError) return { state: 'failed', reason: `recipe templating failed: ${error.message}` };
+      throw error;
+    }
+    const packed = tar(['-c', '-C', recipe, '.']);
+    const remote = `${n.layout.image}/recipe.tar`;
+    await Promise.all([n.session.upload(packed.stdout, remote), packed.done]);
+    const target = `${n.layout.image}/recipe`;
+    await n.session.run(`rm -rf ${shq(target)} && mkdir ${shq(target)} && tar -xf ${shq(remote)} -C ${shq(target)} && rm -f ${shq(remote)}`, {
+      timeoutMs: COMMAND_TIMEOUT_MS,
+    });
+    return undefined;
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function prepare(n: NodeJob): Promise<StageProgress> {
+  if (n.view.markers.has('prepared')) return { state: 'done', status: 'fetching_recipe' };
+  await makeJobDir(n);
+  const failed = await copyRecipe(n);
+  if (failed) return failed;
+  await buildJobImage(n, n.settings.builderImage, { 'ims-build.sh': BUILD_SCRIPT }, 'ims-build.sh');
+  await markPrepared(n);
+  return { state: 'done', status: 'fetching_recipe', detail: `recipe copied to ${n.xname}:${n.layout.dir}` };
+}
+
+async function build(n: NodeJob): Promise<StageProgress> {
+  const { view } = n;
+  if (view.markers.has('image/build_succeeded')) return { state: 'done', detail: `built on ${n.xname}` };
+  const failure = view.reasons['image/build_failed'];
+  if (failure !== undefined) return { state: 'failed', reason: `the build on ${n.xname} failed: ${failure || 'no reason given'}` };
+  if (view.container.kind === 'absent' && !view.markers.has('started')) {
+    // kiwi needs privileges (bind mounts, chroot, device nodes) and, usually, its repositories.
+    const failed = await startContainer(n, { privileged: true, network: n.settings.buildNetwork, env: jobEnv(n.job) });
+    return failed ?? { state: 'running', status: 'building_image', detail: `kiwi-ng started on ${n.xname}` };
+  }
+  const gone = containerGone(n, 'builder', 'without a result');
+  if (gone) return { state: 'failed', reason: gone };
+  return { state: 'running', status: 'building_image', detail: `kiwi-ng running on ${n.xname}` };
+}
+
+export async function advanceCreate(n: NodeJob, stage: Exclude<Stage, 'register' | 'cleanup'>): Promise<StageProgress> {
+  switch (stage) {
+    case 'prepare':
+      return prepare(n);
+    case 'build':
+      return build(n);
+    case 'ssh':
+      // A failed remote build ends at `build`: its root stays on no shell (as the original, whose
+      // debug shell on a remote create had nothing to inspect).
+      return { state: 'done' };
+    case 'package':
+      return packageResults(n);
+  }
+}

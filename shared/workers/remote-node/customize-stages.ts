@@ -1,0 +1,105 @@
+/**
+ * A customize job on a remote build node: the rootfs is streamed to the node, a per-job image
+ * with sshd is built there FROM a local image, and its container unpacks the root, serves the
+ * user's shell on a port of the node (host network: no bridge, no NAT rules on the node) and
+ * squashes the root when the user is done. The worker follows it from its markers and state.
+ */
+import { shq } from '../../remote-nodes/ssh-session.js';
+import type { Stage, StageProgress } from '../worker.js';
+import { CUSTOMIZE_SCRIPT, sshdConfig } from './node-scripts.js';
+import {
+  buildJobImage,
+  COMMAND_TIMEOUT_MS,
+  containerGone,
+  jobEnv,
+  makeJobDir,
+  markPrepared,
+  packageResults,
+  shellHost,
+  startContainer,
+  type NodeJob,
+} from './node-job.js';
+import { uploadFromUrl } from './transfer.js';
+
+function jailed(n: NodeJob): boolean {
+  return n.job.job.ssh_containers?.[0]?.jail === true;
+}
+
+async function prepare(n: NodeJob): Promise<StageProgress> {
+  if (n.view.markers.has('prepared')) return { state: 'done', status: 'fetching_image' };
+  await makeJobDir(n);
+  await uploadFromUrl(n.session, n.job.downloadUrl, `${n.layout.image}/image.sqsh`, n.job.downloadMd5, 'image root');
+  const record = n.job.job;
+  const config = sshdConfig({
+    listen: n.settings.shellListen,
+    jail: jailed(n),
+    env: { IMS_JOB_ID: record.id, IMS_ARCH: record.arch, IMS_DKMS_ENABLED: String(record.require_dkms), REMOTE_BUILD_NODE: n.xname },
+  });
+  const files = { 'ims-customize.sh': CUSTOMIZE_SCRIPT, sshd_config: config, authorized_keys: `${n.job.publicKey.trim()}\n` };
+  await buildJobImage(n, n.settings.sshdBaseImage, files, 'ims-customize.sh');
+  await markPrepared(n);
+  return { state: 'done', status: 'fetching_image', detail: `image root copied to ${n.xname}:${n.layout.dir}` };
+}
+
+/**
+ * A free port on the node for the job's sshd, claimed in the job directory under a node-wide
+ * lock: not listening (from /proc, so no tool is needed) and not claimed by another job there.
+ * This is what the original's port collisions lacked (CASMCMS-8939, CASMCMS-9560).
+ */
+function claimPortCommand(n: NodeJob): string {
+  const lock = `${n.settings.workDir}/.ims-ports.lock`;
+  const script = [
+    `used=$( { for f in /proc/net/tcp /proc/net/tcp6; do [ -r "$f" ] && awk 'NR > 1 && $4 == "0A" { n = split($2, a, ":"); print a[n] }' "$f"; done | while read -r h; do printf '%d\\n' "0x$h"; done; cat ${shq(n.settings.workDir)}/ims_*/port 2>/dev/null; } | sort -un )`,
+    `p=${n.settings.shellPortBase}`,
+    'while printf "%s\\n" "$used" | grep -qx "$p"; do p=$((p + 1)); done',
+    `echo "$p" > ${shq(`${n.layout.dir}/port`)}`,
+    'echo "$p"',
+  ].join('\n');
+  return `flock ${shq(lock)} sh -c ${shq(script)}`;
+}
+
+async function unpack(n: NodeJob): Promise<StageProgress> {
+  const { view } = n;
+  const error = view.reasons['image/remote_error'];
+  if (error !== undefined) return { state: 'failed', reason: `the customize container on ${n.xname} failed: ${error || 'no reason given'}` };
+  if (view.container.kind === 'absent' && !view.markers.has('started')) {
+    const port = view.port ?? Number((await n.session.run(claimPortCommand(n), { timeoutMs: COMMAND_TIMEOUT_MS })).trim());
+    const env = { ...jobEnv(n.job), SSH_PORT: String(port), SSH_JAIL: String(jailed(n)) };
+    const failed = await startContainer(n, { privileged: false, network: 'host', env });
+    return failed ?? { state: 'running', detail: `unpacking the image root on ${n.xname}` };
+  }
+  const gone = containerGone(n, 'customize', 'before its shell was ready');
+  if (gone) return { state: 'failed', reason: gone };
+  if (!view.markers.has('image/ready') || view.port === undefined) return { state: 'running', detail: `unpacking the image root on ${n.xname}` };
+  return { state: 'done', detail: `shell ready on ${shellHost(n)}:${view.port}`, ssh: { status: 'running', host: shellHost(n), port: view.port } };
+}
+
+/** Waits for the user's verdict, checking on every poll that the container still serves the shell. */
+async function shell(n: NodeJob): Promise<StageProgress> {
+  const { view } = n;
+  if (view.markers.has('image/remote_exiting')) return { state: 'done', detail: 'the user marked the job complete', ssh: { status: 'complete' } };
+  const error = view.reasons['image/remote_error'];
+  if (error !== undefined) return { state: 'failed', reason: `the customize container on ${n.xname} failed: ${error || 'no reason given'}` };
+  const gone = containerGone(n, 'customize', 'before the user finished');
+  if (gone) return { state: 'failed', reason: gone };
+  const host = shellHost(n);
+  return {
+    state: 'running',
+    status: 'waiting_on_user',
+    detail: `waiting for the user on ${host}:${view.port}`,
+    ...(view.port !== undefined ? { ssh: { status: 'running', host, port: view.port } } : {}),
+  };
+}
+
+export async function advanceCustomize(n: NodeJob, stage: Exclude<Stage, 'register' | 'cleanup'>): Promise<StageProgress> {
+  switch (stage) {
+    case 'prepare':
+      return prepare(n);
+    case 'build':
+      return unpack(n);
+    case 'ssh':
+      return shell(n);
+    case 'package':
+      return packageResults(n);
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Where a job lives on its node and on this host, and the podman commands that act on it. One
+ * directory per job, `<workDir>/ims_<job id>` (the original's name: the node's job count is the
+ * number of these), one per-job image and one container, both named after the job, so cleanup
+ * can always find everything from the job id alone.
+ */
+import { join } from 'node:path';
+import { shq } from '../../remote-nodes/ssh-session.js';
+import type { RemoteNodeSettings } from '../../remote-nodes/settings.js';
+
+export interface JobLayout {
+  /** `<workDir>/ims_<id>` on the node. */
+  dir: string;
+  /** `<dir>/image`, mounted as /mnt/image in the job's container. */
+  image: string;
+  /** `<dir>/context`, the per-job image's build context. */
+  context: string;
+  container: string;
+  /** The per-job image, built on the node FROM a local image. */
+  imageName: string;
+  /** Results fetched back to this host for register. */
+  local: string;
+}
+
+export function jobLayout(settings: RemoteNodeSettings, jobId: string): JobLayout {
+  const dir = `${settings.workDir === '/' ? '' : settings.workDir}/ims_${jobId}`;
+  return {
+    dir,
+    image: `${dir}/image`,
+    context: `${dir}/context`,
+    container: `ims-${jobId}`,
+    imageName: `localhost/ims-job-${jobId}:latest`,
+    local: join(settings.localDir, jobId),
+  };
+}
+
+/** Results in `<image>/out` and their file names on this host. */
+export const RESULT_FILES = ['rootfs.sqsh', 'kernel', 'initrd', 'parameters'] as const;
+export type ResultFile = (typeof RESULT_FILES)[number];
+
+export interface RunOptions {
+  privileged: boolean;
+  network: string;
+  env: Record<string, string>;
+}
+
+/**
+ * `podman run` detached, never pulling: every image comes from the node's own storage. Ulimits,
+ * runtime and cgroup manager are the node's business (its containers.conf, or REMOTE_NODE_PODMAN).
+ */
+export function podmanRun(settings: RemoteNodeSettings, layout: JobLayout, options: RunOptions): string {
+  const env = Object.entries(options.env).map(([k, v]) => `-e ${shq(`${k}=${v}`)}`);
+  return [
+    settings.podman,
+    'run --detach --pull=never',
+    `--name ${shq(layout.container)}`,
+    options.privileged ? '--privileged' : '',
+    `--network=${shq(options.network)}`,
+    `--volume ${shq(`${layout.image}:/mnt/image`)}`,
+    ...env,
+    shq(layout.imageName),
+  ]
+    .filter(Boolean)
+    .join(' ');
+}
+
+export function podmanBuild(settings: RemoteNodeSettings, layout: JobLayout): string {
+  return `${settings.podman} build --pull=never --quiet --tag ${shq(layout.imageName)} --file ${shq(`${layout.context}/Containerfile`)} ${shq(layout.context)}`;
+}
+
+/** Removes the container, the image and the directory; each is absent-tolerant, so cleanup can repeat. */
+export function removeJobCommand(settings: RemoteNodeSettings, layout: JobLayout): string {
+  return [
+    `${settings.podman} rm --force --time 0 ${shq(layout.container)} >/dev/null 2>&1`,
+    `${settings.podman} rmi --force ${shq(layout.imageName)} >/dev/null 2>&1`,
+    `rm -rf ${shq(layout.dir)}`,
+    // Whatever podman said, the job is gone only when neither is left.
+    `! ${settings.podman} container exists ${shq(layout.container)} && ! ${settings.podman} image exists ${shq(layout.imageName)} && [ ! -e ${shq(layout.dir)} ]`,
+  ].join('; ');
+}

@@ -1,0 +1,131 @@
+/**
+ * `npm run test:build`: one real create job on the local worker. The recipe in
+ * test/fixtures/kiwi-debian-bookworm is uploaded as a recipe archive, with the host's Debian
+ * mirror (first URIs of /etc/apt/sources.list.d/debian.sources) as a template value; POST
+ * /v3/jobs builds it with kiwi-ng from the mirror, squashes the root and registers the image
+ * with rootfs, kernel, initrd and the package list. Prints the wall time of each stage. Takes
+ * a few minutes and needs the mirror: it is kept out of `npm test`.
+ */
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { startTestService, type TestService } from '../helpers/service.js';
+import { requireHostTools } from '../helpers/tiny-image.js';
+import { leftovers, NOTHING_LEFT } from '../helpers/host-leftovers.js';
+
+const FIXTURE = join(process.cwd(), 'test', 'fixtures', 'kiwi-debian-bookworm');
+const workRoot = `/var/lib/ims/build-test-${process.pid}`;
+let svc: TestService;
+let scratch: string;
+
+function debianMirror(): string {
+  const sources = readFileSync('/etc/apt/sources.list.d/debian.sources', 'utf8');
+  const uri = /^URIs:\s*(\S+)/m.exec(sources)?.[1];
+  if (!uri) throw new Error('no URIs: line in /etc/apt/sources.list.d/debian.sources');
+  return uri;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+beforeAll(async () => {
+  requireHostTools(['kiwi-ng', 'gpg', 'rsync', 'mksquashfs', 'unsquashfs', 'curl', 'tar', 'unshare', 'flock', 'dpkg-query']);
+  scratch = mkdtempSync(join(tmpdir(), 'ims-build-'));
+  Object.assign(process.env, { IMS_JOB_WORKER: 'local', IMS_WORK_ROOT: workRoot });
+  svc = await startTestService({ workflow: { pollMs: 1000 } });
+}, 60_000);
+
+afterAll(async () => {
+  await svc?.stop();
+  delete process.env.IMS_JOB_WORKER;
+  delete process.env.IMS_WORK_ROOT;
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+  rmSync(workRoot, { recursive: true, force: true });
+});
+
+describe('a real create job', () => {
+  test('kiwi-ng builds the Debian recipe; the image is registered with rootfs, kernel, initrd and package list', async () => {
+    const archive = join(scratch, 'recipe.tar.gz');
+    execFileSync('tar', ['-czf', archive, '-C', FIXTURE, '.']);
+    const body = readFileSync(archive);
+    await svc.putObject('ims', 'build-test/recipe.tar.gz', body, { md5sum: createHash('md5').update(body).digest('hex') });
+    const recipe = await svc.request('POST', '/v3/recipes', {
+      name: 'debian12-minimal',
+      recipe_type: 'kiwi-ng',
+      linux_distribution: 'sles15',
+      link: { path: 's3://ims/build-test/recipe.tar.gz', type: 's3' },
+      template_dictionary: [{ key: 'DEBIAN_MIRROR', value: debianMirror() }],
+    });
+    expect(recipe.status).toBe(201);
+    const key = await svc.request('POST', '/v3/public-keys', { name: 'builder', public_key: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ1aWxkZXIta2V5LW5vdC11c2VkLWZvci1sb2dpbg builder' });
+
+    const started = Date.now();
+    const created = await svc.request('POST', '/v3/jobs', { job_type: 'create', artifact_id: recipe.body.id, public_key_id: key.body.id, image_root_archive_name: 'debian12-minimal' });
+    expect(created.status).toBe(201);
+    const id: string = created.body.id;
+    let current: any;
+    for (;;) {
+      current = (await svc.request('GET', `/v3/jobs/${id}`)).body;
+      if (current.status === 'success' || current.status === 'error' || Date.now() - started > 50 * 60_000) break;
+      await sleep(2000);
+    }
+    const history = (await svc.request('GET', `/v3/jobs/${id}/history`)).body;
+    const total = ((Date.now() - started) / 1000).toFixed(1);
+    if (current.status !== 'success') {
+      process.stdout.write(`\n${stageTimes(history.events)}\n`);
+      const logs = (await svc.request('GET', `/v3/jobs/${id}/logs`)).body.logs as { name: string; text: string }[];
+      process.stdout.write(logs.map((l) => `--- ${l.name}\n${l.text.slice(-3000)}`).join('\n'));
+    }
+    expect({ status: current.status, reason: history.reason }).toEqual({ status: 'success', reason: null });
+    const statuses = history.events.filter((e: { event: string }) => e.event === 'status').map((e: { status: string }) => e.status);
+    expect(statuses).toEqual(['fetching_recipe', 'waiting_for_repos', 'building_image', 'packaging_artifacts', 'success']);
+
+    const imageId: string = current.resultant_image_id;
+    const manifest = JSON.parse((await svc.getObjectText('boot-images', `${imageId}/manifest.json`))!);
+    const byType = Object.fromEntries(manifest.artifacts.map((a: { type: string; link: { path: string } }) => [a.type, a.link.path]));
+    expect(Object.keys(byType)).toEqual([
+      'application/vnd.cray.image.rootfs.squashfs',
+      'application/vnd.cray.image.kernel',
+      'application/vnd.cray.image.initrd',
+      'application/vnd.ims.image.packages',
+    ]);
+    const fetch = async (name: string) => {
+      const out = await svc.s3.send(new GetObjectCommand({ Bucket: 'boot-images', Key: `${imageId}/${name}` }));
+      const path = join(scratch, name);
+      writeFileSync(path, Buffer.from(await out.Body!.transformToByteArray()));
+      return path;
+    };
+    const kernel = readFileSync(await fetch('kernel'));
+    expect(kernel.subarray(0x202, 0x206).toString('latin1')).toBe('HdrS'); // the x86 boot protocol's magic
+    expect(readFileSync(await fetch('initrd')).length).toBeGreaterThan(1024 * 1024);
+    expect(readFileSync(await fetch('packages'), 'utf8')).toMatch(/^linux-image-amd64\|None\|/m);
+    const listing = execFileSync('unsquashfs', ['-l', await fetch('rootfs')], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    expect(listing).toContain('squashfs-root/usr/bin/systemctl');
+    expect(listing).not.toContain('squashfs-root/image/config.xml');
+
+    const logs = (await svc.request('GET', `/v3/jobs/${id}/logs`)).body.logs as { name: string }[];
+    expect(logs.map((l) => l.name)).toEqual(expect.arrayContaining(['build.log', 'kiwi.log', 'package.log', 'prepare.log', 'worker.log']));
+    // The cleanup stage ends the job's processes and removes its work directory after `success`.
+    for (const end = Date.now() + 120_000; Date.now() < end; await sleep(1000)) {
+      const events = (await svc.request('GET', `/v3/jobs/${id}/history`)).body.events as { event: string; stage?: string }[];
+      if (events.some((e) => e.event === 'stage-finished' && e.stage === 'cleanup')) break;
+    }
+    const final = (await svc.request('GET', `/v3/jobs/${id}/history`)).body;
+    process.stdout.write(`\nwall time per stage of create job ${id}:\n${stageTimes(final.events)}\njob ended after ${total} s\n`);
+    expect(leftovers(id, workRoot)).toEqual(NOTHING_LEFT);
+  }, 60 * 60_000);
+});
+
+/** `stage  seconds` per stage, from the history's stage-started / stage-finished times. */
+function stageTimes(events: { time: string; event: string; stage?: string }[]): string {
+  const ms = (t: string) => Date.parse(t.endsWith('Z') ? t : `${t}Z`);
+  const lines: string[] = [];
+  for (const start of events.filter((e) => e.event === 'stage-started')) {
+    const end = events.find((e) => e.event === 'stage-finished' && e.stage === start.stage && ms(e.time) >= ms(start.time));
+    lines.push(`${start.stage!.padEnd(10)} ${end ? ((ms(end.time) - ms(start.time)) / 1000).toFixed(1).padStart(7) : '      -'} s`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,344 @@
+/**
+ * Jobs on remote build nodes, for real: the embedded service places each job on a "node" (a real
+ * OpenSSH sshd on 127.0.0.1, root login with a generated key) and the remote-node worker runs it
+ * there with the node's podman over SSH. Every image is built on the node FROM a local base image
+ * made here with `podman import`; nothing is pulled.
+ *
+ * The create flow uses a STUB kiwi-ng inside that base image (test/helpers/podman-node.ts): it
+ * writes a tiny root instead of running a real kiwi build (minutes, and the Debian mirror); the
+ * worker's own build script, templating, squash, transfer and register all run for real.
+ *
+ * After every job nothing of it is left on the node: no job directory, no container, no image.
+ * Without podman, runc, openssh-server, squashfs-tools or busybox-static the tests fail and say
+ * what to install (.ci/run installs them).
+ */
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { getJobState } from '#shared/domain/jobs.js';
+import type { NodeLoad } from '#shared/domain/node-placement.js';
+import { openSession } from '#shared/remote-nodes/ssh-session.js';
+import { registerWorker } from '#shared/wiring.js';
+import { startTestService, type TestService } from '../helpers/service.js';
+import { ScriptedWorker } from '../helpers/scripted-worker.js';
+import { freePort, generateKey, sshdNode, type SshdNode, type TestKey } from '../helpers/sshd-node.js';
+import { importTestBaseImage, podmanSandbox, requirePodman, TEST_BASE_IMAGE, type PodmanSandbox } from '../helpers/podman-node.js';
+import { buildTinyImage, unsquash } from '../helpers/tiny-image.js';
+
+const NODE_A = 'x3000c0s1b0n0';
+const NODE_B = 'x3000c0s2b0n0';
+const HEARTBEAT_TIMEOUT_S = 3;
+const ARCH = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
+
+let svc: TestService;
+let scratch: string;
+let workDir: string;
+let localDir: string;
+let podman: PodmanSandbox;
+let nodes: SshdNode[];
+let userKey: TestKey;
+let keyId: string;
+let imageId: string;
+let tinyKernel: string;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const md5 = (data: Buffer | string) => createHash('md5').update(data).digest('hex');
+
+async function until<T>(what: () => Promise<T> | T, ok: (v: T) => boolean, ms = 60_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const value = await what();
+    if (ok(value) || Date.now() > end) return value;
+    await sleep(100);
+  }
+}
+
+const job = (id: string): Promise<any> => svc.request('GET', `/v3/jobs/${id}`).then((r) => r.body);
+const ended = (j: any) => j?.status === 'success' || j?.status === 'error';
+const history = (id: string): Promise<any> => svc.request('GET', `/v3/jobs/${id}/history`).then((r) => r.body);
+
+async function registerOnly(...xnames: string[]) {
+  expect((await svc.request('DELETE', '/v3/remote-build-nodes')).status).toBe(204);
+  for (const xname of xnames) expect((await svc.request('POST', '/v3/remote-build-nodes', { xname })).status).toBe(201);
+}
+
+/** What a job may have left on the node (found with podman and the file system, not with the worker). */
+function leftOnNode(id: string) {
+  const exists = (what: string) => {
+    try {
+      podman.run(what);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return {
+    dir: existsSync(join(workDir, `ims_${id}`)),
+    container: exists(`container exists ims-${id}`),
+    image: exists(`image exists localhost/ims-job-${id}:latest`),
+    local: existsSync(join(localDir, id)),
+  };
+}
+
+const NOTHING = { dir: false, container: false, image: false, local: false };
+
+async function expectNothingLeft(id: string): Promise<void> {
+  // The cleanup stage runs right after the job's status is final; give it its moment.
+  expect(await until(() => leftOnNode(id), (l) => JSON.stringify(l) === JSON.stringify(NOTHING), 20_000)).toEqual(NOTHING);
+}
+
+async function s3Bytes(path: string): Promise<Buffer> {
+  const [, bucket, key] = /^s3:\/\/([^/]+)\/(.+)$/.exec(path)!;
+  const out = await svc.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return Buffer.from(await out.Body!.transformToByteArray());
+}
+
+/** The artifacts of a job's resultant image, by manifest type suffix, and its rootfs unsquashed. */
+async function resultOf(done: any): Promise<{ files: Record<string, Buffer>; root: string }> {
+  const image = (await svc.request('GET', `/v3/images/${done.resultant_image_id}`)).body;
+  const manifest = JSON.parse((await s3Bytes(image.link.path)).toString('utf8'));
+  const files: Record<string, Buffer> = {};
+  for (const a of manifest.artifacts) files[a.type.split('.').pop()] = await s3Bytes(a.link.path);
+  const dir = mkdtempSync(join(scratch, 'result-'));
+  writeFileSync(join(dir, 'rootfs.sqsh'), files.squashfs);
+  return { files, root: unsquash(join(dir, 'rootfs.sqsh'), join(dir, 'root')) };
+}
+
+/** Success, or the job's reason in the failure message. */
+async function expectSuccess(done: any): Promise<void> {
+  expect({ status: done.status, reason: (await history(done.id)).reason }).toEqual({ status: 'success', reason: null });
+}
+
+async function nodeLoad(xname: string): Promise<NodeLoad | undefined> {
+  return (await svc.app.store.get<NodeLoad>('node-load', xname))?.record;
+}
+
+beforeAll(async () => {
+  requirePodman();
+  scratch = mkdtempSync(join(tmpdir(), 'ims-rnj-'));
+  workDir = join(scratch, 'node-tmp');
+  localDir = join(scratch, 'local');
+  mkdirSync(workDir);
+  podman = podmanSandbox(join(scratch, 'podman'));
+  importTestBaseImage(podman, scratch);
+
+  const imsKey = generateKey(scratch, 'ims_remote_key');
+  userKey = generateKey(scratch, 'user_key');
+  nodes = [sshdNode(join(scratch, 'a'), imsKey.publicKey, await freePort()), sshdNode(join(scratch, 'b'), imsKey.publicKey, await freePort())];
+  await Promise.all(nodes.map((n) => n.start()));
+
+  Object.assign(process.env, {
+    IMS_JOB_WORKER: 'scripted',
+    REMOTE_NODE_SSH_KEY_FILE: imsKey.privatePath,
+    REMOTE_NODE_HOST_MAP: `${NODE_A}=127.0.0.1:${nodes[0].port},${NODE_B}=127.0.0.1:${nodes[1].port}`,
+    REMOTE_NODE_WORK_DIR: workDir,
+    REMOTE_NODE_LOCAL_DIR: localDir,
+    REMOTE_NODE_PODMAN: podman.prefix,
+    REMOTE_NODE_BUILDER_IMAGE: TEST_BASE_IMAGE,
+    REMOTE_NODE_SSHD_IMAGE: TEST_BASE_IMAGE,
+    REMOTE_NODE_BUILD_NETWORK: 'none',
+    REMOTE_NODE_SHELL_LISTEN: '127.0.0.1',
+    REMOTE_NODE_SHELL_PORT_BASE: String(await freePort()),
+    REMOTE_NODE_HEARTBEAT_TIMEOUT_SECONDS: String(HEARTBEAT_TIMEOUT_S),
+    REMOTE_NODE_PROBE_CACHE_MS: '1',
+  });
+  // The default worker: a job that lands there was not placed, which these tests would notice.
+  const worker = new ScriptedWorker((bucket, k, body, metadata) => svc.putObject(bucket, k, body, metadata));
+  registerWorker('scripted', () => worker);
+  svc = await startTestService({ workflow: { pollMs: 100 } });
+
+  keyId = (await svc.request('POST', '/v3/public-keys', { name: 'user', public_key: userKey.publicKey })).body.id;
+  const tiny = buildTinyImage(join(scratch, 'tiny'));
+  tinyKernel = readFileSync(tiny.kernel, 'utf8');
+  const rootfs = readFileSync(tiny.squashfs);
+  await svc.putObject('boot-images', 'tiny/rootfs', rootfs, { md5sum: md5(rootfs) });
+  await svc.putObject('boot-images', 'tiny/kernel', tinyKernel);
+  await svc.putObject('boot-images', 'tiny/initrd', readFileSync(tiny.initrd));
+  const artifact = (name: string, type: string) => ({ link: { path: `s3://boot-images/tiny/${name}`, type: 's3' }, type });
+  await svc.putObject(
+    'boot-images',
+    'tiny/manifest.json',
+    JSON.stringify({
+      version: '1.0',
+      created: '2026-01-02 03:04:05',
+      artifacts: [artifact('rootfs', 'application/vnd.cray.image.rootfs.squashfs'), artifact('kernel', 'application/vnd.cray.image.kernel'), artifact('initrd', 'application/vnd.cray.image.initrd')],
+    }),
+  );
+  imageId = (await svc.request('POST', '/v3/images', { name: 'tiny', arch: ARCH, link: { path: 's3://boot-images/tiny/manifest.json', type: 's3' } })).body.id;
+}, 60_000);
+
+afterAll(async () => {
+  await svc?.stop();
+  await Promise.all((nodes ?? []).map((n) => n.stop()));
+  try {
+    podman?.reset();
+  } finally {
+    for (const name of Object.keys(process.env).filter((n) => n.startsWith('REMOTE_NODE_') || n === 'IMS_JOB_WORKER')) delete process.env[name];
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+  }
+}, 30_000);
+
+/** A recipe archive with one templated config.xml, in S3 and as a recipe record. */
+async function recipe(name: string, configXml: string): Promise<string> {
+  const dir = join(scratch, `recipe-${name}`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'config.xml'), configXml);
+  writeFileSync(join(dir, '.ims_recipe_template.yaml'), 'template_files:\n  - config.xml\n');
+  const archive = join(scratch, `recipe-${name}.tgz`);
+  execFileSync('tar', ['-czf', archive, '-C', dir, '.']);
+  const bytes = readFileSync(archive);
+  await svc.putObject('ims', `recipes/${name}/recipe.tgz`, bytes, { md5sum: md5(bytes) });
+  const res = await svc.request('POST', '/v3/recipes', {
+    name,
+    recipe_type: 'kiwi-ng',
+    linux_distribution: 'sles15',
+    arch: ARCH,
+    template_dictionary: [{ key: 'IMAGE_NAME', value: `rendered-${name}` }],
+    link: { path: `s3://ims/recipes/${name}/recipe.tgz`, type: 's3' },
+  });
+  expect(res.status).toBe(201);
+  return res.body.id;
+}
+
+async function post(jobType: 'create' | 'customize', artifactId: string, name: string, extra: Record<string, unknown> = {}) {
+  const res = await svc.request('POST', '/v3/jobs', { job_type: jobType, artifact_id: artifactId, public_key_id: keyId, image_root_archive_name: name, ...extra });
+  expect(res.status).toBe(201);
+  return res.body;
+}
+
+/** Logs into the job's shell as a user would (ssh2 client, the job's public key), runs `command`. */
+async function inShell(j: any, command: string): Promise<string> {
+  const { host, port } = j.ssh_containers[0].connection_info.customer_access;
+  const session = await openSession({ xname: 'job-shell', host, port, user: 'root' }, readFileSync(userKey.privatePath, 'utf8'), 10_000);
+  try {
+    return await session.run(command, { timeoutMs: 20_000 });
+  } finally {
+    session.close();
+  }
+}
+
+async function customizeUntilShell(name: string, extra: Record<string, unknown> = {}) {
+  const created = await post('customize', imageId, name, extra);
+  const waiting = await until(() => job(created.id), (j) => j.status === 'waiting_on_user' || ended(j));
+  expect(waiting.status).toBe('waiting_on_user');
+  return waiting;
+}
+
+describe('create on a remote build node', () => {
+  test('the recipe is templated, built by the node’s builder container, squashed there, registered; nothing stays on the node', async () => {
+    await registerOnly(NODE_A);
+    const recipeId = await recipe('remote-ok', '<image name="{{ IMAGE_NAME }}"/>\n');
+    const created = await post('create', recipeId, 'remote-built');
+    expect(created.remote_build_node).toBe(NODE_A);
+    const done = await until(() => job(created.id), ended);
+    await expectSuccess(done);
+
+    const h = await history(created.id);
+    expect(h.worker).toBe('remote-node');
+    expect(h.events.map((e: { detail?: string }) => e.detail)).toContainEqual(expect.stringMatching(new RegExp(`^placed on ${NODE_A}: 0 jobs, ${ARCH}`)));
+    expect(h.events.filter((e: { event: string }) => e.event === 'status').map((e: { status: string }) => e.status)).toEqual([
+      'fetching_recipe',
+      'building_image',
+      'packaging_artifacts',
+      'success',
+    ]);
+
+    const { files, root } = await resultOf(done);
+    expect(readFileSync(join(root, 'etc', 'recipe-config.xml'), 'utf8')).toBe('<image name="rendered-remote-ok"/>\n');
+    // kiwi's description in the root is not part of the image; the newest kernel is.
+    expect(existsSync(join(root, 'image'))).toBe(false);
+    expect(files.kernel.toString()).toBe('kernel 6.1.0-2\n');
+    expect(files.initrd.toString()).toBe('initrd 6.1.0-2\n');
+
+    await expectNothingLeft(created.id);
+    expect((await nodeLoad(NODE_A))?.jobs[created.id]).toBeUndefined();
+    const state = await until(() => getJobState(svc.app, created.id), (s) => (s.logs ?? []).length > 0, 10_000);
+    expect(state.logs!.map((l) => l.name)).toContain('kiwi.log');
+  }, 90_000);
+
+  test('a failed build ends in error with kiwi’s reason, and the node is cleaned up after the failure', async () => {
+    await registerOnly(NODE_A);
+    const recipeId = await recipe('remote-fail', '<image name="FAIL_BUILD"/>\n');
+    const created = await post('create', recipeId, 'remote-fail');
+    const done = await until(() => job(created.id), ended);
+    expect(done.status).toBe('error');
+    const h = await history(created.id);
+    expect(h.reason).toMatch(new RegExp(`^the build on ${NODE_A} failed: kiwi-ng system prepare exited with status 1 \\(KiwiError: the test recipe asks the build to fail`));
+    await expectNothingLeft(created.id);
+  }, 60_000);
+});
+
+describe('customize on a remote build node', () => {
+  test('the user reaches the job’s sshd through the record’s connection_info, changes the image, signals complete; the new image is registered', async () => {
+    await registerOnly(NODE_A);
+    const waiting = await customizeUntilShell('remote-custom');
+    expect(waiting.remote_build_node).toBe(NODE_A);
+    const container = waiting.ssh_containers[0];
+    expect(container.status).toBe('running');
+    expect(container.connection_info.customer_access.host).toBe('127.0.0.1');
+    expect(container.connection_info['cluster.local']).toEqual(container.connection_info.customer_access);
+
+    const out = await inShell(waiting, 'cat /mnt/image/image-root/etc/motd; echo "job $IMS_JOB_ID"; echo customized > /mnt/image/image-root/etc/motd; touch /mnt/image/complete');
+    expect(out).toBe(`tiny image\njob ${waiting.id}\n`);
+
+    const done = await until(() => job(waiting.id), ended);
+    await expectSuccess(done);
+    expect(done.ssh_containers[0].status).toBe('complete');
+    const { files, root } = await resultOf(done);
+    expect(readFileSync(join(root, 'etc', 'motd'), 'utf8')).toBe('customized\n');
+    expect(readFileSync(join(root, 'IMS_TINY_IMAGE'), 'utf8')).toBe('marker\n');
+    expect(files.kernel.toString()).toBe(tinyKernel);
+    expect(files.boot).toBeDefined(); // the kernel parameters (…parameters.boot)
+    await expectNothingLeft(waiting.id);
+  }, 90_000);
+
+  test('a jailed shell sees the image root as / and signals in its /tmp', async () => {
+    await registerOnly(NODE_A);
+    const waiting = await customizeUntilShell('remote-jail', { ssh_containers: [{ name: 'jailed', jail: true }] });
+    const out = await inShell(waiting, 'cat /IMS_TINY_IMAGE; touch /jailed-was-here /tmp/complete');
+    expect(out).toBe('marker\n');
+    const done = await until(() => job(waiting.id), ended);
+    await expectSuccess(done);
+    const { root } = await resultOf(done);
+    expect(existsSync(join(root, 'jailed-was-here'))).toBe(true);
+    expect(existsSync(join(root, 'tmp', 'complete'))).toBe(false);
+    await expectNothingLeft(waiting.id);
+  }, 90_000);
+
+  test('a job container that dies ends the job in error with the reason, not at waiting_on_user', async () => {
+    await registerOnly(NODE_A);
+    const waiting = await customizeUntilShell('remote-killed');
+    podman.run(`kill ims-${waiting.id}`);
+    const killedAt = Date.now();
+    const done = await until(() => job(waiting.id), ended, 20_000);
+    expect(done.status).toBe('error');
+    expect(Date.now() - killedAt).toBeLessThan(HEARTBEAT_TIMEOUT_S * 1000);
+    expect((await history(waiting.id)).reason).toBe(`the customize container on ${NODE_A} exited with exit code 137, killed before the user finished`);
+    await expectNothingLeft(waiting.id);
+  }, 60_000);
+
+  test('a node that goes away ends the job in error within the heartbeat timeout; DELETE cleans the node once it is back', async () => {
+    await registerOnly(NODE_B);
+    const waiting = await customizeUntilShell('remote-node-lost');
+    expect(waiting.remote_build_node).toBe(NODE_B);
+    await nodes[1].stop();
+    const lostAt = Date.now();
+    const done = await until(() => job(waiting.id), ended, 30_000);
+    const elapsed = Date.now() - lostAt;
+    expect(done.status).toBe('error');
+    // The timeout, plus a poll and a refused connection or two.
+    expect(elapsed).toBeGreaterThanOrEqual(HEARTBEAT_TIMEOUT_S * 1000);
+    expect(elapsed).toBeLessThan(HEARTBEAT_TIMEOUT_S * 1000 + 5000);
+    expect((await history(waiting.id)).reason).toMatch(new RegExp(`^remote build node ${NODE_B} is unreachable: .*ECONNREFUSED.* \\(no contact for \\d+ s\\)$`));
+    // The cleanup stage could not reach the node: its leftovers are there until the node is back.
+    expect(leftOnNode(waiting.id)).toMatchObject({ dir: true, container: true, image: true });
+
+    await nodes[1].start();
+    expect((await svc.request('DELETE', `/v3/jobs/${waiting.id}`)).status).toBe(204);
+    expect(leftOnNode(waiting.id)).toEqual(NOTHING);
+  }, 90_000);
+});
