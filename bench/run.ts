@@ -34,7 +34,7 @@ async function startServer(): Promise<Server> {
     env: {
       ...process.env,
       // The same node options as `npm start`.
-      NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS ?? '--openssl-legacy-provider --max-semi-space-size=2 --max-old-space-size=192',
+      NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS ?? '--openssl-legacy-provider --max-semi-space-size=1 --max-old-space-size=128',
       IMS_DATA_DIR: join(tmp, 'data'),
       PORT: '18180',
       S3_PORT: '18181',

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { registerWorker } from '#shared/wiring.js';
 import { startTestService, type TestService } from '../helpers/service.js';
+import { until } from '../helpers/until.js';
 import { ScriptedWorker } from '../helpers/scripted-worker.js';
 
 let svc: TestService;
@@ -15,15 +16,6 @@ let failRegisterOnce = new Set<string>();
 let recipeId: string;
 let imageId: string;
 let keyId: string;
-
-async function until<T>(what: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await what();
-    if (ok(value) || Date.now() > end) return value;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 beforeAll(async () => {
   process.env.IMS_JOB_WORKER = 'scripted';

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { collections, FakeKubeApi, validateWithKubernetesModels } from '../helpers/fake-kube-api.js';
 import { startTestService, type TestService } from '../helpers/service.js';
+import { until } from '../helpers/until.js';
 
 const NS = 'ims';
 let fake: FakeKubeApi;
@@ -23,15 +24,6 @@ let svc: TestService;
 let dir: string;
 let recipeId: string;
 let keyId: string;
-
-async function until<T>(what: () => Promise<T> | T, ok: (v: T) => boolean, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await what();
-    if (ok(value) || Date.now() > end) return value;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 function kubeconfigFile(url: string): string {
   const path = join(dir, 'kubeconfig');
