@@ -101,3 +101,17 @@ export function acknowledgeExternalSecret(secret: IConstruct): void {
     'The value (kubeconfig, SSH private key) is issued outside AWS by the cluster or node administrators; it is rotated where it is issued and put in with put-secret-value, which no rotation Lambda could do.',
   );
 }
+
+/** S3 bucket notifications: CDK's BucketNotificationsHandler function and its role. */
+export function acknowledgeBucketNotifications(stack: Stack): void {
+  acknowledge(
+    stack,
+    'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+    "CDK's BucketNotificationsHandler (a custom resource that writes the bucket's notification configuration at deploy time) is built by aws-cdk-lib with the basic execution role; it runs only during deployments.",
+  );
+  acknowledge(
+    stack,
+    wildcard('Resource::*'),
+    'The BucketNotificationsHandler calls s3:PutBucketNotification on the buckets it configures; aws-cdk-lib grants it on *, and it runs only during deployments.',
+  );
+}

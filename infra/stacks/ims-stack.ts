@@ -6,7 +6,8 @@
 import { CfnOutput, CfnParameter, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
@@ -17,6 +18,7 @@ import { ImsHttpApi } from '../constructs/ims-http-api.js';
 import { createRecordsTable } from '../constructs/records-table.js';
 import { createAccessLogsBucket, createDataBucket } from '../constructs/secure-bucket.js';
 import {
+  acknowledgeBucketNotifications,
   acknowledgeBucketAccess,
   acknowledgeExecutionAccess,
   acknowledgeExternalSecret,
@@ -35,6 +37,9 @@ export interface ImsStackProps extends StackProps {
 }
 
 /** The kubernetes worker renders its job manifests from these templates at run time. */
+/** Where recipe archives that register themselves are uploaded (RECIPE_UPLOAD_PREFIX). */
+const RECIPE_PREFIX = 'recipes/';
+
 export const STAGE_FILES = { 'shared/workers/kubernetes/templates': 'templates' };
 
 type Stage = keyof JobWorkflowFunctions;
@@ -48,6 +53,7 @@ export class ImsStack extends Stack {
   readonly remoteNodeKeySecret: secretsmanager.Secret;
   readonly apiFunctions: Record<HandlerGroup, ImsFunction>;
   readonly stageFunctions: Record<Stage, ImsFunction>;
+  readonly recipeUploadFunction: ImsFunction;
   readonly stateMachine: sfn.StateMachine;
   readonly httpApi: ImsHttpApi;
 
@@ -143,6 +149,21 @@ export class ImsStack extends Stack {
     // grantTaskResponse, which would make Function -> Role -> StateMachine -> Role -> Function a cycle.
     this.apiFunctions.jobs.fn.addEnvironment('STATE_MACHINE_ARN', this.stateMachine.stateMachineArn);
 
+    // Recipe archives uploaded under recipes/ register (and may build) themselves. Copies are left
+    // out on purpose: undelete copies archives back and must not start builds again.
+    this.recipeUploadFunction = new ImsFunction(this, 'RecipeUpload', {
+      entry: 'functions/events/recipe-upload.ts',
+      kind: 'api',
+      description: 'IMS: registers recipe archives uploaded to the ims bucket, and starts builds they ask for',
+      environment: { ...recordsEnv, STATE_MACHINE_ARN: this.stateMachine.stateMachineArn, RECIPE_UPLOAD_PREFIX: RECIPE_PREFIX },
+    });
+    for (const type of [s3.EventType.OBJECT_CREATED_PUT, s3.EventType.OBJECT_CREATED_POST, s3.EventType.OBJECT_CREATED_COMPLETE_MULTIPART_UPLOAD]) {
+      for (const suffix of ['.tgz', '.tar.gz']) {
+        this.imsBucket.addEventNotification(type, new s3n.LambdaDestination(this.recipeUploadFunction.fn), { prefix: RECIPE_PREFIX, suffix });
+      }
+    }
+    acknowledgeBucketNotifications(this);
+
     this.grantAccess();
 
     this.httpApi = new ImsHttpApi(this, 'Http', {
@@ -176,6 +197,9 @@ export class ImsStack extends Stack {
     this.grantBucket(api.jobs, this.imsBucket, false);
     this.grantBucket(api.jobs, this.bootImagesBucket, false);
     this.stateMachine.grantStartExecution(api.jobs.fn);
+    this.grantTable(this.recipeUploadFunction);
+    this.grantBucket(this.recipeUploadFunction, this.imsBucket, false);
+    this.stateMachine.grantStartExecution(this.recipeUploadFunction.fn);
     this.stateMachine.grantExecution(api.jobs.fn, 'states:StopExecution');
     acknowledgeExecutionAccess(api.jobs, this.stateMachine);
 

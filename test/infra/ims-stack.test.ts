@@ -44,6 +44,8 @@ beforeAll(() => {
 
 const logicalId = (construct: IConstruct) => stack.getLogicalId(construct.node.defaultChild as CfnElement);
 const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+/** aws-cdk-lib's own deploy-time helper that writes bucket notification configurations. */
+const isCdkNotificationsHandler = (id: string) => id.startsWith('BucketNotificationsHandler');
 const sortBy = <T>(items: readonly T[], key: (t: T) => string) => [...items].sort((a, b) => key(a).localeCompare(key(b)));
 const asList = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
 
@@ -182,11 +184,12 @@ describe('HTTP API', () => {
 });
 
 describe('functions', () => {
-  const allFunctions = () => [...Object.values(stack.apiFunctions), ...Object.values(stack.stageFunctions)];
+  const allFunctions = () => [...Object.values(stack.apiFunctions), ...Object.values(stack.stageFunctions), stack.recipeUploadFunction];
 
   test('are all Node.js 22 on arm64 with active tracing and their own log group', () => {
-    expect(ofType('AWS::Lambda::Function')).toHaveLength(allFunctions().length);
-    for (const [id, fn] of ofType('AWS::Lambda::Function')) {
+    const ours = ofType('AWS::Lambda::Function').filter(([id]) => !isCdkNotificationsHandler(id));
+    expect(ours).toHaveLength(allFunctions().length);
+    for (const [id, fn] of ours) {
       expect({ id, ...fn.Properties }).toMatchObject({
         id,
         Runtime: 'nodejs22.x',
@@ -203,7 +206,7 @@ describe('functions', () => {
     for (const f of Object.values(stack.stageFunctions)) expect(functionProps(f).Timeout).toBeLessThan(300);
   });
 
-  test('get the stack names in their environment, and only the jobs function the state machine', () => {
+  test('get the stack names in their environment, and only the functions that start jobs the state machine', () => {
     const env = (f: { fn: IConstruct }) => functionProps(f).Environment.Variables as Record<string, unknown>;
     const jobs = env(stack.apiFunctions.jobs);
     expect(jobs).toMatchObject({
@@ -215,7 +218,9 @@ describe('functions', () => {
       IMS_JOB_WORKER: 'kubernetes',
       POWERTOOLS_SERVICE_NAME: 'ims',
     });
-    for (const f of allFunctions().filter((f) => f !== stack.apiFunctions.jobs)) expect(env(f).STATE_MACHINE_ARN).toBeUndefined();
+    expect(env(stack.recipeUploadFunction).STATE_MACHINE_ARN).toEqual({ Ref: logicalId(stack.stateMachine) });
+    const starters = [stack.apiFunctions.jobs, stack.recipeUploadFunction];
+    for (const f of allFunctions().filter((f) => !starters.includes(f))) expect(env(f).STATE_MACHINE_ARN).toBeUndefined();
   });
 });
 
@@ -303,7 +308,10 @@ describe('least privilege', () => {
   });
 
   test('no role uses a managed policy', () => {
-    for (const [id, role] of ofType('AWS::IAM::Role')) expect({ id, managed: role.Properties.ManagedPolicyArns }).toEqual({ id, managed: undefined });
+    for (const [id, role] of ofType('AWS::IAM::Role')) {
+      if (isCdkNotificationsHandler(id)) continue;
+      expect({ id, managed: role.Properties.ManagedPolicyArns }).toEqual({ id, managed: undefined });
+    }
   });
 });
 
@@ -330,5 +338,32 @@ describe('cdk-nag (AwsSolutions)', () => {
     );
     const report = new AwsSolutionsChecks().validateScope(probe);
     expect(report.violations.map((v) => v.ruleName)).toContain('AwsSolutions-IAM5[Resource::*]');
+  });
+});
+
+describe('recipe uploads', () => {
+  test('archives under recipes/ created by put, post or multipart upload (not copy) invoke the upload handler', () => {
+    const [config] = ofType('Custom::S3BucketNotifications').map(([, r]) => r.Properties);
+    expect(config.BucketName).toEqual({ Ref: stack.getLogicalId(stack.imsBucket.node.defaultChild as CfnElement) });
+    const target = { 'Fn::GetAtt': [stack.getLogicalId(stack.recipeUploadFunction.fn.node.defaultChild as CfnElement), 'Arn'] };
+    const configs = config.NotificationConfiguration.LambdaFunctionConfigurations as { Events: string[]; LambdaFunctionArn: unknown; Filter: { Key: { FilterRules: { Name: string; Value: string }[] } } }[];
+    const seen = configs.map((c) => {
+      expect(c.LambdaFunctionArn).toEqual(target);
+      const rules = Object.fromEntries(c.Filter.Key.FilterRules.map((r) => [r.Name.toLowerCase(), r.Value]));
+      return `${c.Events.join(',')} ${rules.prefix} ${rules.suffix}`;
+    });
+    expect(seen.sort()).toEqual(
+      ['s3:ObjectCreated:CompleteMultipartUpload', 's3:ObjectCreated:Post', 's3:ObjectCreated:Put'].flatMap((e) => [`${e} recipes/ .tar.gz`, `${e} recipes/ .tgz`]).sort(),
+    );
+  });
+
+  test('the upload handler reads the ims bucket, writes the table, starts executions, and nothing more', () => {
+    const statements = statementsOf(stack.recipeUploadFunction);
+    const text = JSON.stringify(statements);
+    expect(text).toContain('states:StartExecution');
+    expect(text).not.toContain('states:StopExecution');
+    expect(text).toContain('dynamodb:PutItem');
+    expect(text).not.toContain(stack.getLogicalId(stack.bootImagesBucket.node.defaultChild as CfnElement));
+    expect(text).not.toContain('s3:DeleteObject');
   });
 });
