@@ -36,7 +36,7 @@ export function registerWorker(name: string, factory: WorkerFactory): void {
 }
 
 const NO_WORKER_HINT =
-  'set IMS_JOB_WORKER (kubernetes, with KUBECONFIG or in-cluster credentials) to run image jobs';
+  'set IMS_JOB_WORKER (kubernetes, with KUBECONFIG or in-cluster credentials; local, on this host as root) to run image jobs';
 
 const noWorkflow: WorkflowRunner = {
   start: async () => {

@@ -197,6 +197,12 @@ export class ImsStack extends Stack {
     this.grantBucket(api.jobs, this.imsBucket, false);
     this.grantBucket(api.jobs, this.bootImagesBucket, false);
     this.stateMachine.grantStartExecution(api.jobs.fn);
+    // Deleting a job removes what its worker made (Kubernetes objects, a node's leftovers), and
+    // creating one probes the remote build nodes to place it: the secret ARNs, read at run time.
+    const kubeconfigReaders = [api.jobs];
+    const nodeKeyReaders = [api.jobs, api['remote-build-nodes'], this.recipeUploadFunction];
+    for (const f of kubeconfigReaders) this.grantSecret(f, 'KUBECONFIG_SECRET_ARN', this.kubeconfigSecret);
+    for (const f of nodeKeyReaders) this.grantSecret(f, 'REMOTE_NODE_KEY_SECRET_ARN', this.remoteNodeKeySecret);
     this.grantTable(this.recipeUploadFunction);
     this.grantBucket(this.recipeUploadFunction, this.imsBucket, false);
     this.stateMachine.grantStartExecution(this.recipeUploadFunction.fn);
@@ -211,6 +217,11 @@ export class ImsStack extends Stack {
       this.kubeconfigSecret.grantRead(f.fn);
       this.remoteNodeKeySecret.grantRead(f.fn);
     }
+  }
+
+  private grantSecret(f: ImsFunction, variable: string, secret: secretsmanager.Secret): void {
+    f.fn.addEnvironment(variable, secret.secretArn);
+    secret.grantRead(f.fn);
   }
 
   private grantTable(f: ImsFunction): void {

@@ -43,12 +43,16 @@ export class NodeTimeoutError extends Error {
 
 export interface NodeSession {
   readonly target: NodeTarget;
+  /** The connection broke (not closed by us): a failed call was the node's doing, not the command's. */
+  readonly connectionLost: boolean;
   exec(command: string, options?: ExecOptions): Promise<ExecResult>;
   /** exec that throws, with the command's stderr, unless it exits 0. */
   run(command: string, options?: ExecOptions): Promise<string>;
   writeFile(path: string, data: string | Buffer, mode?: number): Promise<void>;
   /** Streams `source` into `path` on the node. */
   upload(source: Readable, path: string, mode?: number): Promise<void>;
+  /** Copies the file `local` on this host to `remote` on the node (parallel writes). */
+  uploadFile(local: string, remote: string): Promise<void>;
   /** Copies `remote` to `local` on this host (parallel reads). */
   download(remote: string, local: string): Promise<void>;
   close(): void;
@@ -71,6 +75,11 @@ export async function openSession(target: NodeTarget, privateKey: string, timeou
   // ssh2 may report more than one error for one failure (a handshake timeout, then the lost
   // connection); the ones nobody waits for any more must not become unhandled.
   client.on('error', () => undefined);
+  let closedByUs = false;
+  let connectionLost = false;
+  client.on('close', () => {
+    if (!closedByUs) connectionLost = true;
+  });
   const config: ConnectConfig = {
     host: target.host,
     port: target.port,
@@ -130,6 +139,9 @@ export async function openSession(target: NodeTarget, privateKey: string, timeou
 
   return {
     target,
+    get connectionLost() {
+      return connectionLost;
+    },
     exec,
     async run(command, options) {
       const result = await exec(command, options);
@@ -147,11 +159,16 @@ export async function openSession(target: NodeTarget, privateKey: string, timeou
       const s = await getSftp();
       await pipeline(source, s.createWriteStream(path, { mode }));
     },
+    async uploadFile(local, remote) {
+      const s = await getSftp();
+      await new Promise<void>((resolve, reject) => s.fastPut(local, remote, (error) => (error ? reject(error) : resolve())));
+    },
     async download(remote, local) {
       const s = await getSftp();
       await new Promise<void>((resolve, reject) => s.fastGet(remote, local, (error) => (error ? reject(error) : resolve())));
     },
     close() {
+      closedByUs = true;
       client.end();
     },
   };

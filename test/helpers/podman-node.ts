@@ -69,6 +69,15 @@ export function podmanSandbox(dir: string): PodmanSandbox {
   };
 }
 
+/** Loaded with dlopen, so ldd does not list it: glibc needs it for pthread_exit (mksquashfs's threads). */
+const DLOPENED = ['libgcc_s.so.1'];
+
+function libraryPath(name: string): string {
+  const path = new RegExp(`\\s${name.replace(/\./g, '\\.')} \\(.*\\) => (\\S+)`).exec(execFileSync('ldconfig', ['-p'], { encoding: 'utf8' }))?.[1];
+  if (!path) throw new Error(`${name} not found by ldconfig -p`);
+  return path;
+}
+
 /** Copies a binary and the shared libraries ldd lists for it into `root`, at the same paths. */
 function copyWithLibraries(root: string, binary: string): void {
   const targets = [binary];
@@ -118,6 +127,7 @@ export function importTestBaseImage(sandbox: PodmanSandbox, dir: string): void {
     if (applet && applet !== 'busybox') symlinkSync('busybox', join(root, 'bin', applet));
   }
   for (const binary of BINARIES) copyWithLibraries(root, binary);
+  for (const name of DLOPENED) copyWithLibraries(root, libraryPath(name));
   writeFileSync(join(root, 'usr', 'bin', 'kiwi-ng'), STUB_KIWI, { mode: 0o755 });
   writeFileSync(join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nsshd:x:100:65534::/run/sshd:/bin/false\n');
   writeFileSync(join(root, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');

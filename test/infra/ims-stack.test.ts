@@ -44,6 +44,7 @@ beforeAll(() => {
 
 const logicalId = (construct: IConstruct) => stack.getLogicalId(construct.node.defaultChild as CfnElement);
 const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+const allFunctions = () => [...Object.values(stack.apiFunctions), ...Object.values(stack.stageFunctions), stack.recipeUploadFunction];
 /** aws-cdk-lib's own deploy-time helper that writes bucket notification configurations. */
 const isCdkNotificationsHandler = (id: string) => id.startsWith('BucketNotificationsHandler');
 const sortBy = <T>(items: readonly T[], key: (t: T) => string) => [...items].sort((a, b) => key(a).localeCompare(key(b)));
@@ -184,7 +185,6 @@ describe('HTTP API', () => {
 });
 
 describe('functions', () => {
-  const allFunctions = () => [...Object.values(stack.apiFunctions), ...Object.values(stack.stageFunctions), stack.recipeUploadFunction];
 
   test('are all Node.js 22 on arm64 with active tracing and their own log group', () => {
     const ours = ofType('AWS::Lambda::Function').filter(([id]) => !isCdkNotificationsHandler(id));
@@ -231,17 +231,21 @@ describe('secrets', () => {
     for (const [, secret] of secrets) expect(secret.Properties.SecretString).toBeUndefined();
   });
 
-  test('reach the stage functions as ARNs only, and no API function at all', () => {
-    for (const f of Object.values(stack.stageFunctions)) {
-      expect(functionProps(f).Environment.Variables).toMatchObject({
-        KUBECONFIG_SECRET_ARN: { Ref: logicalId(stack.kubeconfigSecret) },
-        REMOTE_NODE_KEY_SECRET_ARN: { Ref: logicalId(stack.remoteNodeKeySecret) },
-      });
-      expect(actionsOf(f)).toContain('secretsmanager:GetSecretValue');
-    }
-    for (const f of Object.values(stack.apiFunctions)) {
-      expect(JSON.stringify(functionProps(f).Environment)).not.toMatch(/SECRET/);
-      expect(actionsOf(f).filter((a) => a.startsWith('secretsmanager:'))).toEqual([]);
+  test('reach only the functions that run, place or delete jobs, as ARNs', () => {
+    const kubeconfig = { KUBECONFIG_SECRET_ARN: { Ref: logicalId(stack.kubeconfigSecret) } };
+    const nodeKey = { REMOTE_NODE_KEY_SECRET_ARN: { Ref: logicalId(stack.remoteNodeKeySecret) } };
+    const expected = new Map<unknown, Record<string, unknown>>([
+      ...Object.values(stack.stageFunctions).map((f) => [f, { ...kubeconfig, ...nodeKey }] as const),
+      [stack.apiFunctions.jobs, { ...kubeconfig, ...nodeKey }],
+      [stack.apiFunctions['remote-build-nodes'], nodeKey],
+      [stack.recipeUploadFunction, nodeKey],
+    ]);
+    for (const f of allFunctions()) {
+      const env = functionProps(f).Environment.Variables as Record<string, unknown>;
+      const secrets = Object.fromEntries(Object.entries(env).filter(([k]) => k.includes('SECRET')));
+      expect(secrets).toEqual(expected.get(f) ?? {});
+      const reads = actionsOf(f).includes('secretsmanager:GetSecretValue');
+      expect(reads).toBe(expected.has(f));
     }
   });
 

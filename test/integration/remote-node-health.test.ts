@@ -82,6 +82,16 @@ async function registerOnly(...xnames: string[]) {
   for (const xname of xnames) expect((await svc.request('POST', '/v3/remote-build-nodes', { xname })).status).toBe(201);
 }
 
+/** Waits for a job to end, so that no workflow is still writing when the service stops. */
+async function settled(id: string): Promise<string> {
+  const end = Date.now() + 20_000;
+  for (;;) {
+    const { status } = (await svc.request('GET', `/v3/jobs/${id}`)).body;
+    if (status === 'success' || status === 'error' || Date.now() > end) return status;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 async function timed<T>(what: () => Promise<T>): Promise<{ value: T; ms: number }> {
   const start = performance.now();
   const value = await what();
@@ -232,6 +242,7 @@ describe('placement', () => {
     expect(history.worker).toBe('scripted');
     expect(history.events.map((e: { detail?: string }) => e.detail)).toContain(`no healthy ${OTHER_ARCH} node among 3 remote build nodes: running on scripted`);
     expect(await nodeLoad(NODE_A)).toEqual({ xname: NODE_A, jobs: {} });
+    expect(await settled(created.body.id)).toBe('success');
   });
 
   test('with no node registered nothing is said about placement', async () => {
@@ -241,5 +252,6 @@ describe('placement', () => {
     const history = (await svc.request('GET', `/v3/jobs/${created.body.id}/history`)).body;
     expect(history.events[0]).toMatchObject({ event: 'created', detail: 'worker scripted' });
     expect(history.events.filter((e: { event: string }) => e.event === 'note')).toEqual([]);
+    expect(await settled(created.body.id)).toBe('success');
   });
 });

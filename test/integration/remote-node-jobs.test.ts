@@ -255,7 +255,8 @@ describe('create on a remote build node', () => {
     expect(files.initrd.toString()).toBe('initrd 6.1.0-2\n');
 
     await expectNothingLeft(created.id);
-    expect((await nodeLoad(NODE_A))?.jobs[created.id]).toBeUndefined();
+    // The job ended: it no longer counts on the node (released right after the node's cleanup).
+    expect(await until(async () => (await nodeLoad(NODE_A))?.jobs[created.id], (entry) => entry === undefined, 10_000)).toBeUndefined();
     const state = await until(() => getJobState(svc.app, created.id), (s) => (s.logs ?? []).length > 0, 10_000);
     expect(state.logs!.map((l) => l.name)).toContain('kiwi.log');
   }, 90_000);

@@ -1,12 +1,24 @@
 /**
  * Makes the kubernetes worker available under IMS_JOB_WORKER=kubernetes. The Kubernetes client
  * is loaded only when a job first needs the worker (it costs about 100 MB of memory and a good
- * part of a cold start), so processes that never run Kubernetes jobs never load it.
+ * part of a cold start), so processes that never run Kubernetes jobs never load it. Deployed,
+ * the kubeconfig comes from Secrets Manager (KUBECONFIG_SECRET_ARN), never from the environment.
  */
+import { secretFromEnv } from '../../secrets.js';
 import { registerWorker } from '../../wiring.js';
 import { kubernetesSettingsFromEnv } from './settings.js';
 
 registerWorker('kubernetes', async () => {
-  const { KubernetesWorker } = await import('./kubernetes-worker.js');
-  return new KubernetesWorker(kubernetesSettingsFromEnv(process.env));
+  const [{ KubernetesWorker }, { KubeConfig }, kubeconfig] = await Promise.all([
+    import('./kubernetes-worker.js'),
+    import('@kubernetes/client-node'),
+    secretFromEnv('KUBECONFIG_SECRET_ARN'),
+  ]);
+  const settings = kubernetesSettingsFromEnv(process.env);
+  if (kubeconfig !== undefined) {
+    const config = new KubeConfig();
+    config.loadFromString(kubeconfig);
+    settings.kube = { kind: 'given', config };
+  }
+  return new KubernetesWorker(settings);
 });

@@ -6,7 +6,6 @@
 import { spawn } from 'node:child_process';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
 import { RecipeTemplateError, renderRecipe } from '../local/recipe-template.js';
 import { shq } from '../../remote-nodes/ssh-session.js';
 import type { Stage, StageProgress } from '../worker.js';
@@ -15,15 +14,14 @@ import { buildJobImage, COMMAND_TIMEOUT_MS, containerGone, jobEnv, makeJobDir, m
 import { downloadToFile } from './transfer.js';
 
 /** Runs tar on this host; rejects with its stderr. */
-function tar(args: string[]): { stdout: Readable; done: Promise<void> } {
-  const child = spawn('tar', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+function tar(args: string[]): Promise<void> {
+  const child = spawn('tar', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const done = new Promise<void>((resolve, reject) => {
+  return new Promise<void>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`tar ${args[0]} failed: ${stderr.trim() || `exit ${code}`}`))));
   });
-  return { stdout: child.stdout, done };
 }
 
 async function copyRecipe(n: NodeJob): Promise<StageProgress | undefined> {
@@ -35,16 +33,18 @@ async function copyRecipe(n: NodeJob): Promise<StageProgress | undefined> {
   try {
     await downloadToFile(n.job.downloadUrl, archive, n.job.downloadMd5, 'recipe');
     // Any compression tar recognises, as the original's fetch accepts.
-    await tar(['-xf', archive, '-C', recipe]).done;
+    await tar(['-xf', archive, '-C', recipe]);
     try {
       await renderRecipe(recipe, n.job.templateDictionary ?? {});
     } catch (error) {
       if (error instanceof RecipeTemplateError) return { state: 'failed', reason: `recipe templating failed: ${error.message}` };
       throw error;
     }
-    const packed = tar(['-c', '-C', recipe, '.']);
+    // Packed to a file first: a child's output not yet read when it exits is discarded by Node.
+    const packed = join(work, 'recipe.tar');
+    await tar(['-cf', packed, '-C', recipe, '.']);
     const remote = `${n.layout.image}/recipe.tar`;
-    await Promise.all([n.session.upload(packed.stdout, remote), packed.done]);
+    await n.session.uploadFile(packed, remote);
     const target = `${n.layout.image}/recipe`;
     await n.session.run(`rm -rf ${shq(target)} && mkdir ${shq(target)} && tar -xf ${shq(remote)} -C ${shq(target)} && rm -f ${shq(remote)}`, {
       timeoutMs: COMMAND_TIMEOUT_MS,

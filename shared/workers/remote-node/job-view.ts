@@ -35,12 +35,19 @@ export function viewCommand(settings: RemoteNodeSettings, layout: JobLayout): st
   return [
     `cd ${d} 2>/dev/null || { echo dir=absent; exit 0; }`,
     'echo dir=present',
+    // The container first: when it is seen stopped, every marker it wrote before stopping is
+    // already there to be seen (the other order can see a result-less container that just wrote one).
+    `echo "container=$(${settings.podman} container inspect --format '{{.State.Status}} {{.State.ExitCode}}' ${shq(layout.container)} 2>/dev/null || echo absent)"`,
     `for f in ${MARKERS.join(' ')}; do [ -e "$f" ] && echo "has=$f"; done`,
     `for f in ${REASONS.join(' ')}; do [ -e "$f" ] && echo "$f=$(head -c 600 "$f" | tr '\\n' ' ')"; done`,
     `[ -e port ] && echo "port=$(cat port)"`,
-    `echo "container=$(${settings.podman} container inspect --format '{{.State.Status}} {{.State.ExitCode}}' ${shq(layout.container)} 2>/dev/null || echo absent)"`,
     'true',
   ].join('\n');
+}
+
+/** Whether the job's container left the result file `file` (in `<image>/out`). */
+export function hasResult(view: JobView, file: string): boolean {
+  return view.markers.has(`image/out/${file}` as Marker);
 }
 
 export function parseView(output: string): JobView {

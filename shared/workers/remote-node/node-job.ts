@@ -8,7 +8,7 @@ import { shq } from '../../remote-nodes/ssh-session.js';
 import { targetOf, type RemoteNodeSettings } from '../../remote-nodes/settings.js';
 import type { StageProgress, WorkerJob } from '../worker.js';
 import { podmanBuild, podmanRun, type JobLayout, type RunOptions } from './job-layout.js';
-import { describeStopped, type JobView } from './job-view.js';
+import { describeStopped, hasResult, type JobView } from './job-view.js';
 import { containerfile } from './node-scripts.js';
 import { fetchResults } from './transfer.js';
 
@@ -83,7 +83,7 @@ export function shellHost(n: NodeJob): string {
 
 /** package: the results must all be there; they are brought to this host for register. */
 export async function packageResults(n: NodeJob): Promise<StageProgress> {
-  const has = (file: string) => n.view.markers.has(`image/out/${file}` as never);
+  const has = (file: string) => hasResult(n.view, file);
   const missing = ['rootfs.sqsh', 'kernel', 'initrd'].filter((f) => !has(f));
   if (missing.length > 0) return { state: 'failed', reason: `the job on ${n.xname} produced no ${missing.join(', ')}` };
   const results = await fetchResults(n.session, n.layout, has);

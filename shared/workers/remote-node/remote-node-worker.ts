@@ -16,8 +16,8 @@ import { targetOf, type RemoteNodeSettings } from '../../remote-nodes/settings.j
 import type { CollectedArtifacts, JobLogFile, Stage, StageProgress, Worker, WorkerJob } from '../worker.js';
 import { advanceCreate } from './create-stages.js';
 import { advanceCustomize } from './customize-stages.js';
-import { jobLayout, removeJobCommand, type JobLayout } from './job-layout.js';
-import { readView } from './job-view.js';
+import { jobLayout, removeJobCommand } from './job-layout.js';
+import { hasResult, readView } from './job-view.js';
 import { COMMAND_TIMEOUT_MS, type NodeJob } from './node-job.js';
 import { ChecksumError, fetchResults } from './transfer.js';
 
@@ -69,6 +69,7 @@ export class RemoteNodeWorker implements Worker {
       return await (job.job.job_type === 'create' ? advanceCreate(n, stage) : advanceCustomize(n, stage));
     } catch (error) {
       if (error instanceof NodeTimeoutError) return this.lost(xname, `does not answer: ${error.message}`);
+      if (session.connectionLost) return this.lost(xname, `dropped the connection: ${(error as Error).message}`);
       if (error instanceof ChecksumError) return { state: 'failed', reason: error.message };
       throw error;
     } finally {
@@ -84,7 +85,7 @@ export class RemoteNodeWorker implements Worker {
     if (!((await have('rootfs.sqsh')) && (await have('kernel')) && (await have('initrd')))) {
       await this.withNode(job, async (session) => {
         const view = await readView(session, this.settings, layout, COMMAND_TIMEOUT_MS);
-        await fetchResults(session, layout, (file) => view.markers.has(`image/out/${file}` as never));
+        await fetchResults(session, layout, (file) => hasResult(view, file));
       });
     }
     return {
@@ -151,10 +152,5 @@ export class RemoteNodeWorker implements Worker {
     } finally {
       session.close();
     }
-  }
-
-  /** For tests and operators: where a job lives. */
-  layoutOf(jobId: string): JobLayout {
-    return jobLayout(this.settings, jobId);
   }
 }
