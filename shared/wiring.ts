@@ -16,7 +16,6 @@ import { DynamoRecordStore } from './store/dynamo-record-store.js';
 import { SfnWorkflowRunner } from './workflow/sfn-runner.js';
 import type { WorkflowContext } from './workflow/stages.js';
 import { UnconfiguredWorker } from './workers/unconfigured-worker.js';
-import { SshNodeProber } from './remote-nodes/node-prober.js';
 import { remoteNodeSettingsFromEnv, remoteNodesConfigured } from './remote-nodes/settings.js';
 import type { Worker } from './workers/worker.js';
 
@@ -92,7 +91,18 @@ export function buildContext(settings: Settings = readSettings(), overrides: Con
 /** SSH probes when a key for the nodes is configured; otherwise every node shows the original's initial values. */
 function nodeProber(): NodeProber {
   const remote = remoteNodeSettingsFromEnv();
-  return remoteNodesConfigured(remote) ? new SshNodeProber(remote) : unprobedNodes;
+  if (!remoteNodesConfigured(remote)) return unprobedNodes;
+  // The SSH client (ssh2) loads on the first probe, so handlers that never probe never load it.
+  let prober: Promise<NodeProber> | undefined;
+  let loaded: NodeProber | undefined;
+  return {
+    probing: true,
+    probe: async (xname) => {
+      prober ??= import('./remote-nodes/node-prober.js').then(({ SshNodeProber }) => (loaded = new SshNodeProber(remote)));
+      return (await prober).probe(xname);
+    },
+    invalidate: (xname) => loaded?.invalidate?.(xname),
+  };
 }
 
 let current: AppContext | undefined;

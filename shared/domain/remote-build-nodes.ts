@@ -28,6 +28,8 @@ export interface NodeProber {
   /** false when nodes cannot be reached at all (no SSH key configured): no job is placed on them. */
   readonly probing: boolean;
   probe(xname: string): Promise<NodeHealth>;
+  /** Forgets a cached probe, so the next one looks again. */
+  invalidate?(xname: string): void;
 }
 
 export function unknownStatus(xname: string): RemoteBuildNodeStatus {
