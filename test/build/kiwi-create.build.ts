@@ -16,6 +16,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { requireHostTools } from '../helpers/tiny-image.js';
 import { leftovers, NOTHING_LEFT } from '../helpers/host-leftovers.js';
+import { stageTimes } from './stage-times.js';
 
 const FIXTURE = join(process.cwd(), 'test', 'fixtures', 'kiwi-debian-bookworm');
 const workRoot = `/var/lib/ims/build-test-${process.pid}`;
@@ -118,14 +119,3 @@ describe('a real create job', () => {
     expect(leftovers(id, workRoot)).toEqual(NOTHING_LEFT);
   }, 60 * 60_000);
 });
-
-/** `stage  seconds` per stage, from the history's stage-started / stage-finished times. */
-function stageTimes(events: { time: string; event: string; stage?: string }[]): string {
-  const ms = (t: string) => Date.parse(t.endsWith('Z') ? t : `${t}Z`);
-  const lines: string[] = [];
-  for (const start of events.filter((e) => e.event === 'stage-started')) {
-    const end = events.find((e) => e.event === 'stage-finished' && e.stage === start.stage && ms(e.time) >= ms(start.time));
-    lines.push(`${start.stage!.padEnd(10)} ${end ? ((ms(end.time) - ms(start.time)) / 1000).toFixed(1).padStart(7) : '      -'} s`);
-  }
-  return lines.join('\n');
-}

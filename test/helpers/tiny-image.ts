@@ -4,6 +4,7 @@
  * with mksquashfs. Tests that need it fail (never skip) when the host lacks the tools.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findTool, debianPackageOf, type Tool } from '#shared/workers/local/host-tools.js';
@@ -33,8 +34,8 @@ export interface TinyImage {
   parameters: string;
 }
 
-/** Builds the image tree in `dir`/root and squashes it to `dir`/rootfs.sqsh. */
-export function buildTinyImage(dir: string): TinyImage {
+/** Builds the image tree in `dir`/root (`extend` may add to it) and squashes it to `dir`/rootfs.sqsh. */
+export function buildTinyImage(dir: string, extend?: (root: string) => void): TinyImage {
   const root = join(dir, 'root');
   for (const sub of ['bin', 'boot', 'etc', 'root', 'tmp', 'dev/pts', 'proc']) mkdirSync(join(root, sub), { recursive: true });
   chmodSync(join(root, 'tmp'), 0o1777);
@@ -49,6 +50,7 @@ export function buildTinyImage(dir: string): TinyImage {
   writeFileSync(join(root, 'boot', 'vmlinuz'), 'not really a kernel\n');
   writeFileSync(join(root, 'boot', 'initrd'), 'not really an initrd\n');
   writeFileSync(join(root, 'boot', 'kernel-parameters'), 'console=ttyS0 root=live:tiny\n');
+  extend?.(root);
   const squashfs = join(dir, 'rootfs.sqsh');
   execFileSync('mksquashfs', [root, squashfs, '-noappend', '-no-progress', '-quiet', '-comp', 'zstd', '-all-root'], { stdio: 'ignore' });
   return { root, squashfs, kernel: join(root, 'boot', 'vmlinuz'), initrd: join(root, 'boot', 'initrd'), parameters: join(root, 'boot', 'kernel-parameters') };
@@ -58,4 +60,31 @@ export function buildTinyImage(dir: string): TinyImage {
 export function unsquash(squashfs: string, dir: string): string {
   execFileSync('unsquashfs', ['-no-progress', '-quiet', '-dest', dir, squashfs], { stdio: 'ignore' });
   return dir;
+}
+
+export interface ImageApi {
+  request(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
+  putObject(bucket: string, key: string, body: Buffer, metadata?: Record<string, string>): Promise<void>;
+}
+
+const md5 = (path: string) => createHash('md5').update(readFileSync(path)).digest('hex');
+
+/** Uploads rootfs, kernel, initrd (with md5sum metadata) and manifest.json under `prefix`, registers the image; returns its id. */
+export async function registerTinyImage(api: ImageApi, image: TinyImage, prefix: string, name = 'tiny'): Promise<string> {
+  const files = { rootfs: image.squashfs, kernel: image.kernel, initrd: image.initrd };
+  for (const [key, path] of Object.entries(files)) await api.putObject('boot-images', `${prefix}/${key}`, readFileSync(path), { md5sum: md5(path) });
+  const artifact = (key: keyof typeof files, type: string) => ({ link: { path: `s3://boot-images/${prefix}/${key}`, etag: '', type: 's3' }, md5: md5(files[key]), type });
+  const manifest = {
+    version: '1.0',
+    created: '2024-01-02 03:04:05',
+    artifacts: [
+      artifact('rootfs', 'application/vnd.cray.image.rootfs.squashfs'),
+      artifact('kernel', 'application/vnd.cray.image.kernel'),
+      artifact('initrd', 'application/vnd.cray.image.initrd'),
+    ],
+  };
+  await api.putObject('boot-images', `${prefix}/manifest.json`, Buffer.from(JSON.stringify(manifest)));
+  const created = await api.request('POST', '/v3/images', { name, link: { path: `s3://boot-images/${prefix}/manifest.json`, type: 's3' }, metadata: { key: 'origin', value: 'test' } });
+  if (created.status !== 201) throw new Error(`registering the tiny image answered ${created.status}`);
+  return created.body.id as string;
 }

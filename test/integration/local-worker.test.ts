@@ -3,18 +3,19 @@
  * image, unsquashes it, serves it through a real Debian sshd on 127.0.0.1, and the real
  * OpenSSH client logs in with the job's key, changes the image and signals. The new image is
  * squashed and registered. After every job nothing of it is left on the host: no process, no
- * work directory, no mount. Without squashfs-tools, openssh-server, openssh-client or
- * busybox-static the tests fail and say what to install.
+ * work directory, no mount. Create jobs run kiwi-ng on recipes it refuses at once (the real
+ * build is `npm run test:build`). Without squashfs-tools, openssh-server, openssh-client,
+ * busybox-static or kiwi the tests fail and say what to install.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { startTestService, type TestService } from '../helpers/service.js';
-import { BUSYBOX_REQUIREMENT, buildTinyImage, requireHostTools, unsquash, type TinyImage } from '../helpers/tiny-image.js';
+import { BUSYBOX_REQUIREMENT, buildTinyImage, registerTinyImage, requireHostTools, unsquash, type TinyImage } from '../helpers/tiny-image.js';
 import { leftovers, NOTHING_LEFT } from '../helpers/host-leftovers.js';
 
 const SSH_TIMEOUT_S = 12;
@@ -55,6 +56,15 @@ function ssh(host: string, port: number, command: string): Promise<{ code: numbe
   });
 }
 
+/** Runs sftp batch commands through the real OpenSSH sftp client; resolves with its output. */
+function sftp(host: string, port: number, batch: string): Promise<string> {
+  const args = ['-F', '/dev/null', '-i', keyFile, '-P', String(port), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-b', '-', `root@${host}`];
+  return new Promise((resolve, reject) => {
+    const child = execFile('sftp', args, { timeout: 30_000 }, (error, stdout, stderr) => (error ? reject(new Error(`sftp: ${stderr}`)) : resolve(stdout)));
+    child.stdin!.end(batch);
+  });
+}
+
 /** Posts a customize job and waits until its shell is served; returns the job and where the shell is. */
 async function customizeUntilShell(name: string, extra: Record<string, unknown> = {}) {
   const created = await svc.request('POST', '/v3/jobs', { job_type: 'customize', artifact_id: imageId, public_key_id: keyId, image_root_archive_name: name, ...extra });
@@ -82,8 +92,31 @@ async function expectNothingLeft(id: string): Promise<void> {
   expect(left).toEqual(NOTHING_LEFT);
 }
 
+/** A recipe archive whose description kiwi refuses at once (no <preferences>), with a template variable. */
+async function brokenRecipe(): Promise<string> {
+  const recipe = mkdtempSync(join(scratch, 'recipe-'));
+  writeFileSync(
+    join(recipe, 'config.xml'),
+    '<?xml version="1.0"?>\n<image schemaversion="7.5" name="{{ IMAGE_NAME }}"><description type="system"><author>a</author><contact>a@example.invalid</contact><specification>broken</specification></description></image>\n',
+  );
+  writeFileSync(join(recipe, '.ims_recipe_template.yaml'), 'template_files: [config.xml]\n');
+  const archive = join(scratch, `${recipe.split('/').pop()}.tgz`);
+  execFileSync('tar', ['-czf', archive, '-C', recipe, '.']);
+  const key = `broken/${recipe.split('/').pop()}/recipe.tgz`;
+  await svc.putObject('ims', key, readFileSync(archive), { md5sum: md5(archive) });
+  const created = await svc.request('POST', '/v3/recipes', {
+    name: 'broken',
+    recipe_type: 'kiwi-ng',
+    linux_distribution: 'sles15',
+    link: { path: `s3://ims/${key}`, type: 's3' },
+    template_dictionary: [{ key: 'IMAGE_NAME', value: 'templated-name' }],
+  });
+  expect(created.status).toBe(201);
+  return created.body.id;
+}
+
 beforeAll(async () => {
-  requireHostTools(['mksquashfs', 'unsquashfs', 'sshd', 'ssh-keygen', 'sftp-server', 'curl', 'unshare'], [BUSYBOX_REQUIREMENT, { path: '/usr/bin/ssh', pkg: 'openssh-client' }]);
+  requireHostTools(['mksquashfs', 'unsquashfs', 'sshd', 'ssh-keygen', 'sftp-server', 'curl', 'tar', 'unshare', 'flock', 'kiwi-ng', 'gpg', 'rsync'], [BUSYBOX_REQUIREMENT, { path: '/usr/bin/ssh', pkg: 'openssh-client' }]);
   scratch = mkdtempSync(join(tmpdir(), 'ims-local-worker-'));
   image = buildTinyImage(scratch);
   keyFile = join(scratch, 'id_ed25519');
@@ -91,25 +124,7 @@ beforeAll(async () => {
   Object.assign(process.env, { IMS_JOB_WORKER: 'local', IMS_WORK_ROOT: workRoot, IMS_STAGE_TIMEOUT_SSH: String(SSH_TIMEOUT_S) });
   svc = await startTestService({ workflow: { pollMs: 200 } });
 
-  const prefix = 'tiny-source';
-  const put = async (name: string, path: string) => svc.putObject('boot-images', `${prefix}/${name}`, readFileSync(path), { md5sum: md5(path) });
-  await put('rootfs', image.squashfs);
-  await put('kernel', image.kernel);
-  await put('initrd', image.initrd);
-  const artifact = (name: string, type: string, path: string) => ({ link: { path: `s3://boot-images/${prefix}/${name}`, etag: '', type: 's3' }, md5: md5(path), type });
-  const manifest = {
-    version: '1.0',
-    created: '2024-01-02 03:04:05',
-    artifacts: [
-      artifact('rootfs', 'application/vnd.cray.image.rootfs.squashfs', image.squashfs),
-      artifact('kernel', 'application/vnd.cray.image.kernel', image.kernel),
-      artifact('initrd', 'application/vnd.cray.image.initrd', image.initrd),
-    ],
-  };
-  await svc.putObject('boot-images', `${prefix}/manifest.json`, JSON.stringify(manifest));
-  const created = await svc.request('POST', '/v3/images', { name: 'tiny', link: { path: `s3://boot-images/${prefix}/manifest.json`, type: 's3' }, metadata: { key: 'origin', value: 'test' } });
-  expect(created.status).toBe(201);
-  imageId = created.body.id;
+  imageId = await registerTinyImage(svc, image, 'tiny-source');
   const key = await svc.request('POST', '/v3/public-keys', { name: 'tester', public_key: readFileSync(`${keyFile}.pub`, 'utf8') });
   keyId = key.body.id;
 }, 60_000);
@@ -121,14 +136,24 @@ afterAll(async () => {
   rmSync(workRoot, { recursive: true, force: true });
 });
 
-describe('the local worker customizes images for real', () => {
+describe('the local worker runs jobs for real', () => {
   test('a shell in the image root through OpenSSH; `touch /mnt/image/complete` registers the changed image', async () => {
     const shell = await customizeUntilShell('tiny-customized');
     expect(shell.host).toBe('127.0.0.1');
     expect(shell.port).toBeGreaterThan(0);
     expect(shell.container.status).toBe('running');
     expect(shell.job.ssh_containers[0].connection_info['cluster.local']).toEqual({ host: '127.0.0.1', port: shell.port });
+    // While the job runs its logs are read from the work directory.
+    const live = (await svc.request('GET', `/v3/jobs/${shell.id}/logs`)).body;
+    expect(live.logs.map((l: { name: string; location: string }) => [l.name, l.location])).toEqual([
+      ['prepare.log', 'worker'],
+      ['sshd.log', 'worker'],
+      ['worker.log', 'worker'],
+    ]);
+    expect(live.logs[1].text).toContain(`Server listening on 127.0.0.1 port ${shell.port}`);
 
+    // sftp starts in the image root too.
+    expect(await sftp(shell.host, shell.port, 'ls boot\n')).toMatch(/boot\/vmlinuz/);
     const session = await ssh(shell.host, shell.port, 'pwd; cat IMS_TINY_IMAGE; echo customized > etc/motd; touch /mnt/image/complete');
     expect(session).toMatchObject({ code: 0 });
     expect(session.stdout).toBe('/mnt/image/image-root\nmarker\n');
@@ -166,8 +191,11 @@ describe('the local worker customizes images for real', () => {
     expect(logs.find((l) => l.name === 'prepare.log')!.text).toContain('verified');
   }, 90_000);
 
-  test('a jailed shell sees only the image and signals with /tmp/complete', async () => {
+  test('a jailed shell (and sftp) sees only the image and signals with /tmp/complete', async () => {
     const shell = await customizeUntilShell('tiny-jailed', { ssh_containers: [{ name: 'jailed', jail: true }] });
+    const uploaded = join(scratch, 'uploaded.txt');
+    writeFileSync(uploaded, 'put through sftp\n');
+    await sftp(shell.host, shell.port, `put ${uploaded} /root/uploaded.txt\n`);
     const session = await ssh(shell.host, shell.port, 'ls /; echo jailed > /etc/motd; touch /tmp/complete');
     expect(session.code).toBe(0);
     const listing = session.stdout.split('\n');
@@ -178,6 +206,7 @@ describe('the local worker customizes images for real', () => {
     expect(done.status).toBe('success');
     const rootfs = unsquash(await download('boot-images', `${done.resultant_image_id}/rootfs`, join(scratch, 'jailed.sqsh')), join(scratch, 'jailed-root'));
     expect(readFileSync(join(rootfs, 'etc', 'motd'), 'utf8')).toBe('jailed\n');
+    expect(readFileSync(join(rootfs, 'root', 'uploaded.txt'), 'utf8')).toBe('put through sftp\n');
     expect(existsSync(join(rootfs, 'tmp', 'complete'))).toBe(false);
     await expectNothingLeft(shell.id);
   }, 90_000);
@@ -222,6 +251,37 @@ describe('the local worker customizes images for real', () => {
     clearTimeout(timer);
     expect(code).not.toBe('still running');
   }, 90_000);
+
+  test('create with enable_debug: a failed kiwi build opens the debug shell, the job ends in error when the user is done', async () => {
+    const recipeId = await brokenRecipe();
+    const created = await svc.request('POST', '/v3/jobs', { job_type: 'create', artifact_id: recipeId, public_key_id: keyId, image_root_archive_name: 'broken', enable_debug: true });
+    const id: string = created.body.id;
+    const waiting = await until(() => job(id), (j) => j.status === 'waiting_on_user' || ended(j));
+    expect(waiting.status).toBe('waiting_on_user');
+    expect(waiting.ssh_containers[0]).toMatchObject({ name: 'debug', jail: false, status: 'running' });
+    const { host, port } = waiting.ssh_containers[0].connection_info.customer_access;
+    const session = await ssh(host, port, 'pwd; grep -o "name=.[a-z-]*" recipe/config.xml; grep -c KiwiDescriptionInvalid logs/build.log; touch /mnt/image/complete');
+    expect(session.stdout).toBe('/mnt/image\nname="templated-name\n1\n');
+
+    const done = await until(() => job(id), ended);
+    expect(done.status).toBe('error');
+    const { reason } = await history(id);
+    expect(reason).toMatch(/^kiwi-ng system prepare failed \(exit status 1\): .*KiwiDescriptionInvalid.* \(the debug shell was closed with 'complete'\)$/);
+    const statuses = (await history(id)).events.filter((e: { event: string }) => e.event === 'status').map((e: { status: string }) => e.status);
+    expect(statuses).toEqual(['fetching_recipe', 'waiting_for_repos', 'building_image', 'waiting_on_user', 'error']);
+    await expectNothingLeft(id);
+    const logs = (await svc.request('GET', `/v3/jobs/${id}/logs`)).body.logs as { name: string; text: string }[];
+    expect(logs.find((l) => l.name === 'kiwi.log')?.text).toContain('KiwiDescriptionInvalid');
+  }, 90_000);
+
+  test('create without enable_debug: a failed kiwi build ends the job in error at once', async () => {
+    const recipeId = await brokenRecipe();
+    const created = await svc.request('POST', '/v3/jobs', { job_type: 'create', artifact_id: recipeId, public_key_id: keyId, image_root_archive_name: 'broken' });
+    const done = await until(() => job(created.body.id), ended);
+    expect(done.status).toBe('error');
+    expect((await history(created.body.id)).reason).toMatch(/^kiwi-ng system prepare failed \(exit status 1\): .*KiwiDescriptionInvalid/);
+    await expectNothingLeft(created.body.id);
+  }, 60_000);
 
   test('a bad MD5 fails the prepare stage with the reason and leaves nothing', async () => {
     await svc.putObject('boot-images', 'tiny-bad/rootfs', readFileSync(image.squashfs), { md5sum: '0123456789abcdef0123456789abcdef' });

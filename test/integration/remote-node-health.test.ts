@@ -14,7 +14,6 @@ import { join } from 'node:path';
 import { createJob, getJobState, type JobContext } from '#shared/domain/jobs.js';
 import { markNodeJobStarted, releaseNodeJob, reserveLeastLoaded, type NodeLoad } from '#shared/domain/node-placement.js';
 import type { NodeHealth } from '#shared/domain/remote-build-nodes.js';
-import { SshNodeProber } from '#shared/remote-nodes/node-prober.js';
 import { registerWorker } from '#shared/wiring.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { ScriptedWorker } from '../helpers/scripted-worker.js';

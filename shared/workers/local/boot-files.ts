@@ -6,22 +6,45 @@
  * link in an image means the image's file, never the host's.
  */
 import { lstat, readdir, readlink } from 'node:fs/promises';
-import { dirname, join, normalize, relative, isAbsolute } from 'node:path';
+import { join } from 'node:path';
 
-/** The regular file `relPath` names inside `root`, following links within the root; undefined if none. */
-export async function fileInRoot(root: string, relPath: string): Promise<string | undefined> {
-  let path = join(root, relPath);
-  for (let hops = 0; hops < 40; hops++) {
-    const inside = relative(root, path);
-    if (inside.startsWith('..') || isAbsolute(inside)) return undefined;
+/**
+ * The path `relPath` names inside `root`, resolved as a chroot would: every component's links
+ * are followed inside the root (an absolute link starts again at the root, `..` stops at it),
+ * so no component can lead out of the image to the host's files. The answer contains no link;
+ * undefined when nothing is there.
+ */
+export async function resolveInRoot(root: string, relPath: string): Promise<string | undefined> {
+  const split = (path: string) => path.split('/').filter((p) => p && p !== '.');
+  let pending = split(relPath);
+  const resolved: string[] = [];
+  for (let hops = 0; pending.length > 0; ) {
+    const part = pending.shift()!;
+    if (part === '..') {
+      resolved.pop();
+      continue;
+    }
+    const path = join(root, ...resolved, part);
     const info = await lstat(path).catch(() => undefined);
     if (!info) return undefined;
-    if (info.isFile()) return path;
-    if (!info.isSymbolicLink()) return undefined;
-    const target = await readlink(path);
-    path = isAbsolute(target) ? join(root, normalize(target)) : join(dirname(path), target);
+    if (info.isSymbolicLink()) {
+      if (++hops > 40) return undefined;
+      const target = await readlink(path);
+      if (target.startsWith('/')) resolved.length = 0;
+      pending = [...split(target), ...pending];
+      continue;
+    }
+    if (pending.length > 0 && !info.isDirectory()) return undefined;
+    resolved.push(part);
   }
-  return undefined;
+  return join(root, ...resolved);
+}
+
+/** The regular file `relPath` names inside `root` (see resolveInRoot); undefined if none. */
+export async function fileInRoot(root: string, relPath: string): Promise<string | undefined> {
+  const path = await resolveInRoot(root, relPath);
+  const info = path ? await lstat(path).catch(() => undefined) : undefined;
+  return info?.isFile() ? path : undefined;
 }
 
 /** Newest first by version: `vmlinuz-6.1.0-50-amd64` before `vmlinuz-6.1.0-9-amd64`. */
@@ -30,7 +53,8 @@ function byVersionDescending(a: string, b: string): number {
 }
 
 async function versioned(root: string, prefixes: string[], version?: string): Promise<{ file: string; version: string } | undefined> {
-  const entries = await readdir(join(root, 'boot')).catch(() => [] as string[]);
+  const boot = await resolveInRoot(root, 'boot');
+  const entries = boot ? await readdir(boot).catch(() => [] as string[]) : [];
   for (const prefix of prefixes) {
     const names = entries.filter((n) => n.startsWith(`${prefix}-`) && !n.endsWith('.old')).sort(byVersionDescending);
     // With the kernel's version known, its own initrd comes first.

@@ -6,10 +6,12 @@
  * image's /tmp. On a verdict it ends sshd and every session, and remembers the verdict, so
  * that a repeated poll answers the same.
  */
-import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StageProgress } from '../worker.js';
 import { clearTask, startTask, taskStatus } from './background-task.js';
+import { resolveInRoot } from './boot-files.js';
 import { missingTools, type Tool } from './host-tools.js';
 import { killJobProcesses } from './job-processes.js';
 import { exists, logTail, SCRIPTS, taskEnv, type LocalJob } from './local-job.js';
@@ -47,25 +49,43 @@ async function shellPlan(job: LocalJob): Promise<ShellPlan | undefined> {
   return undefined;
 }
 
-/** Where the user's verdict may be: /mnt/image always; the image's /tmp for a jail. */
-function signalDirs(job: LocalJob, plan: ShellPlan): string[] {
-  return plan.jail ? [job.paths.dir, join(job.paths.imageRoot, 'tmp')] : [job.paths.dir];
+/**
+ * Where the user's verdict may be: /mnt/image always; the image's /tmp for a jail, resolved
+ * inside the image, so that a jailed user's `/tmp -> /etc` link cannot make this process look
+ * into (or remove files from) the host's directories.
+ */
+async function signalDirs(job: LocalJob, plan: ShellPlan): Promise<string[]> {
+  const jailTmp = plan.jail ? await resolveInRoot(job.paths.imageRoot, 'tmp') : undefined;
+  return jailTmp ? [job.paths.dir, jailTmp] : [job.paths.dir];
+}
+
+/** A user may write why into `failed`; only its start is kept, and only from a regular file (never through a link). */
+async function reasonIn(path: string): Promise<string> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(() => undefined);
+  if (!handle) return '';
+  try {
+    if (!(await handle.stat()).isFile()) return '';
+    const buffer = Buffer.alloc(300);
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
+    return buffer.subarray(0, bytesRead).toString('utf8').trim();
+  } finally {
+    await handle.close();
+  }
 }
 
 async function userVerdict(job: LocalJob, plan: ShellPlan): Promise<Verdict | undefined> {
+  const dirs = await signalDirs(job, plan);
   for (const signal of ['failed', 'complete'] as const) {
-    for (const dir of signalDirs(job, plan)) {
+    for (const dir of dirs) {
       const path = join(dir, signal);
-      if (!(await exists(path))) continue;
-      // A user may write why into `failed`; only its start is kept.
-      const text = signal === 'failed' ? (await readFile(path, 'utf8').catch(() => '')).trim().slice(0, 300) : '';
-      return { signal, message: text };
+      if (!(await lstat(path).catch(() => undefined))) continue;
+      return { signal, message: signal === 'failed' ? await reasonIn(path) : '' };
     }
   }
   return undefined;
 }
 
-function verdictProgress(job: LocalJob, verdict: Verdict, buildFailure: string | undefined): StageProgress {
+function verdictProgress(verdict: Verdict, buildFailure: string | undefined): StageProgress {
   if (buildFailure !== undefined) {
     return { state: 'failed', reason: `${buildFailure} (the debug shell was closed with '${verdict.signal}')` };
   }
@@ -81,14 +101,14 @@ export async function ssh(job: LocalJob): Promise<StageProgress> {
   const buildFailure = job.job.job.job_type === 'create' ? (await readFile(job.paths.buildFailed, 'utf8')).trim() : undefined;
   const verdictPath = join(job.paths.state, 'ssh-verdict.json');
   const known = await readJson<Verdict>(verdictPath);
-  if (known) return verdictProgress(job, known, buildFailure);
+  if (known) return verdictProgress(known, buildFailure);
 
   const verdict = await userVerdict(job, plan);
   if (verdict) {
     await closeShell(job, plan);
     await writeFile(verdictPath, JSON.stringify(verdict));
     await job.log(`the user signalled '${verdict.signal}'${verdict.message ? `: ${verdict.message}` : ''}; sshd stopped`);
-    return verdictProgress(job, verdict, buildFailure);
+    return verdictProgress(verdict, buildFailure);
   }
   return serve(job, plan);
 }
@@ -97,8 +117,8 @@ export async function ssh(job: LocalJob): Promise<StageProgress> {
 async function closeShell(job: LocalJob, plan: ShellPlan): Promise<void> {
   const left = await killJobProcesses(job.job.job.id, job.paths.dir);
   if (left.length > 0) throw new Error(`processes ${left.join(', ')} of the job's shell did not end`);
-  for (const dir of signalDirs(job, plan)) {
-    for (const signal of ['complete', 'failed']) await rm(join(dir, signal), { force: true });
+  for (const dir of await signalDirs(job, plan)) {
+    for (const signal of ['complete', 'failed']) await rm(join(dir, signal), { force: true, recursive: true });
   }
 }
 
