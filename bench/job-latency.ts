@@ -12,7 +12,7 @@ export async function benchJobLatency(count = 20): Promise<Record<string, number
   const dir = mkdtempSync(join(tmpdir(), 'ims-bench-jobs-'));
   const fake = await FakeKubeApi.start();
   const kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(kubeconfig, JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'f', cluster: { server: fake.url } }], users: [{ name: 'u', user: { token: 't' } }], contexts: [{ name: 'f', context: { cluster: 'f', user: 'u' } }], 'current-context': 'f' }));
+  writeFileSync(kubeconfig, JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'f', cluster: { server: fake.url, 'insecure-skip-tls-verify': true } }], users: [{ name: 'u', user: { token: 't' } }], contexts: [{ name: 'f', context: { cluster: 'f', user: 'u' } }], 'current-context': 'f' }));
   Object.assign(process.env, { KUBECONFIG: kubeconfig, IMS_JOB_WORKER: 'kubernetes', TABLE_NAME: 'ims-bench-jobs', POWERTOOLS_LOG_LEVEL: 'SILENT' });
   delete process.env.S3_ENDPOINT;
   delete process.env.DYNAMODB_ENDPOINT;
@@ -30,9 +30,10 @@ export async function benchJobLatency(count = 20): Promise<Record<string, number
   for (let i = 0; i < count; i++) {
     const started = Date.now();
     const job = await post('/v3/jobs', { job_type: 'create', artifact_id: recipe.id, public_key_id: key.id, image_root_archive_name: `b${i}` });
-    for (;;) {
-      const history = (await (await fetch(`${svc.url}/v3/jobs/${job.id}/history`)).json()) as { events: { event: string; stage?: string }[] };
+    for (const deadline = Date.now() + 30_000; ; ) {
+      const history = (await (await fetch(`${svc.url}/v3/jobs/${job.id}/history`)).json()) as { status: string; reason: string | null; events: { event: string; stage?: string }[] };
       if (history.events.some((e) => e.event === 'stage-started' && e.stage === 'build')) break;
+      if (history.status === 'error' || Date.now() > deadline) throw new Error(`job ${job.id} did not reach build: ${history.status} ${history.reason ?? ''}`);
       await new Promise((r) => setTimeout(r, 5));
     }
     latencies.push(Date.now() - started);
