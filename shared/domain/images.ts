@@ -1,8 +1,7 @@
 import { ProblemError, PatchConflictError } from './errors.js';
 import { getInState, mutate, removeInState } from './lifecycle.js';
-import { claimLink, copyForMove, deletedLocation, linkRepr, parseS3Path, releaseLink, restoredLocation, s3Path } from './links.js';
+import { claimLink, copyForMove, deletedLocation, linkRepr, parseS3Path, releaseLink, restoredLocation, s3Path, sameLink } from './links.js';
 import { imageLabelFor, linkedArtifacts, MANIFEST_TYPE, readJsonObject, readManifest, RETRY_HINT, validateImageManifest } from './manifest.js';
-import { sameLink } from './recipes.js';
 import { formatManifestTime, formatTimestamp, sortableTimestamp } from './time.js';
 import { forEachRecord, markDeleted, markLive, purge, withArtifactLease, type DeleteMode } from './soft-delete.js';
 import type { DomainContext } from './context.js';
@@ -92,7 +91,7 @@ export async function patchImage(ctx: DomainContext, id: string, patch: ImagePat
       const next: ImageRecord = { ...record, metadata: { ...record.metadata } };
       if (patch.link) {
         if (record.link) {
-          if (!sameLink(record.link, sentLink ?? (patch.link as unknown as Record<string, unknown>))) throw new PatchConflictError();
+          if (!sameLink(record.link, sentLink ?? patch.link)) throw new PatchConflictError();
         } else {
           if (claimed !== patch.link.path) {
             await claimAndValidate(ctx, id, patch.link);

@@ -10,7 +10,7 @@ import { ProblemError } from './errors.js';
 import { getInState, mutate, removeInState, walkRecords } from './lifecycle.js';
 import { cannotValidateArtifact, parseS3Path, requireArtifact } from './links.js';
 import { ROOTFS_TYPE, readJsonObject, SUPPORTED_VERSIONS } from './manifest.js';
-import { createdMs, matchesJobFilter, type JobFilter } from './job-filters.js';
+import { matchesJobFilter, type JobFilter } from './job-filters.js';
 import { formatTimestamp, sortableTimestamp } from './time.js';
 import { placeJob, releaseNodeJob, REMOTE_NODE_WORKER, type Placement, type PlacementContext } from './node-placement.js';
 import type { DomainContext } from './context.js';
@@ -434,4 +434,3 @@ export async function jobHistory(ctx: DomainContext, id: string): Promise<JobHis
   };
 }
 
-export { createdMs };

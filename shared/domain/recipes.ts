@@ -9,6 +9,7 @@ import {
   releaseLink,
   requireArtifact,
   restoredLocation,
+  sameLink,
 } from './links.js';
 import { formatTimestamp, sortableTimestamp } from './time.js';
 import { forEachRecord, markDeleted, markLive, purge, withArtifactLease, type DeleteMode } from './soft-delete.js';
@@ -24,12 +25,6 @@ export interface RecipePatch {
   arch?: RecipeRecord['arch'];
   require_dkms?: boolean;
   template_dictionary?: TemplateValue[] | null;
-}
-
-/** Dict equality as the original compares links: a link sent without `etag` differs from a stored one. */
-export function sameLink(stored: ArtifactLink, sent: Record<string, unknown>): boolean {
-  const keys = Object.keys(sent);
-  return keys.length === 3 && keys.every((k) => (stored as unknown as Record<string, unknown>)[k] === sent[k]);
 }
 
 /**
@@ -76,7 +71,7 @@ export async function patchRecipe(ctx: DomainContext, id: string, patch: RecipeP
       const next: RecipeRecord = { ...record };
       if (patch.link) {
         if (record.link) {
-          if (!sameLink(record.link, sentLink ?? patch.link as unknown as Record<string, unknown>)) throw new PatchConflictError();
+          if (!sameLink(record.link, sentLink ?? patch.link)) throw new PatchConflictError();
         } else {
           if (claimed !== patch.link.path) {
             await claimLink(ctx.store, KIND, patch.link.path, id);

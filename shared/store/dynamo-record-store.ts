@@ -41,6 +41,8 @@ const MAX_PARTITION_KEY_BYTES = 2048;
 /** Index key parts longer than this are cut (a FilterExpression on the whole value keeps results exact). */
 const MAX_KEY_PART = 400;
 const MAX_PAGE = 1000;
+/** Attributes a record may or may not carry, depending on its content. */
+const INDEX_ATTRIBUTES = ['nameFull', 'namePk', 'nameSk', 'metaKv', 's0', 's1', 's2', ...FACET_ATTRIBUTES];
 
 /** Keeps key values within DynamoDB's limits: long ones are cut and tagged with a hash of the whole. */
 function keyPart(value: string): string {
@@ -94,13 +96,14 @@ export class DynamoRecordStore implements RecordStore {
   }
 
   /** The index attributes of a record item. */
-  private indexAttributes(kind: RecordKind, id: string, record: unknown, state: RecordState, order: string): Record<string, unknown> {
+  /** The index attributes a record's content and state decide (listSk, fixed at creation, is not one). */
+  private indexAttributes(kind: RecordKind, id: string, record: unknown, state: RecordState): Record<string, unknown> {
     const index = this.indexer(kind, record);
-    const attrs: Record<string, unknown> = { listPk: `${kind}#${state}`, listSk: `${order}#${id}` };
+    const attrs: Record<string, unknown> = { listPk: `${kind}#${state}` };
     if (index.name !== undefined) {
       attrs.nameFull = index.name;
       attrs.namePk = `${kind}#${state}#${keyPart(index.name)}`;
-      attrs.nameSk = `${keyPart(index.name)}#${order}#${id}`;
+      attrs.nameSk = `${keyPart(index.name)}#${id}`;
     }
     FACET_ATTRIBUTES.forEach((attr, i) => {
       const slot = index.slots?.[i];
@@ -133,7 +136,7 @@ export class DynamoRecordStore implements RecordStore {
   }
 
   async create<T>(kind: RecordKind, id: string, record: T, order: string): Promise<boolean> {
-    const item: Record<string, unknown> = { pk: recordPk(kind, id), kind, id, state: 'live', version: 1, order, recJson: JSON.stringify(record), ...this.indexAttributes(kind, id, record, 'live', order) };
+    const item: Record<string, unknown> = { pk: recordPk(kind, id), kind, id, state: 'live', version: 1, order, recJson: JSON.stringify(record), listSk: `${order}#${id}`, ...this.indexAttributes(kind, id, record, 'live') };
     try {
       await this.doc.send(new PutCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
     } catch (error) {
@@ -151,28 +154,41 @@ export class DynamoRecordStore implements RecordStore {
     return Item ? toStored<T>(Item as Item) : undefined;
   }
 
+  /** One conditional write: index attributes are set from the new record, stale ones removed. */
   async update<T>(kind: RecordKind, id: string, expectedVersion: number, record: T, state: RecordState): Promise<boolean> {
-    const current = await this.doc.send(new GetCommand({ TableName: this.tableName, Key: { pk: recordPk(kind, id) }, ConsistentRead: true }));
-    const old = current.Item as Item | undefined;
-    if (!old || old.version !== expectedVersion) return false;
-    const item = { ...old, recJson: JSON.stringify(record), state, version: expectedVersion + 1 } as Item;
-    for (const attr of ['nameFull', 'namePk', 'nameSk', 'metaKv', 's0', 's1', 's2', ...FACET_ATTRIBUTES]) delete item[attr];
-    Object.assign(item, this.indexAttributes(kind, id, record, state, old.order));
+    const attrs: Record<string, unknown> = { recJson: JSON.stringify(record), state, version: expectedVersion + 1, ...this.indexAttributes(kind, id, record, state) };
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = { ':expected': expectedVersion };
+    const set = Object.entries(attrs).map(([name, value], i) => {
+      names[`#a${i}`] = name;
+      values[`:a${i}`] = value;
+      return `#a${i} = :a${i}`;
+    });
+    const stale = INDEX_ATTRIBUTES.filter((name) => !(name in attrs));
+    const remove = stale.map((name, i) => {
+      names[`#r${i}`] = name;
+      return `#r${i}`;
+    });
+    let old: Item | undefined;
     try {
-      await this.doc.send(
-        new PutCommand({
+      const out = await this.doc.send(
+        new UpdateCommand({
           TableName: this.tableName,
-          Item: item,
-          ConditionExpression: 'version = :v',
-          ExpressionAttributeValues: { ':v': expectedVersion },
+          Key: { pk: recordPk(kind, id) },
+          UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+          ConditionExpression: 'version = :expected',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: 'ALL_OLD',
         }),
       );
+      old = out.Attributes as Item | undefined;
     } catch (error) {
       if (isConditionFailure(error)) return false;
       throw error;
     }
-    if (old.metaKv || item.metaKv) {
-      await this.syncMeta(kind, id, state, old.order, metaOf(old), metaOf(item));
+    if (old && (old.metaKv || attrs.metaKv)) {
+      await this.syncMeta(kind, id, state, old.order, metaOf(old), metaOf(attrs));
     }
     return true;
   }

@@ -4,7 +4,7 @@
  *   pk      "<kind>#<id>"                                 the record, live or soft-deleted
  *   listPk  "<kind>#<state>",  listSk "<order>#<id>"      GSI by-state: creation order
  *   namePk  "<kind>#<state>#<name>" (+ listSk)            GSI by-name: exact name
- *   nameSk  "<name>#<order>#<id>"   (hash listPk)         GSI by-name-prefix: name prefix
+ *   nameSk  "<name>#<id>"   (hash listPk)                 GSI by-name-prefix: name prefix, by name
  *   s0Pk/s1Pk/s2Pk "<kind>#<state>#<facet>=<value>"       GSI by-facet-0/1/2: arch, status, job_type…
  *
  * Metadata items (images): pk "meta#<kind>#<id>#<key>", metaPk "<kind>#<state>#<key>=<value>"

@@ -16,8 +16,6 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
 
-export { POLL_WAIT_STATES, TASK_STATES } from './definition-names.js';
-
 export interface JobWorkflowFunctions {
   prepare: IFunction;
   build: IFunction;
