@@ -61,6 +61,12 @@ export class LocalWorkflowRunner implements WorkflowRunner {
   private readonly definition: any;
   private handlers?: Record<string, StageHandler>;
   readonly executions = new Map<string, LocalExecution & { abort: () => void }>();
+  /**
+   * Task handlers still running. Aborting an execution settles its result at once, but a task
+   * already started (a cleanup deleting objects, a register writing a record) runs to its end;
+   * drain() waits for those too, so nothing touches the store after shutdown.
+   */
+  private readonly inFlight = new Set<Promise<unknown>>();
 
   constructor(private readonly options: LocalRunnerOptions = {}) {
     const path = fileURLToPath(new URL('../../shared/workflow/generated/job-workflow.asl.json', import.meta.url));
@@ -71,8 +77,18 @@ export class LocalWorkflowRunner implements WorkflowRunner {
     for (const [id, e] of this.executions) if (e.jobId === jobId && e.status === 'RUNNING') return id;
     this.handlers ??= await loadHandlers();
     const wrap = this.options.wrapTask ?? ((_s: string, h: StageHandler) => h);
+    const track = (handler: StageHandler): StageHandler => (input) => {
+      const running = handler(input);
+      const settled = running.then(
+        () => undefined,
+        () => undefined,
+      );
+      this.inFlight.add(settled);
+      void settled.then(() => this.inFlight.delete(settled));
+      return running;
+    };
     const taskResourceLocalHandlers = Object.fromEntries(
-      Object.entries(this.handlers).map(([state, handler]) => [state, wrap(state, handler) as (input: any) => Promise<any>]),
+      Object.entries(this.handlers).map(([state, handler]) => [state, track(wrap(state, handler)) as (input: any) => Promise<any>]),
     );
     const pollMs = this.options.pollMs ?? 5000;
     const retryMs = this.options.retryMs;
@@ -110,9 +126,10 @@ export class LocalWorkflowRunner implements WorkflowRunner {
     await execution.result.catch(() => undefined);
   }
 
-  /** Waits for every running execution to end (tests, shutdown). */
+  /** Waits for every running execution, and every task it started, to end (tests, shutdown). */
   async drain(): Promise<void> {
     await Promise.all([...this.executions.values()].map((e) => e.result.catch(() => undefined)));
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
   }
 
   stopAll(): void {

@@ -140,6 +140,10 @@ describe('a create job on the kubernetes worker', () => {
     const history = (await svc.request('GET', `/v3/jobs/${job.id}/history`)).body;
     expect(history.reason).toContain('OOMKilled');
     await until(() => names(collections.services(NS)), (n) => n.length === 0);
+    await until(
+      async () => (await svc.request('GET', `/v3/jobs/${job.id}/history`)).body,
+      (h) => h.events.some((e: { event: string; stage?: string }) => e.event === 'stage-finished' && e.stage === 'cleanup'),
+    );
     expect(names(collections.pvcs(NS))).toEqual([]);
   });
 });
