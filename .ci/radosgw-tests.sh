@@ -68,6 +68,11 @@ mon max pg per osd = 1000
 osd objectstore = memstore
 memstore device bytes = 1073741824
 osd crush chooseleaf type = 0
+# The OSD does not place itself in the CRUSH map at start (the mon command it sends for that
+# races with its first monmap and fails with 'wrong fsid' on a busy machine): the script places
+# it before starting it.
+osd crush update on start = false
+osd class update on start = false
 osd data = $C/osd.\$id
 mon data = $C/mon.\$id
 run dir = $C/run
@@ -85,6 +90,9 @@ CONF
   ceph-mon -c ceph.conf -i a
   osd_uuid=$(cat /proc/sys/kernel/random/uuid)
   timeout 60 ceph -c ceph.conf osd new "$osd_uuid" >/dev/null
+  timeout 60 ceph -c ceph.conf osd crush add-bucket localhost host >/dev/null 2>&1
+  timeout 60 ceph -c ceph.conf osd crush move localhost root=default >/dev/null 2>&1
+  timeout 60 ceph -c ceph.conf osd crush add osd.0 1.0 host=localhost >/dev/null 2>&1
   ceph-osd -c ceph.conf -i 0 --mkfs --osd-uuid "$osd_uuid" 2>/dev/null
   # The OSD sometimes dies at its first start (a start-up race with the mon): try again.
   for i in 1 2 3 4 5; do
