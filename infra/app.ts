@@ -1,6 +1,6 @@
 /**
- * The CDK app (`npx cdk synth|deploy`, see cdk.json). Bucket names, the version and the job
- * worker come from context (`-c imsBucketName=...`); the JWT issuer and audience are
+ * The CDK app (`npx cdk synth|deploy`, see cdk.json). Bucket names, the version, the job worker
+ * and the nodes' known hosts come from context (`-c imsBucketName=...`); the JWT issuer and audience are
  * CloudFormation parameters of the stack.
  */
 import { readFileSync } from 'node:fs';
@@ -23,6 +23,7 @@ new ImsStack(app, context('stackName') ?? 'Ims', {
   bootImagesBucketName: context('bootImagesBucketName'),
   imsVersion: context('imsVersion') ?? version,
   jobWorker: context('jobWorker') ?? 'kubernetes',
+  remoteNodeKnownHosts: context('remoteNodeKnownHosts'),
 });
 
 // cdk-nag runs as a validation plugin: an unacknowledged finding fails the synth.

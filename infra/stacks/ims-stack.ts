@@ -13,6 +13,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { HandlerGroup } from '#shared/http/routes.js';
 import { buildJobWorkflow, DEFAULT_EXECUTION_TIMEOUT, type JobWorkflowFunctions } from '#shared/workflow/definition.js';
+import { knownHostsFromSetting } from '#shared/remote-nodes/known-hosts.js';
 import { ImsFunction } from '../constructs/ims-function.js';
 import { ImsHttpApi } from '../constructs/ims-http-api.js';
 import { createRecordsTable } from '../constructs/records-table.js';
@@ -34,6 +35,12 @@ export interface ImsStackProps extends StackProps {
   imsVersion: string;
   /** The worker new jobs run on (IMS_JOB_WORKER). */
   jobWorker: string;
+  /**
+   * known_hosts text the remote build nodes' host keys are checked against
+   * (REMOTE_NODE_KNOWN_HOSTS); left out, any host key is accepted. Host keys are public, so an
+   * environment variable is fine; Lambda allows 4 KB of environment per function.
+   */
+  remoteNodeKnownHosts?: string;
 }
 
 /** The kubernetes worker renders its job manifests from these templates at run time. */
@@ -164,7 +171,7 @@ export class ImsStack extends Stack {
     }
     acknowledgeBucketNotifications(this);
 
-    this.grantAccess();
+    this.grantAccess(props.remoteNodeKnownHosts);
 
     this.httpApi = new ImsHttpApi(this, 'Http', {
       handlers: Object.fromEntries(Object.entries(this.apiFunctions).map(([group, f]) => [group, f.fn])) as Record<HandlerGroup, ImsFunction['fn']>,
@@ -182,7 +189,7 @@ export class ImsStack extends Stack {
   }
 
   /** Each function gets what its use cases touch, nothing more (service: only its logs). */
-  private grantAccess(): void {
+  private grantAccess(remoteNodeKnownHosts: string | undefined): void {
     const api = this.apiFunctions;
     for (const group of ['public-keys', 'recipes', 'images', 'deleted', 'remote-build-nodes', 'jobs'] as const) {
       this.grantTable(api[group]);
@@ -203,6 +210,13 @@ export class ImsStack extends Stack {
     const nodeKeyReaders = [api.jobs, api['remote-build-nodes'], this.recipeUploadFunction];
     for (const f of kubeconfigReaders) this.grantSecret(f, 'KUBECONFIG_SECRET_ARN', this.kubeconfigSecret);
     for (const f of nodeKeyReaders) this.grantSecret(f, 'REMOTE_NODE_KEY_SECRET_ARN', this.remoteNodeKeySecret);
+    if (remoteNodeKnownHosts !== undefined) {
+      // Malformed text fails the synth here, not the first connection to a node.
+      knownHostsFromSetting(remoteNodeKnownHosts);
+      for (const f of [...nodeKeyReaders, ...STAGES.map((stage) => this.stageFunctions[stage])]) {
+        f.fn.addEnvironment('REMOTE_NODE_KNOWN_HOSTS', remoteNodeKnownHosts);
+      }
+    }
     this.grantTable(this.recipeUploadFunction);
     this.grantBucket(this.recipeUploadFunction, this.imsBucket, false);
     this.stateMachine.grantStartExecution(this.recipeUploadFunction.fn);

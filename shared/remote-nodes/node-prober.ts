@@ -62,7 +62,7 @@ export class SshNodeProber implements NodeProber {
     let session: NodeSession;
     try {
       const key = await this.keySource();
-      session = await this.open(targetOf(this.settings, xname), key, this.settings.probeTimeoutMs);
+      session = await this.open(targetOf(this.settings, xname), key, this.settings.probeTimeoutMs, { knownHosts: this.settings.knownHosts });
     } catch (error) {
       status.sshStatus = `Unable to connect to node. Error: ${describe(error)}`;
       logger.warn('remote build node unreachable', { xname, error: describe(error) });

@@ -5,6 +5,7 @@
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { knownHostsFromSetting, type KnownHosts } from './known-hosts.js';
 
 export interface NodeTarget {
   xname: string;
@@ -22,6 +23,11 @@ export interface RemoteNodeSettings {
   port: number;
   /** xname → host and port (REMOTE_NODE_HOST_MAP="x1=host:port,x2=host"). */
   hosts: Map<string, { host: string; port?: number }>;
+  /**
+   * REMOTE_NODE_KNOWN_HOSTS: known_hosts text; when set, a node must present a host key listed
+   * for its address or its xname. Unset: any host key is accepted.
+   */
+  knownHosts?: KnownHosts;
   /** Bound on one probe (connect, arch, podman, job count); a dead node never costs more. */
   probeTimeoutMs: number;
   /** How long a probe's answer is reused (status requests and placement bursts). */
@@ -78,6 +84,7 @@ export function remoteNodeSettingsFromEnv(env: NodeJS.ProcessEnv = process.env):
     user: env.REMOTE_NODE_SSH_USER || 'root',
     port: int(env.REMOTE_NODE_SSH_PORT, 22),
     hosts: parseHostMap(env.REMOTE_NODE_HOST_MAP),
+    knownHosts: knownHostsFromSetting(env.REMOTE_NODE_KNOWN_HOSTS),
     probeTimeoutMs: int(env.REMOTE_NODE_PROBE_TIMEOUT_MS, 3000),
     probeCacheMs: int(env.REMOTE_NODE_PROBE_CACHE_MS, 10_000),
     connectTimeoutMs: int(env.REMOTE_NODE_CONNECT_TIMEOUT_MS, 10_000),

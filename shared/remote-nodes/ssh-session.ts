@@ -2,12 +2,14 @@
  * One SSH connection to a remote build node (ssh2): run commands, write and stream files with
  * SFTP, bring files back. Every step is bounded in time, so an unresponsive node costs a known
  * delay and never a hung stage. ssh2 is loaded on first use: API processes that never probe a
- * node never pay for it.
+ * node never pay for it. With known hosts (REMOTE_NODE_KNOWN_HOSTS) the node's host key must be
+ * listed for it; without, any host key is accepted.
  */
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { Client, ConnectConfig, SFTPWrapper } from 'ssh2';
 import type { NodeTarget } from './settings.js';
+import { checkHostKey, fingerprintOf, knownHostName, keyTypeOf, type KnownHosts } from './known-hosts.js';
 
 export interface ExecResult {
   /** null when the command ended by a signal (or the channel closed without a status). */
@@ -69,7 +71,21 @@ function keep(buffer: string, chunk: Buffer): string {
   return next.length > MAX_OUTPUT ? next.slice(next.length - MAX_OUTPUT) : next;
 }
 
-export async function openSession(target: NodeTarget, privateKey: string, timeoutMs: number): Promise<NodeSession> {
+export interface SessionOptions {
+  /** When given, the node's host key must be listed for its address or its xname (REMOTE_NODE_KNOWN_HOSTS). */
+  knownHosts?: KnownHosts;
+}
+
+/** Why a host key is refused, or undefined when it is listed for the node. */
+export function hostKeyRefusal(known: KnownHosts, target: NodeTarget, key: Buffer): string | undefined {
+  const verdict = checkHostKey(known, [knownHostName(target.host, target.port), knownHostName(target.xname, target.port)], key);
+  if (verdict === 'trusted') return undefined;
+  const described = `${keyTypeOf(key) ?? 'unknown key type'} ${fingerprintOf(key)}`;
+  const where = verdict === 'revoked' ? 'is marked @revoked in' : 'is not in';
+  return `the host key of ${target.xname} (${target.host}:${target.port}, ${described}) ${where} REMOTE_NODE_KNOWN_HOSTS`;
+}
+
+export async function openSession(target: NodeTarget, privateKey: string, timeoutMs: number, options: SessionOptions = {}): Promise<NodeSession> {
   const { Client } = await loadSsh2();
   const client: Client = new Client();
   // ssh2 may report more than one error for one failure (a handshake timeout, then the lost
@@ -90,6 +106,15 @@ export async function openSession(target: NodeTarget, privateKey: string, timeou
     keepaliveInterval: 10_000,
     keepaliveCountMax: 3,
   };
+  let refused: string | undefined;
+  const known = options.knownHosts;
+  if (known) {
+    // Without hostHash, ssh2 hands the verifier the raw key blob.
+    config.hostVerifier = (key: Buffer) => {
+      refused = hostKeyRefusal(known, target, key);
+      return refused === undefined;
+    };
+  }
   await new Promise<void>((resolve, reject) => {
     // readyTimeout covers the handshake; a TCP connect that hangs (a dropped SYN) is bounded too.
     const timer = setTimeout(() => {
@@ -102,7 +127,8 @@ export async function openSession(target: NodeTarget, privateKey: string, timeou
     });
     client.once('error', (error: Error) => {
       clearTimeout(timer);
-      reject(new NodeUnreachableError(target.xname, error));
+      // ssh2 reports a refused host key as 'Host denied (verification failed)'; say which key and why.
+      reject(new NodeUnreachableError(target.xname, refused === undefined ? error : new Error(refused, { cause: error })));
     });
     client.connect(config);
   });

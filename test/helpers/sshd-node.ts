@@ -42,6 +42,8 @@ async function accepts(port: number): Promise<boolean> {
 
 export interface SshdNode {
   port: number;
+  /** The node's host public key, `keytype base64-key comment` as in its .pub file. */
+  hostPublicKey: string;
   /** Starts (again) on the same port. */
   start(): Promise<void>;
   /** Stops the listener; sessions already open go on, new connections are refused. */
@@ -78,6 +80,7 @@ export function sshdNode(dir: string, authorizedKey: string, port: number): Sshd
   let child: ChildProcess | undefined;
   return {
     port,
+    hostPublicKey: readFileSync(`${hostKey}.pub`, 'utf8').trim(),
     async start() {
       if (child) return;
       // An absolute config path: sshd re-executes itself with its original argv.

@@ -249,6 +249,30 @@ describe('secrets', () => {
     }
   });
 
+  test('the nodes\' known hosts, when given, reach every function that connects to a node; malformed text fails the synth', () => {
+    expect(functionProps(stack.apiFunctions.jobs).Environment.Variables.REMOTE_NODE_KNOWN_HOSTS).toBeUndefined();
+    const known = '[10.1.0.5]:22 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
+    const withKnown = new ImsStack(new App({ context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } }), 'ImsKnown', {
+      imsVersion: '9.9.9',
+      jobWorker: 'kubernetes',
+      remoteNodeKnownHosts: known,
+    });
+    const fnResources = Template.fromStack(withKnown).toJSON().Resources as Record<string, Resource>;
+    const envOf = (f: { fn: { node: IConstruct['node'] } }) =>
+      fnResources[withKnown.getLogicalId(f.fn.node.defaultChild as CfnElement)].Properties.Environment.Variables as Record<string, unknown>;
+    const readers = [...Object.values(withKnown.stageFunctions), withKnown.apiFunctions.jobs, withKnown.apiFunctions['remote-build-nodes'], withKnown.recipeUploadFunction];
+    for (const f of readers) expect(envOf(f).REMOTE_NODE_KNOWN_HOSTS).toBe(known);
+    for (const f of [withKnown.apiFunctions.images, withKnown.apiFunctions.service]) expect(envOf(f).REMOTE_NODE_KNOWN_HOSTS).toBeUndefined();
+    expect(
+      () =>
+        new ImsStack(new App({ context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } }), 'ImsBadKnown', {
+          imsVersion: '9.9.9',
+          jobWorker: 'kubernetes',
+          remoteNodeKnownHosts: 'node1 ssh-ed25519',
+        }),
+    ).toThrow(/REMOTE_NODE_KNOWN_HOSTS line 1/);
+  });
+
   test('never appear as values in any environment', () => {
     const secretIds = [logicalId(stack.kubeconfigSecret), logicalId(stack.remoteNodeKeySecret)];
     for (const [id, fn] of ofType('AWS::Lambda::Function')) {

@@ -43,7 +43,9 @@ export class RemoteNodeWorker implements Worker {
   }
 
   private async connect(xname: string): Promise<NodeSession> {
-    return this.open(targetOf(this.settings, xname), await this.keySource(), this.settings.connectTimeoutMs);
+    return this.open(targetOf(this.settings, xname), await this.keySource(), this.settings.connectTimeoutMs, {
+      knownHosts: this.settings.knownHosts,
+    });
   }
 
   private lost(xname: string, what: string): StageProgress {
