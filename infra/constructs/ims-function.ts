@@ -27,9 +27,29 @@ const SIZING: Record<ImsFunctionKind, { memorySize: number; timeout: Duration }>
 
 /**
  * esbuild emits ESM, but some bundled CommonJS dependencies still call `require` for Node
- * built-ins; ESM has no `require`, so the bundle makes one.
+ * built-ins or look at `__dirname` (ssh2 does, for its optional addon); ESM has neither, so the
+ * bundle makes them.
  */
-const ESM_REQUIRE_BANNER = "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);";
+export const ESM_REQUIRE_BANNER = [
+  "import { createRequire as __createRequire } from 'node:module';",
+  "import { fileURLToPath as __fileURLToPath } from 'node:url';",
+  "import { dirname as __pathDirname } from 'node:path';",
+  'const require = __createRequire(import.meta.url);',
+  'const __filename = __fileURLToPath(import.meta.url);',
+  'const __dirname = __pathDirname(__filename);',
+].join(' ');
+
+/**
+ * Libraries the code imports only on first use (`await import(...)`), each bundled into a file of
+ * its own: the Kubernetes client (about 3 MB minified) and ssh2. A handler's bundle stays small
+ * and starts fast; a process loads a library only when a job first needs that worker. The
+ * library's bundle goes to `node_modules/<name>/index.mjs` in the asset, with a package.json,
+ * so Node resolves the bare `import('<name>')` left in the handler's bundle to it.
+ */
+export const LAZY_LIBRARIES: Record<string, string> = {
+  '@kubernetes/client-node': 'infra/constructs/lazy-libraries/kubernetes-client.ts',
+  ssh2: 'infra/constructs/lazy-libraries/ssh2.ts',
+};
 
 const BUNDLING: BundlingOptions = {
   format: OutputFormat.ESM,
@@ -41,8 +61,9 @@ const BUNDLING: BundlingOptions = {
   // The SDK goes into the bundle: one minified file starts about twice as fast as the runtime's
   // node_modules copy (measured by `npm run bench`), and the versions are the ones we test.
   bundleAwsSDK: true,
-  // ssh2's optional native addons: without them ssh2 uses its pure-JavaScript crypto.
-  externalModules: ['cpu-features', '*.node'],
+  // ssh2's optional native addons: without them ssh2 uses its pure-JavaScript crypto. The lazy
+  // libraries get bundles of their own (LAZY_LIBRARIES).
+  externalModules: ['cpu-features', '*.node', ...Object.keys(LAZY_LIBRARIES)],
   // esbuild's size report for 13 bundles only buries the synth output; warnings still show.
   logLevel: LogLevel.WARNING,
 };
@@ -61,12 +82,33 @@ export interface ImsFunctionProps {
   files?: Record<string, string>;
 }
 
-function copyFiles(files: Record<string, string>): BundlingOptions['commandHooks'] {
+/** Shell commands that bundle each lazy library the handler's bundle imports, beside it. */
+function bundleLazyLibraries(inputDir: string, outputDir: string): string[] {
+  const esbuild = `"${inputDir}/node_modules/.bin/esbuild"`;
+  return Object.entries(LAZY_LIBRARIES).map(([name, entry]) => {
+    const dir = `${outputDir}/node_modules/${name}`;
+    const pkg = JSON.stringify({ name, type: 'module', exports: './index.mjs' });
+    const build = [
+      esbuild,
+      `"${inputDir}/${entry}"`,
+      '--bundle --minify --platform=node --target=node22 --format=esm --main-fields=module,main --log-level=warning',
+      "--external:cpu-features '--external:*.node'",
+      `--banner:js="${ESM_REQUIRE_BANNER}"`,
+      `--outfile="${dir}/index.mjs"`,
+    ].join(' ');
+    // Only when the handler's bundle imports it (esbuild keeps the bare specifier, double-quoted).
+    return `if grep -qF '"${name}"' "${outputDir}/index.mjs"; then mkdir -p "${dir}" && ${build} && printf '%s' '${pkg}' > "${dir}/package.json"; fi`;
+  });
+}
+
+function commandHooks(files: Record<string, string> = {}): BundlingOptions['commandHooks'] {
   return {
     beforeBundling: () => [],
     beforeInstall: () => [],
-    afterBundling: (inputDir, outputDir) =>
-      Object.entries(files).map(([from, to]) => `mkdir -p "${outputDir}/${to}" && cp -R "${inputDir}/${from}/." "${outputDir}/${to}/"`),
+    afterBundling: (inputDir, outputDir) => [
+      ...Object.entries(files).map(([from, to]) => `mkdir -p "${outputDir}/${to}" && cp -R "${inputDir}/${from}/." "${outputDir}/${to}/"`),
+      ...bundleLazyLibraries(inputDir, outputDir),
+    ],
   };
 }
 
@@ -97,7 +139,7 @@ export class ImsFunction extends Construct {
       role,
       logGroup: this.logGroup,
       tracing: lambda.Tracing.ACTIVE,
-      bundling: props.files ? { ...BUNDLING, commandHooks: copyFiles(props.files) } : BUNDLING,
+      bundling: { ...BUNDLING, commandHooks: commandHooks(props.files) },
       environment: {
         POWERTOOLS_SERVICE_NAME: 'ims',
         // Stack traces point into the TypeScript sources, not the minified bundle.

@@ -8,7 +8,7 @@ import { logger } from '../../logger.js';
 import type { CollectedArtifacts, Stage, StageProgress, Worker, WorkerJob } from '../worker.js';
 import { describeApiError } from './api-errors.js';
 import { deleteJobObjects, type CleanupOutcome } from './cleanup.js';
-import { loadKubeConfig, makeKubeApis, type KubeApis } from './kube-apis.js';
+import { makeKubeApis, type KubeApis } from './kube-apis.js';
 import { renderJobManifests, type Manifest } from './manifests.js';
 import { describePod, diagnose, firstContainerFailure, observeJob, type JobObservation } from './pod-health.js';
 import { createJobObjects } from './prepare.js';
@@ -24,15 +24,27 @@ export interface KubernetesWorkerDeps {
 
 export class KubernetesWorker implements Worker {
   readonly name = 'kubernetes';
-  private readonly apis: KubeApis;
+  private apis?: Promise<KubeApis>;
   private readonly now: () => Date;
 
   constructor(
     private readonly settings: KubernetesWorkerSettings,
     private readonly deps: KubernetesWorkerDeps = {},
   ) {
-    this.apis = makeKubeApis(loadKubeConfig(settings.kube));
     this.now = deps.now ?? (() => new Date());
+  }
+
+  /** The API clients, made on first use (loading the client library then). */
+  private kube(): Promise<KubeApis> {
+    if (!this.apis) {
+      const apis = makeKubeApis(this.settings.kube);
+      // A failure (unreadable kubeconfig) is reported by the call; the next call tries again.
+      apis.catch(() => {
+        if (this.apis === apis) this.apis = undefined;
+      });
+      this.apis = apis;
+    }
+    return this.apis;
   }
 
   async advance(stage: Exclude<Stage, 'register' | 'cleanup'>, job: WorkerJob): Promise<StageProgress> {
@@ -51,11 +63,11 @@ export class KubernetesWorker implements Worker {
       logger.error('job templates could not be rendered', { jobId: job.job.id, reason });
       return { state: 'failed', reason };
     }
-    return createJobObjects({ apis: this.apis, settings: this.settings, sleep: this.deps.sleep }, job, manifests);
+    return createJobObjects({ apis: await this.kube(), settings: this.settings, sleep: this.deps.sleep }, job, manifests);
   }
 
   private async observe(job: WorkerJob): Promise<JobObservation> {
-    return observeJob(this.apis, jobNamespace(job, this.settings), job.job.kubernetes_job);
+    return observeJob(await this.kube(), jobNamespace(job, this.settings), job.job.kubernetes_job);
   }
 
   private async poll(stage: PolledStage, job: WorkerJob): Promise<StageProgress> {
@@ -100,6 +112,6 @@ export class KubernetesWorker implements Worker {
   }
 
   async cleanup(job: WorkerJob, outcome: CleanupOutcome): Promise<void> {
-    await deleteJobObjects(this.apis, this.settings, job.job, outcome, this.deps.sleep);
+    await deleteJobObjects(await this.kube(), this.settings, job.job, outcome, this.deps.sleep);
   }
 }

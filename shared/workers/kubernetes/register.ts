@@ -6,12 +6,13 @@
  */
 import { secretFromEnv } from '../../secrets.js';
 import { registerWorker } from '../../wiring.js';
+import { loadKubeClient } from './kube-apis.js';
 import { kubernetesSettingsFromEnv } from './settings.js';
 
 registerWorker('kubernetes', async () => {
   const [{ KubernetesWorker }, { KubeConfig }, kubeconfig] = await Promise.all([
     import('./kubernetes-worker.js'),
-    import('@kubernetes/client-node'),
+    loadKubeClient(),
     secretFromEnv('KUBECONFIG_SECRET_ARN'),
   ]);
   const settings = kubernetesSettingsFromEnv(process.env);
