@@ -8,11 +8,10 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, createReadStream } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, createReadStream } from 'node:fs';
 import { cpus, totalmem, release } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const tmp = join(root, 'bench/tmp');
@@ -29,7 +28,9 @@ interface Server {
 
 async function startServer(): Promise<Server> {
   rmSync(join(tmp, 'data'), { recursive: true, force: true });
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'infra/local/main.ts'], {
+  // What `npm start` runs: the sources compiled to dist/local, then plain node (no tsx loader).
+  execFileSync(process.execPath, ['scripts/build-local.mjs'], { cwd: root, env: { ...process.env, NODE_OPTIONS: '' }, stdio: 'inherit' });
+  const proc = spawn(process.execPath, ['dist/local/infra/local/main.js'], {
     cwd: root,
     env: {
       ...process.env,
@@ -142,55 +143,65 @@ async function benchRecords(server: Server) {
 const HANDLERS = [
   ...readdirSync(join(root, 'functions/api')).map((f) => `functions/api/${f}`),
   ...readdirSync(join(root, 'functions/workflow')).map((f) => `functions/workflow/${f}`),
+  ...readdirSync(join(root, 'functions/events')).map((f) => `functions/events/${f}`),
 ];
 
 function sampleEvent(file: string): unknown {
   const name = basename(file, '.ts');
+  if (file.startsWith('functions/events/')) return { Records: [] };
   if (file.startsWith('functions/workflow/')) return name === 'cleanup' ? { jobId: 'no-such-job', outcome: 'success' } : { jobId: 'no-such-job' };
   const path = { service: '/healthz/ready', 'public-keys': '/v3/public-keys?limit=10', recipes: '/v3/recipes?limit=10', images: '/v3/images?limit=10', deleted: '/v3/deleted/images?limit=10', 'remote-build-nodes': '/v3/remote-build-nodes', jobs: '/v3/jobs?limit=10' }[name] ?? '/healthz/live';
   const [rawPath, rawQueryString = ''] = path.split('?');
   return { version: '2.0', routeKey: '$default', rawPath, rawQueryString, headers: {}, requestContext: { http: { method: 'GET', path: rawPath } }, isBase64Encoded: false };
 }
 
+/**
+ * The handler bundles exactly as the stack deploys them: each handler through ImsFunction in a
+ * throw-away CDK app, so the esbuild settings, the SDK inside and the lazily loaded libraries
+ * beside the bundle are the deployed ones.
+ */
+async function synthBundles(): Promise<Map<string, string>> {
+  const [{ App, Stack }, { Template }, { ImsFunction }] = await Promise.all([import('aws-cdk-lib'), import('aws-cdk-lib/assertions'), import('#infra/constructs/ims-function.js')]);
+  const outdir = join(tmp, 'bundles');
+  rmSync(outdir, { recursive: true, force: true });
+  const cdkJson = JSON.parse(readFileSync(join(root, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
+  const app = new App({ outdir, context: cdkJson.context });
+  const stack = new Stack(app, 'BenchBundles');
+  const fns = HANDLERS.map((file, i) => [file, new ImsFunction(stack, `F${i}`, { entry: file, kind: file.startsWith('functions/api/') ? 'api' : 'workflow', description: file })] as const);
+  const resources = Template.fromStack(stack).toJSON().Resources as Record<string, { Properties: { Code: { S3Key: string } } }>;
+  return new Map(
+    fns.map(([file, f]) => [file, join(outdir, `asset.${resources[stack.getLogicalId(f.fn.node.defaultChild as never)].Properties.Code.S3Key.replace(/\.zip$/, '')}`)]),
+  );
+}
+
+/** Median of three fresh processes: milliseconds from process start to the end of `script`. */
+function freshProcessMs(script: string, cwd: string, env: NodeJS.ProcessEnv): { ms: number; status: unknown } {
+  const runs = [0, 1, 2].map(() => JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd, env }).toString()) as { ms: number; status: unknown });
+  runs.sort((a, b) => a.ms - b.ms);
+  return runs[1];
+}
+
 async function benchColdStart(server: Server) {
-  const outDir = join(tmp, 'bundles');
-  rmSync(outDir, { recursive: true, force: true });
-  mkdirSync(outDir, { recursive: true });
+  const assets = await synthBundles();
+  const env = { ...process.env, DYNAMODB_ENDPOINT: server.dynamo, S3_ENDPOINT: server.s3, S3_ACCESS_KEY: 'S3RVER', S3_SECRET_KEY: 'S3RVER', POWERTOOLS_LOG_LEVEL: 'SILENT', AWS_REGION: 'us-east-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', NODE_OPTIONS: '' };
   const rows: Record<string, unknown>[] = [];
-  for (const file of HANDLERS) {
-    const out = join(outDir, `${file.replaceAll('/', '-').replace(/\.ts$/, '')}.mjs`);
-    // As CDK's NodejsFunction builds them: esbuild, minified ESM.
-    await build({
-      entryPoints: [join(root, file)],
-      bundle: true,
-      minify: true,
-      platform: 'node',
-      target: 'node22',
-      format: 'esm',
-      outfile: out,
-      // The SDK is bundled too (CDK: bundleAwsSDK): one parsed file starts about twice as fast as node_modules.
-      external: ['cpu-features', '*.node'],
-      mainFields: ['module', 'main'],
-      banner: { js: "import{createRequire as __cr}from'module';const require=__cr(import.meta.url);" },
-      logLevel: 'silent',
-    });
-    const size = statSync(out).size;
-    const script = `const m=await import(${JSON.stringify(out)});const r=await m.handler(${JSON.stringify(sampleEvent(file))},{getRemainingTimeInMillis:()=>30000,functionName:'bench',awsRequestId:'1'});process.stdout.write(JSON.stringify({ms:performance.now(),status:r?.statusCode??r?.outcome}))`;
-    const times: number[] = [];
-    let status: unknown;
-    for (let i = 0; i < 3; i++) {
-      const result = JSON.parse(
-        execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-          cwd: outDir,
-          env: { ...process.env, DYNAMODB_ENDPOINT: server.dynamo, S3_ENDPOINT: server.s3, S3_ACCESS_KEY: 'S3RVER', S3_SECRET_KEY: 'S3RVER', POWERTOOLS_LOG_LEVEL: 'SILENT', AWS_REGION: 'us-east-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', NODE_OPTIONS: '' },
-        }).toString(),
-      );
-      times.push(result.ms);
-      status = result.status;
+  const libraries = new Map<string, { bytes: number; dir: string }>();
+  for (const [file, dir] of assets) {
+    const size = statSync(join(dir, 'index.mjs')).size;
+    const script = `const m=await import('./index.mjs');const r=await m.handler(${JSON.stringify(sampleEvent(file))},{getRemainingTimeInMillis:()=>30000,functionName:'bench',awsRequestId:'1'});process.stdout.write(JSON.stringify({ms:performance.now(),status:r?.statusCode??r?.outcome??(r===undefined?'done':r)}))`;
+    const { ms, status } = freshProcessMs(script, dir, env);
+    rows.push({ handler: file, bytes: size, firstRequestMs: Number(ms.toFixed(1)), answered: status });
+    process.stderr.write(`cold start ${file}: ${(size / 1024).toFixed(0)} KiB, ${ms.toFixed(0)} ms\n`);
+    for (const name of ['@kubernetes/client-node', 'ssh2']) {
+      const lib = join(dir, 'node_modules', name, 'index.mjs');
+      if (!libraries.has(name) && existsSync(lib)) libraries.set(name, { bytes: statSync(lib).size, dir });
     }
-    times.sort((a, b) => a - b);
-    rows.push({ handler: file, bytes: size, firstRequestMs: Number(times[1].toFixed(1)), answered: status });
-    process.stderr.write(`cold start ${file}: ${(size / 1024).toFixed(0)} KiB, ${times[1].toFixed(0)} ms\n`);
+  }
+  // The libraries a handler loads on first use only (a job reaching that worker).
+  for (const [name, { bytes, dir }] of libraries) {
+    const { ms } = freshProcessMs(`await import(${JSON.stringify(name)});process.stdout.write(JSON.stringify({ms:performance.now()}))`, dir, env);
+    rows.push({ handler: `(on first use) ${name}`, bytes, firstRequestMs: Number(ms.toFixed(1)), answered: 'imported' });
+    process.stderr.write(`lazy library ${name}: ${(bytes / 1024).toFixed(0)} KiB, import in a fresh process ${ms.toFixed(0)} ms\n`);
   }
   return rows;
 }
@@ -279,7 +290,14 @@ function markdown(results: Record<string, any>): string {
     lines.push('');
   }
   if (results.coldStart) {
-    lines.push('## Cold start: esbuild bundles as CDK builds them', '', '| handler | bundle KiB | first request of a fresh process, ms | answered |', '|---|---:|---:|---|');
+    lines.push(
+      '## Cold start: the bundles as CDK builds them',
+      '',
+      'Each handler bundle (index.mjs) in a fresh Node process: import it and answer a first request. The Kubernetes client and ssh2 are bundles of their own beside it, imported only when a job first reaches that worker; their rows give the time to import them in a fresh process.',
+      '',
+      '| handler | bundle KiB | first request of a fresh process, ms | answered |',
+      '|---|---:|---:|---|',
+    );
     for (const r of results.coldStart) lines.push(`| ${r.handler} | ${(r.bytes / 1024).toFixed(0)} | ${r.firstRequestMs} | ${r.answered} |`);
     lines.push('');
   }
