@@ -5,6 +5,7 @@
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { squashfsOptionsFromEnv } from '../workers/squashfs-options.js';
 import { knownHostsFromSetting, type KnownHosts } from './known-hosts.js';
 
 export interface NodeTarget {
@@ -55,6 +56,8 @@ export interface RemoteNodeSettings {
   heartbeatTimeoutSeconds: number;
   /** Where results are brought back to on this host before register uploads them. */
   localDir: string;
+  /** mksquashfs options for the image root squashed on the node (IMS_SQUASHFS_OPTIONS, as on this host). */
+  squashfsOptions: string[];
 }
 
 function int(value: string | undefined, fallback: number): number {
@@ -97,6 +100,7 @@ export function remoteNodeSettingsFromEnv(env: NodeJS.ProcessEnv = process.env):
     shellListen: env.REMOTE_NODE_SHELL_LISTEN || '0.0.0.0',
     heartbeatTimeoutSeconds: int(env.REMOTE_NODE_HEARTBEAT_TIMEOUT_SECONDS, 60),
     localDir: env.REMOTE_NODE_LOCAL_DIR || join(tmpdir(), 'ims-remote-node'),
+    squashfsOptions: squashfsOptionsFromEnv(env),
   };
 }
 

@@ -69,6 +69,37 @@ export function podmanSandbox(dir: string): PodmanSandbox {
   };
 }
 
+/** What a job may have left on a node: its directory, container and image there, its results on this host. */
+export interface NodeLeftovers {
+  dir: boolean;
+  container: boolean;
+  image: boolean;
+  local: boolean;
+}
+
+export const NOTHING_ON_NODE: NodeLeftovers = { dir: false, container: false, image: false, local: false };
+
+/**
+ * Looks for a job's leftovers with podman and the file system, not with the worker: the node's
+ * REMOTE_NODE_WORK_DIR (`workDir`) and this host's REMOTE_NODE_LOCAL_DIR (`localDir`).
+ */
+export function leftOnNode(sandbox: PodmanSandbox, dirs: { workDir: string; localDir: string }, id: string): NodeLeftovers {
+  const exists = (what: string) => {
+    try {
+      sandbox.run(what);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return {
+    dir: existsSync(join(dirs.workDir, `ims_${id}`)),
+    container: exists(`container exists ims-${id}`),
+    image: exists(`image exists localhost/ims-job-${id}:latest`),
+    local: existsSync(join(dirs.localDir, id)),
+  };
+}
+
 /** Loaded with dlopen, so ldd does not list it: glibc needs it for pthread_exit (mksquashfs's threads). */
 const DLOPENED = ['libgcc_s.so.1'];
 

@@ -6,7 +6,8 @@
  *
  * The create flow uses a STUB kiwi-ng inside that base image (test/helpers/podman-node.ts): it
  * writes a tiny root instead of running a real kiwi build (minutes, and the Debian mirror); the
- * worker's own build script, templating, squash, transfer and register all run for real.
+ * worker's own build script, templating, squash, transfer and register all run for real. The
+ * real build runs in `npm run test:build` (test/build/remote-create.build.ts).
  *
  * After every job nothing of it is left on the node: no job directory, no container, no image.
  * Without podman, runc, openssh-server, squashfs-tools or busybox-static the tests fail and say
@@ -26,7 +27,7 @@ import { registerWorker } from '#shared/wiring.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { ScriptedWorker } from '../helpers/scripted-worker.js';
 import { freePort, generateKey, sshdNode, type SshdNode, type TestKey } from '../helpers/sshd-node.js';
-import { importTestBaseImage, podmanSandbox, requirePodman, TEST_BASE_IMAGE, type PodmanSandbox } from '../helpers/podman-node.js';
+import { importTestBaseImage, leftOnNode as jobLeftOnNode, NOTHING_ON_NODE, podmanSandbox, requirePodman, TEST_BASE_IMAGE, type PodmanSandbox } from '../helpers/podman-node.js';
 import { buildTinyImage, unsquash } from '../helpers/tiny-image.js';
 
 const NODE_A = 'x3000c0s1b0n0';
@@ -67,24 +68,9 @@ async function registerOnly(...xnames: string[]) {
 }
 
 /** What a job may have left on the node (found with podman and the file system, not with the worker). */
-function leftOnNode(id: string) {
-  const exists = (what: string) => {
-    try {
-      podman.run(what);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  return {
-    dir: existsSync(join(workDir, `ims_${id}`)),
-    container: exists(`container exists ims-${id}`),
-    image: exists(`image exists localhost/ims-job-${id}:latest`),
-    local: existsSync(join(localDir, id)),
-  };
-}
+const leftOnNode = (id: string) => jobLeftOnNode(podman, { workDir, localDir }, id);
 
-const NOTHING = { dir: false, container: false, image: false, local: false };
+const NOTHING = NOTHING_ON_NODE;
 
 async function expectNothingLeft(id: string): Promise<void> {
   // The cleanup stage runs right after the job's status is final; give it its moment.

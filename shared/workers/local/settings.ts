@@ -4,6 +4,7 @@
  * root-owned or is writable by others, and /tmp is world-writable.
  */
 import { hostname } from 'node:os';
+import { squashfsOptionsFromEnv } from '../squashfs-options.js';
 
 export interface LocalWorkerSettings {
   /** IMS_WORK_ROOT: one root-owned directory per job below it. */
@@ -14,7 +15,7 @@ export interface LocalWorkerSettings {
   sshHost: string;
   /** IMS_REPO_WAIT_TIMEOUT: seconds a create job waits for its recipe's repositories (the original's default, 500). */
   repoWaitSeconds: number;
-  /** IMS_SQUASHFS_OPTIONS: compression options of the rootfs; zstd level 3 squashes a 700 MB root in ~4 s. */
+  /** IMS_SQUASHFS_OPTIONS: compression options of the rootfs (../squashfs-options.ts). */
   squashfsOptions: string[];
   /** IMS_KIWI_LOCK: the lock that serialises kiwi builds, which share /var/cache/kiwi and its apt lock. */
   kiwiLock: string;
@@ -33,7 +34,7 @@ export function localSettingsFromEnv(env: NodeJS.ProcessEnv): LocalWorkerSetting
     sshListenAddress: listen,
     sshHost: env.IMS_SSH_HOST || (wildcard ? hostname() : listen),
     repoWaitSeconds: positive(env.IMS_REPO_WAIT_TIMEOUT, 500),
-    squashfsOptions: (env.IMS_SQUASHFS_OPTIONS || '-comp zstd -Xcompression-level 3 -b 1M').split(/\s+/).filter(Boolean),
+    squashfsOptions: squashfsOptionsFromEnv(env),
     kiwiLock: env.IMS_KIWI_LOCK || '/run/lock/ims-kiwi.lock',
   };
 }

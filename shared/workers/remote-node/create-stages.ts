@@ -72,7 +72,7 @@ async function build(n: NodeJob): Promise<StageProgress> {
   if (failure !== undefined) return { state: 'failed', reason: `the build on ${n.xname} failed: ${failure || 'no reason given'}` };
   if (view.container.kind === 'absent' && !view.markers.has('started')) {
     // kiwi needs privileges (bind mounts, chroot, device nodes) and, usually, its repositories.
-    const failed = await startContainer(n, { privileged: true, network: n.settings.buildNetwork, env: jobEnv(n.job) });
+    const failed = await startContainer(n, { privileged: true, network: n.settings.buildNetwork, env: jobEnv(n) });
     return failed ?? { state: 'running', status: 'building_image', detail: `kiwi-ng started on ${n.xname}` };
   }
   const gone = containerGone(n, 'builder', 'without a result');

@@ -64,7 +64,7 @@ async function unpack(n: NodeJob): Promise<StageProgress> {
   if (error !== undefined) return { state: 'failed', reason: `the customize container on ${n.xname} failed: ${error || 'no reason given'}` };
   if (view.container.kind === 'absent' && !view.markers.has('started')) {
     const port = view.port ?? Number((await n.session.run(claimPortCommand(n), { timeoutMs: COMMAND_TIMEOUT_MS })).trim());
-    const env = { ...jobEnv(n.job), SSH_PORT: String(port), SSH_JAIL: String(jailed(n)) };
+    const env = { ...jobEnv(n), SSH_PORT: String(port), SSH_JAIL: String(jailed(n)) };
     const failed = await startContainer(n, { privileged: false, network: 'host', env });
     return failed ?? { state: 'running', detail: `unpacking the image root on ${n.xname}` };
   }

@@ -34,8 +34,8 @@ export function jobLayout(settings: RemoteNodeSettings, jobId: string): JobLayou
   };
 }
 
-/** Results in `<image>/out` and their file names on this host. */
-export const RESULT_FILES = ['rootfs.sqsh', 'kernel', 'initrd', 'parameters'] as const;
+/** Results in `<image>/out` and their file names on this host (`packages`: a create job's package list). */
+export const RESULT_FILES = ['rootfs.sqsh', 'kernel', 'initrd', 'parameters', 'packages'] as const;
 export type ResultFile = (typeof RESULT_FILES)[number];
 
 export interface RunOptions {

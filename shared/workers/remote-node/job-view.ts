@@ -8,7 +8,18 @@ import type { RemoteNodeSettings } from '../../remote-nodes/settings.js';
 import type { JobLayout } from './job-layout.js';
 
 /** Markers the worker reads (paths relative to the job directory). */
-const MARKERS = ['prepared', 'started', 'image/ready', 'image/build_succeeded', 'image/remote_exiting', 'image/out/rootfs.sqsh', 'image/out/kernel', 'image/out/initrd', 'image/out/parameters'] as const;
+const MARKERS = [
+  'prepared',
+  'started',
+  'image/ready',
+  'image/build_succeeded',
+  'image/remote_exiting',
+  'image/out/rootfs.sqsh',
+  'image/out/kernel',
+  'image/out/initrd',
+  'image/out/parameters',
+  'image/out/packages',
+] as const;
 /** Markers whose content is the reason of a failure. */
 const REASONS = ['image/build_failed', 'image/remote_error'] as const;
 

@@ -44,8 +44,8 @@ export async function markPrepared(n: NodeJob): Promise<void> {
 }
 
 /** The environment every job container gets: the job's names, as the original's containers have them. */
-export function jobEnv(job: WorkerJob): Record<string, string> {
-  const record = job.job;
+export function jobEnv(n: Pick<NodeJob, 'job' | 'settings'>): Record<string, string> {
+  const record = n.job.job;
   return {
     IMS_JOB_ID: record.id,
     BUILD_ARCH: record.arch,
@@ -54,7 +54,7 @@ export function jobEnv(job: WorkerJob): Record<string, string> {
     INITRD_FILENAME: record.initrd_file_name,
     KERNEL_PARAMETERS_FILENAME: record.kernel_parameters_file_name,
     ENABLE_DEBUG: String(record.enable_debug),
-    SQUASHFS_OPTIONS: '',
+    SQUASHFS_OPTIONS: n.settings.squashfsOptions.join(' '),
   };
 }
 

@@ -5,14 +5,15 @@
  * follow a job: it reads the markers and the container's state on every poll.
  *
  *   out/rootfs.sqsh, out/kernel, out/initrd, out/parameters   results, fetched by `package`
+ *   out/packages                                              create: the image's package list
  *   build_succeeded | build_failed (reason inside)            create: the build's outcome
  *   ready                                                     customize: sshd is listening
  *   complete | failed                                         customize: the user's verdict
  *   remote_exiting | remote_error (reason inside)             customize: squashed, or why not
  *
  * The scripts are POSIX sh (busybox is enough) and need, besides the images' tools, only what
- * the original's images have: kiwi-ng and mksquashfs (builder); sshd, ssh-keygen, unsquashfs and
- * mksquashfs (sshd image).
+ * the original's images have: kiwi-ng and mksquashfs (builder; dpkg-query for the package list of
+ * a Debian root); sshd, ssh-keygen, unsquashfs and mksquashfs (sshd image).
  */
 
 /** Finds the boot files in $ROOT/boot as package_and_upload does, plus Debian's versioned names; copies them to $OUT. */
@@ -51,6 +52,14 @@ mkdir -m 700 -p "$GNUPGHOME"
 debug=
 [ "\${ENABLE_DEBUG:-false}" = true ] && debug=--debug
 kiwi-ng $debug --logfile "$M/kiwi.log" system prepare --description "$M/recipe" --root "$ROOT" >"$M/kiwi.out" 2>&1 || fail "kiwi-ng system prepare exited with status $? ($(tail -n 3 "$M/kiwi.out" | tr '\\n' ' '))"
+# The package list the local worker registers too (what kiwi system build writes as <image>.packages):
+# name|epoch|version|release|arch|disturl|license
+if [ -f "$ROOT/var/lib/dpkg/status" ]; then
+  dpkg-query --admindir="$ROOT/var/lib/dpkg" -W -f '\${Package}|None|\${Version}|None|\${Architecture}|None|None\\n' >"$M/build/packages" || fail "dpkg-query could not list the image's packages"
+elif [ -x "$ROOT/usr/bin/rpm" ]; then
+  chroot "$ROOT" rpm -qa --qf '%{NAME}|%{EPOCH}|%{VERSION}|%{RELEASE}|%{ARCH}|%{DISTURL}|%{LICENSE}\\n' >"$M/build/packages" || fail "rpm could not list the image's packages"
+fi
+if [ -f "$M/build/packages" ]; then sort "$M/build/packages" >"$OUT/packages" || fail "sorting the package list failed"; fi
 copy_boot_files
 squash
 rm -rf "$ROOT"

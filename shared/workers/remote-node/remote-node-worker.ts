@@ -96,6 +96,7 @@ export class RemoteNodeWorker implements Worker {
       kernel: local('kernel'),
       initrd: local('initrd'),
       ...((await have('parameters')) ? { parameters: local('parameters') } : {}),
+      ...((await have('packages')) ? { extras: { packages: local('packages') } } : {}),
     };
   }
 
