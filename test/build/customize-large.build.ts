@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { BUSYBOX_REQUIREMENT, buildTinyImage, registerTinyImage, requireHostTools } from '../helpers/tiny-image.js';
 import { leftovers, NOTHING_LEFT } from '../helpers/host-leftovers.js';
-import { stageTimes } from './stage-times.js';
+import { stageTimes } from './create-job.js';
 
 const workRoot = `/var/lib/ims/build-test-large-${process.pid}`;
 // Not under /tmp, which may be a small tmpfs: the image, its squashfs and the S3 copies take a few GiB.

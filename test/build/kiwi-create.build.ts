@@ -8,7 +8,6 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,21 +15,11 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { requireHostTools } from '../helpers/tiny-image.js';
 import { leftovers, NOTHING_LEFT } from '../helpers/host-leftovers.js';
-import { stageTimes } from './stage-times.js';
+import { jobEnd, printFailure, registerDebianRecipe, sleep, stageTimes } from './create-job.js';
 
-const FIXTURE = join(process.cwd(), 'test', 'fixtures', 'kiwi-debian-bookworm');
 const workRoot = `/var/lib/ims/build-test-${process.pid}`;
 let svc: TestService;
 let scratch: string;
-
-function debianMirror(): string {
-  const sources = readFileSync('/etc/apt/sources.list.d/debian.sources', 'utf8');
-  const uri = /^URIs:\s*(\S+)/m.exec(sources)?.[1];
-  if (!uri) throw new Error('no URIs: line in /etc/apt/sources.list.d/debian.sources');
-  return uri;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
   requireHostTools(['kiwi-ng', 'gpg', 'rsync', 'mksquashfs', 'unsquashfs', 'curl', 'tar', 'unshare', 'flock', 'dpkg-query']);
@@ -49,37 +38,14 @@ afterAll(async () => {
 
 describe('a real create job', () => {
   test('kiwi-ng builds the Debian recipe; the image is registered with rootfs, kernel, initrd and package list', async () => {
-    const archive = join(scratch, 'recipe.tar.gz');
-    execFileSync('tar', ['-czf', archive, '-C', FIXTURE, '.']);
-    const body = readFileSync(archive);
-    await svc.putObject('ims', 'build-test/recipe.tar.gz', body, { md5sum: createHash('md5').update(body).digest('hex') });
-    const recipe = await svc.request('POST', '/v3/recipes', {
-      name: 'debian12-minimal',
-      recipe_type: 'kiwi-ng',
-      linux_distribution: 'sles15',
-      link: { path: 's3://ims/build-test/recipe.tar.gz', type: 's3' },
-      template_dictionary: [{ key: 'DEBIAN_MIRROR', value: debianMirror() }],
-    });
-    expect(recipe.status).toBe(201);
-    const key = await svc.request('POST', '/v3/public-keys', { name: 'builder', public_key: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ1aWxkZXIta2V5LW5vdC11c2VkLWZvci1sb2dpbg builder' });
-
+    const { recipeId, keyId } = await registerDebianRecipe(svc, scratch);
     const started = Date.now();
-    const created = await svc.request('POST', '/v3/jobs', { job_type: 'create', artifact_id: recipe.body.id, public_key_id: key.body.id, image_root_archive_name: 'debian12-minimal' });
+    const created = await svc.request('POST', '/v3/jobs', { job_type: 'create', artifact_id: recipeId, public_key_id: keyId, image_root_archive_name: 'debian12-minimal' });
     expect(created.status).toBe(201);
     const id: string = created.body.id;
-    let current: any;
-    for (;;) {
-      current = (await svc.request('GET', `/v3/jobs/${id}`)).body;
-      if (current.status === 'success' || current.status === 'error' || Date.now() - started > 50 * 60_000) break;
-      await sleep(2000);
-    }
+    const { job: current, seconds: total } = await jobEnd(svc, id, started);
     const history = (await svc.request('GET', `/v3/jobs/${id}/history`)).body;
-    const total = ((Date.now() - started) / 1000).toFixed(1);
-    if (current.status !== 'success') {
-      process.stdout.write(`\n${stageTimes(history.events)}\n`);
-      const logs = (await svc.request('GET', `/v3/jobs/${id}/logs`)).body.logs as { name: string; text: string }[];
-      process.stdout.write(logs.map((l) => `--- ${l.name}\n${l.text.slice(-3000)}`).join('\n'));
-    }
+    if (current.status !== 'success') await printFailure(svc, id, history.events);
     expect({ status: current.status, reason: history.reason }).toEqual({ status: 'success', reason: null });
     const statuses = history.events.filter((e: { event: string }) => e.event === 'status').map((e: { status: string }) => e.status);
     expect(statuses).toEqual(['fetching_recipe', 'waiting_for_repos', 'building_image', 'packaging_artifacts', 'success']);

@@ -24,9 +24,8 @@ import { leftovers, NOTHING_LEFT } from '../helpers/host-leftovers.js';
 import { freePort, generateKey, sshdNode, type SshdNode } from '../helpers/sshd-node.js';
 import { leftOnNode, NOTHING_ON_NODE, podmanSandbox, type PodmanSandbox } from '../helpers/podman-node.js';
 import { until } from '../helpers/until.js';
-import { stageTimes } from './stage-times.js';
+import { debianMirror, jobEnd, printFailure, registerDebianRecipe, stageTimes } from './create-job.js';
 
-const FIXTURE = join(process.cwd(), 'test', 'fixtures', 'kiwi-debian-bookworm');
 const NODE = 'x3000c0s3b0n0';
 const KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 const BASE_IMAGE = 'localhost/ims-test-debian:bookworm-minbase';
@@ -43,15 +42,8 @@ let node: SshdNode;
 const builderTimes: string[] = [];
 
 const exec = promisify(execFile);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const md5 = (data: Buffer) => createHash('md5').update(data).digest('hex');
 
-function debianMirror(): string {
-  const sources = readFileSync('/etc/apt/sources.list.d/debian.sources', 'utf8');
-  const uri = /^URIs:\s*(\S+)/m.exec(sources)?.[1];
-  if (!uri) throw new Error('no URIs: line in /etc/apt/sources.list.d/debian.sources');
-  return uri;
-}
 
 /** Runs a bash script (pipefail); rejects with its stderr. */
 function bash(script: string): Promise<unknown> {
@@ -154,40 +146,16 @@ describe('a real create job on a remote build node', () => {
   test('kiwi-ng builds the Debian recipe in the node’s builder container; the image is registered with rootfs, kernel, initrd and package list; nothing stays on the node', async () => {
     process.stdout.write(`\nbuilder image ${BUILDER_IMAGE} made on the node:\n${builderTimes.join('\n')}\n`);
     expect((await svc.request('POST', '/v3/remote-build-nodes', { xname: NODE })).status).toBe(201);
-    const archive = join(scratch, 'recipe.tar.gz');
-    execFileSync('tar', ['-czf', archive, '-C', FIXTURE, '.']);
-    const body = readFileSync(archive);
-    await svc.putObject('ims', 'build-test/recipe.tar.gz', body, { md5sum: md5(body) });
-    const recipe = await svc.request('POST', '/v3/recipes', {
-      name: 'debian12-minimal',
-      recipe_type: 'kiwi-ng',
-      linux_distribution: 'sles15',
-      arch: 'x86_64',
-      link: { path: 's3://ims/build-test/recipe.tar.gz', type: 's3' },
-      template_dictionary: [{ key: 'DEBIAN_MIRROR', value: debianMirror() }],
-    });
-    expect(recipe.status).toBe(201);
-    const key = await svc.request('POST', '/v3/public-keys', { name: 'builder', public_key: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGJ1aWxkZXIta2V5LW5vdC11c2VkLWZvci1sb2dpbg builder' });
+    const { recipeId, keyId } = await registerDebianRecipe(svc, scratch, { arch: 'x86_64' });
 
     const started = Date.now();
-    const created = await svc.request('POST', '/v3/jobs', { job_type: 'create', artifact_id: recipe.body.id, public_key_id: key.body.id, image_root_archive_name: 'debian12-remote' });
+    const created = await svc.request('POST', '/v3/jobs', { job_type: 'create', artifact_id: recipeId, public_key_id: keyId, image_root_archive_name: 'debian12-remote' });
     expect(created.status).toBe(201);
     expect({ arch: created.body.arch, node: created.body.remote_build_node }).toEqual({ arch: 'x86_64', node: NODE });
     const id: string = created.body.id;
-    let current: any;
-    for (;;) {
-      current = (await svc.request('GET', `/v3/jobs/${id}`)).body;
-      if (current.status === 'success' || current.status === 'error' || Date.now() - started > 50 * 60_000) break;
-      await sleep(2000);
-    }
-    const total = ((Date.now() - started) / 1000).toFixed(1);
+    const { job: current, seconds: total } = await jobEnd(svc, id, started);
     const history = (await svc.request('GET', `/v3/jobs/${id}/history`)).body;
-    if (current.status !== 'success') {
-      const final = await waitForCleanup(id);
-      process.stdout.write(`\n${stageTimes(final.events)}\n`);
-      const logs = (await svc.request('GET', `/v3/jobs/${id}/logs`)).body.logs as { name: string; text: string }[];
-      process.stdout.write(logs.map((l) => `--- ${l.name}\n${l.text.slice(-3000)}`).join('\n'));
-    }
+    if (current.status !== 'success') await printFailure(svc, id, (await waitForCleanup(id)).events);
     expect({ status: current.status, reason: history.reason }).toEqual({ status: 'success', reason: null });
     expect(history.worker).toBe('remote-node');
     expect(history.events.map((e: { detail?: string }) => e.detail)).toContainEqual(expect.stringMatching(new RegExp(`^placed on ${NODE}: 0 jobs, x86_64`)));
