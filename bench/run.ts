@@ -5,6 +5,7 @@
  *   BENCH_LEVELS=1000,10000,100000   record counts to measure at (default all three)
  *   BENCH_PARTS=records,cold,artifacts,jobs
  *   BENCH_ARTIFACT_MIB=1024          size of the image root for the artifact part
+ *   BENCH_SERVER_NODE_OPTIONS=...    node options of the server (default: those of `npm start`)
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -26,6 +27,13 @@ interface Server {
   dynamo: string;
 }
 
+function startNodeOptions(): string {
+  const { scripts } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const match = /NODE_OPTIONS='([^']*)'/.exec(scripts.start);
+  if (!match) throw new Error('package.json scripts.start sets no NODE_OPTIONS');
+  return match[1];
+}
+
 async function startServer(): Promise<Server> {
   rmSync(join(tmp, 'data'), { recursive: true, force: true });
   // What `npm start` runs: the sources compiled to dist/local, then plain node (no tsx loader).
@@ -34,8 +42,8 @@ async function startServer(): Promise<Server> {
     cwd: root,
     env: {
       ...process.env,
-      // The same node options as `npm start`.
-      NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS ?? '--openssl-legacy-provider --max-semi-space-size=1 --max-old-space-size=128',
+      // The node options of `npm start` (read from package.json), unless the run says otherwise.
+      NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS ?? startNodeOptions(),
       IMS_DATA_DIR: join(tmp, 'data'),
       PORT: '18180',
       S3_PORT: '18181',
