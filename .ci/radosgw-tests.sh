@@ -42,7 +42,7 @@ wait_for_port() {
   return 1
 }
 
-# The start script of /work/shared/reference/local-infra.md (appendix): auth is off inside the
+# A throwaway single-node Ceph as its documentation builds one by hand: auth is off inside the
 # cluster only; the S3 edge still checks SigV4 signatures.
 start_cluster() {
   mkdir -p "$C"/{run,log,mon.a,osd.0,rgw}
