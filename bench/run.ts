@@ -66,13 +66,14 @@ async function startServer(): Promise<Server> {
   });
 }
 
-function statusMiB(pid: number, field: string): number {
+/** Fields of /proc/<pid>/status in MiB, from one read. */
+function statusMiB(pid: number, ...fields: string[]): number[] {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]) / 1024;
+  return fields.map((field) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)![1]) / 1024);
 }
 
 /** The kernel's high-water mark of the server's resident set (VmHWM). */
-const peakRssMiB = (pid: number) => statusMiB(pid, 'VmHWM');
+const peakRssMiB = (pid: number) => statusMiB(pid, 'VmHWM')[0];
 
 /**
  * What the resident set is made of, sampled every 200 ms: anonymous memory (heaps, buffers: what
@@ -83,8 +84,9 @@ function sampleRss(pid: number) {
   const peak = { anon: 0, file: 0 };
   const timer = setInterval(() => {
     try {
-      peak.anon = Math.max(peak.anon, statusMiB(pid, 'RssAnon'));
-      peak.file = Math.max(peak.file, statusMiB(pid, 'RssFile'));
+      const [anon, file] = statusMiB(pid, 'RssAnon', 'RssFile');
+      peak.anon = Math.max(peak.anon, anon);
+      peak.file = Math.max(peak.file, file);
     } catch {
       // the server is gone; the run fails elsewhere
     }

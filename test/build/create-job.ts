@@ -8,10 +8,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from '@jest/globals';
 import type { TestService } from '../helpers/service.js';
+import { sleep } from '../helpers/until.js';
 
 export const FIXTURE = join(process.cwd(), 'test', 'fixtures', 'kiwi-debian-bookworm');
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The host's Debian mirror: the first URIs of /etc/apt/sources.list.d/debian.sources. */
 export function debianMirror(): string {

@@ -12,14 +12,13 @@ import { startTestService, type TestService } from '../helpers/service.js';
 import { BUSYBOX_REQUIREMENT, buildTinyImage, registerTinyImage, requireHostTools } from '../helpers/tiny-image.js';
 import { leftovers, NOTHING_LEFT } from '../helpers/host-leftovers.js';
 import { stageTimes } from './create-job.js';
+import { sleep } from '../helpers/until.js';
 
 const workRoot = `/var/lib/ims/build-test-large-${process.pid}`;
 // Not under /tmp, which may be a small tmpfs: the image, its squashfs and the S3 copies take a few GiB.
 const scratchRoot = '/var/lib/ims';
 let svc: TestService;
 let scratch: string;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
   requireHostTools(['mksquashfs', 'unsquashfs', 'sshd', 'ssh-keygen', 'sftp-server', 'curl', 'unshare'], [BUSYBOX_REQUIREMENT, { path: '/usr/bin/ssh', pkg: 'openssh-client' }]);

@@ -15,7 +15,8 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { requireHostTools } from '../helpers/tiny-image.js';
 import { leftovers, NOTHING_LEFT } from '../helpers/host-leftovers.js';
-import { jobEnd, printFailure, registerDebianRecipe, sleep, stageTimes } from './create-job.js';
+import { sleep } from '../helpers/until.js';
+import { jobEnd, printFailure, registerDebianRecipe, stageTimes } from './create-job.js';
 
 const workRoot = `/var/lib/ims/build-test-${process.pid}`;
 let svc: TestService;

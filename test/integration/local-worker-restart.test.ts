@@ -17,12 +17,13 @@ import { makeS3Client } from '#shared/clients.js';
 import { readSettings } from '#shared/config.js';
 import { BUSYBOX_REQUIREMENT, buildTinyImage, registerTinyImage, requireHostTools, type ImageApi } from '../helpers/tiny-image.js';
 import { leftovers, NOTHING_LEFT } from '../helpers/host-leftovers.js';
+import { untilWith } from '../helpers/until.js';
+
+const until = untilWith({ ms: 30_000, everyMs: 100 });
 
 const workRoot = `/var/lib/ims/test-restart-${process.pid}-${Date.now()}`;
 let scratch: string;
 let running: EmbeddedService | undefined;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function api(service: EmbeddedService): ImageApi & { stop(): void } {
   const s3 = makeS3Client(readSettings());
@@ -37,15 +38,6 @@ function api(service: EmbeddedService): ImageApi & { stop(): void } {
     },
     stop: () => s3.destroy(),
   };
-}
-
-async function until<T>(what: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await what();
-    if (ok(value) || Date.now() > end) return value;
-    await sleep(100);
-  }
 }
 
 function ssh(keyFile: string, host: string, port: number, command: string): Promise<number> {

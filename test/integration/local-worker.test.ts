@@ -17,6 +17,9 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { BUSYBOX_REQUIREMENT, buildTinyImage, registerTinyImage, requireHostTools, unsquash, type TinyImage } from '../helpers/tiny-image.js';
 import { leftovers, NOTHING_LEFT } from '../helpers/host-leftovers.js';
+import { untilWith } from '../helpers/until.js';
+
+const until = untilWith({ ms: 30_000, everyMs: 100 });
 
 const SSH_TIMEOUT_S = 12;
 const workRoot = `/var/lib/ims/test-${process.pid}-${Date.now()}`;
@@ -28,16 +31,6 @@ let keyId: string;
 let imageId: string;
 
 const md5 = (path: string) => createHash('md5').update(readFileSync(path)).digest('hex');
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: () => Promise<T>, ok: (v: T) => boolean, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await what();
-    if (ok(value) || Date.now() > end) return value;
-    await sleep(100);
-  }
-}
 
 const job = (id: string): Promise<any> => svc.request('GET', `/v3/jobs/${id}`).then((r) => r.body);
 const ended = (j: any) => j?.status === 'success' || j?.status === 'error';

@@ -13,6 +13,9 @@ import type { RecordStore } from '#shared/domain/ports.js';
 import { registerWorker } from '#shared/wiring.js';
 import { ScriptedWorker } from '../helpers/scripted-worker.js';
 import { startTestService, type TestService } from '../helpers/service.js';
+import { untilWith } from '../helpers/until.js';
+
+const until = untilWith({ ms: 10_000, everyMs: 25 });
 
 let svc: TestService;
 let keyId: string;
@@ -71,15 +74,6 @@ const recipesNamed = async (name: string): Promise<any[]> => (await svc.request(
 const jobsOf = async (recipeId: string): Promise<any[]> =>
   (await svc.request('GET', '/v3/jobs')).body.filter((j: { artifact_id: string }) => j.artifact_id === recipeId);
 const countRecipes = async () => (await svc.request('GET', '/v3/recipes')).body.length;
-
-async function until<T>(what: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await what();
-    if (ok(value) || Date.now() > end) return value;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** Makes one store method fail once, the way a crashed delivery would stop there. */
 function crashOnce<K extends 'create' | 'claim'>(method: K, when: (...args: Parameters<RecordStore[K]>) => boolean): () => boolean {

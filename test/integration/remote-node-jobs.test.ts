@@ -29,6 +29,9 @@ import { ScriptedWorker } from '../helpers/scripted-worker.js';
 import { freePort, generateKey, sshdNode, type SshdNode, type TestKey } from '../helpers/sshd-node.js';
 import { importTestBaseImage, leftOnNode as jobLeftOnNode, NOTHING_ON_NODE, podmanSandbox, requirePodman, TEST_BASE_IMAGE, type PodmanSandbox } from '../helpers/podman-node.js';
 import { buildTinyImage, unsquash } from '../helpers/tiny-image.js';
+import { untilWith } from '../helpers/until.js';
+
+const until = untilWith({ ms: 60_000, everyMs: 100 });
 
 const NODE_A = 'x3000c0s1b0n0';
 const NODE_B = 'x3000c0s2b0n0';
@@ -46,17 +49,7 @@ let keyId: string;
 let imageId: string;
 let tinyKernel: string;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const md5 = (data: Buffer | string) => createHash('md5').update(data).digest('hex');
-
-async function until<T>(what: () => Promise<T> | T, ok: (v: T) => boolean, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await what();
-    if (ok(value) || Date.now() > end) return value;
-    await sleep(100);
-  }
-}
 
 const job = (id: string): Promise<any> => svc.request('GET', `/v3/jobs/${id}`).then((r) => r.body);
 const ended = (j: any) => j?.status === 'success' || j?.status === 'error';

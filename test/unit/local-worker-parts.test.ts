@@ -17,9 +17,9 @@ import { startTask, taskStatus, clearTask } from '#shared/workers/local/backgrou
 import { jobProcesses, killJobProcesses, JOB_MARKER } from '#shared/workers/local/job-processes.js';
 import { withSshEndpoint } from '#shared/workflow/ssh-endpoint.js';
 import type { JobState } from '#shared/domain/jobs.js';
+import { sleep } from '../helpers/until.js';
 
 let dir: string;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'ims-local-parts-'));

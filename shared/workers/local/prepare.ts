@@ -14,29 +14,32 @@ import { RecipeTemplateError, renderRecipe } from './recipe-template.js';
 /** Seconds one repository probe may take; a poll should stay quick. */
 const PROBE_TIMEOUT_MS = 5000;
 
-export async function prepareImage(job: LocalJob): Promise<StageProgress> {
-  const step = await pollStep(job, {
+/** What fetch.sh fetches for each job type: the download's file name, where it unpacks, and with what. */
+const FETCHES = {
+  image: { download: 'image.sqsh', target: (job: LocalJob) => job.paths.imageRoot, unpack: 'unsquashfs', status: 'fetching_image' },
+  recipe: { download: 'recipe.archive', target: (job: LocalJob) => job.paths.recipe, unpack: 'tar', status: 'fetching_recipe' },
+} as const;
+
+/** Downloads the job's artifact (md5 checked) and unpacks it; undefined once done. */
+function fetchArtifact(job: LocalJob, kind: keyof typeof FETCHES): Promise<StageProgress | undefined> {
+  const fetch = FETCHES[kind];
+  return pollStep(job, {
     name: 'fetch',
     script: 'fetch.sh',
-    vars: { KIND: 'image', URL: job.job.downloadUrl, MD5: job.job.downloadMd5, DOWNLOAD: join(job.paths.dir, 'image.sqsh'), TARGET: job.paths.imageRoot },
+    vars: { KIND: kind, URL: job.job.downloadUrl, MD5: job.job.downloadMd5, DOWNLOAD: join(job.paths.dir, fetch.download), TARGET: fetch.target(job) },
     log: 'prepare.log',
-    tools: ['curl', 'md5sum', 'unsquashfs'],
-    status: 'fetching_image',
-    what: 'fetching the image',
+    tools: ['curl', 'md5sum', fetch.unpack],
+    status: fetch.status,
+    what: `fetching the ${kind}`,
   });
-  return step ?? { state: 'done', status: 'fetching_image' };
+}
+
+export async function prepareImage(job: LocalJob): Promise<StageProgress> {
+  return (await fetchArtifact(job, 'image')) ?? { state: 'done', status: 'fetching_image' };
 }
 
 export async function prepareRecipe(job: LocalJob): Promise<StageProgress> {
-  const step = await pollStep(job, {
-    name: 'fetch',
-    script: 'fetch.sh',
-    vars: { KIND: 'recipe', URL: job.job.downloadUrl, MD5: job.job.downloadMd5, DOWNLOAD: join(job.paths.dir, 'recipe.archive'), TARGET: job.paths.recipe },
-    log: 'prepare.log',
-    tools: ['curl', 'md5sum', 'tar'],
-    status: 'fetching_recipe',
-    what: 'fetching the recipe',
-  });
+  const step = await fetchArtifact(job, 'recipe');
   if (step) return step;
   const rendered = await renderOnce(job);
   if (rendered) return rendered;

@@ -10,6 +10,7 @@ import { copyFile, chmod, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { KEY_ONLY_ROOT_LOGIN } from '../job-sshd.js';
 import { fileInRoot } from './boot-files.js';
 import { TOOL_PATH } from './host-tools.js';
 import { JOB_MARKER } from './job-processes.js';
@@ -34,14 +35,10 @@ export function sshdConfigText(job: LocalJob, plan: ShellPlan, port: number): st
     `ListenAddress ${job.settings.sshListenAddress}`,
     `Port ${port}`,
     `HostKey ${join(ssh, 'ssh_host_ed25519_key')}`,
-    'PidFile none',
     `AuthorizedKeysFile ${join(ssh, 'authorized_keys')}`,
     'AllowUsers root',
-    'PermitRootLogin prohibit-password',
     'PubkeyAuthentication yes',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'UsePAM no',
+    ...KEY_ONLY_ROOT_LOGIN,
     'X11Forwarding no',
     'PrintMotd no',
     // What the original's sshd sets for the user; the marker lets cleanup find every session.

@@ -15,6 +15,7 @@
  * the original's images have: kiwi-ng and mksquashfs (builder; dpkg-query for the package list of
  * a Debian root); sshd, ssh-keygen, unsquashfs and mksquashfs (sshd image).
  */
+import { KEY_ONLY_ROOT_LOGIN } from '../job-sshd.js';
 
 /** Finds the boot files in $ROOT/boot as package_and_upload does, plus Debian's versioned names; copies them to $OUT. */
 const COPY_BOOT_FILES = `
@@ -128,12 +129,8 @@ export function sshdConfig(input: SshdConfigInput): string {
     `ListenAddress ${input.listen}`,
     'HostKey /etc/ims/ssh_host_ed25519_key',
     'AuthorizedKeysFile /etc/ims/authorized_keys',
-    'PidFile none',
     'StrictModes no',
-    'PermitRootLogin prohibit-password',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'UsePAM no',
+    ...KEY_ONLY_ROOT_LOGIN,
     'Subsystem sftp internal-sftp',
     // SetEnv must come before any Match block (CASMTRIAGE-6368).
     `SetEnv ${Object.entries(input.env)
