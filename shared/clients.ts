@@ -1,6 +1,7 @@
 /** AWS SDK clients built from settings: pointed at real AWS, or at any compatible endpoint. */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { Agent } from 'node:https';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { Settings } from './config.js';
@@ -25,5 +26,14 @@ export function makeS3Client(settings: Settings): S3Client {
     // Streamed uploads stay plain (no aws-chunked trailers): S3-compatible servers need it, AWS accepts it.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+}
+
+export function makeSfnClient(settings: Settings): SFNClient {
+  return new SFNClient({
+    region: settings.region,
+    ...(settings.sfnEndpoint
+      ? { endpoint: settings.sfnEndpoint, credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID || 'local', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY || 'local' } }
+      : {}),
   });
 }

@@ -27,6 +27,8 @@ export interface Settings {
   customerAccessDomain: string;
   jobEnableDkms: boolean;
   stateMachineArn?: string;
+  /** A Step Functions-compatible endpoint (the embedded one, for handlers run in their own process). */
+  sfnEndpoint?: string;
   stageTimeouts: StageTimeouts;
 }
 
@@ -63,6 +65,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     customerAccessDomain: env.JOB_CUSTOMER_ACCESS_NETWORK_DOMAIN || 'shasta.local',
     jobEnableDkms: boolFrom(env.JOB_ENABLE_DKMS, true),
     stateMachineArn: env.STATE_MACHINE_ARN || undefined,
+    sfnEndpoint: env.SFN_ENDPOINT || undefined,
     stageTimeouts: {
       prepare: intFrom(env.IMS_STAGE_TIMEOUT_PREPARE, DEFAULT_STAGE_TIMEOUTS.prepare),
       build: intFrom(env.IMS_STAGE_TIMEOUT_BUILD, DEFAULT_STAGE_TIMEOUTS.build),

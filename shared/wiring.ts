@@ -4,9 +4,8 @@
  * hand in their own workflow runner or workers), so the code path is the same everywhere.
  */
 import { randomUUID } from 'node:crypto';
-import { SFNClient } from '@aws-sdk/client-sfn';
 import { S3ArtifactStore } from './artifacts/s3-artifact-store.js';
-import { makeDynamoClient, makeS3Client } from './clients.js';
+import { makeDynamoClient, makeS3Client, makeSfnClient } from './clients.js';
 import { readSettings, type Settings } from './config.js';
 import { unprobedNodes, type NodeProber } from './domain/remote-build-nodes.js';
 import { nowMicros } from './domain/time.js';
@@ -42,6 +41,10 @@ const noWorkflow: WorkflowRunner = {
     throw new Error('no workflow runner is configured (set STATE_MACHINE_ARN)');
   },
   stop: async () => undefined,
+  resume: async () => false,
+  fail: async () => false,
+  heartbeat: async () => false,
+  status: async () => 'UNKNOWN',
 };
 
 export interface ContextOverrides {
@@ -81,7 +84,7 @@ export function buildContext(settings: Settings = readSettings(), overrides: Con
     },
     workflow:
       overrides.workflow ??
-      (settings.stateMachineArn ? new SfnWorkflowRunner(new SFNClient({ region: settings.region }), settings.stateMachineArn) : noWorkflow),
+      (settings.stateMachineArn ? new SfnWorkflowRunner(makeSfnClient(settings), settings.stateMachineArn) : noWorkflow),
     workerFor,
     stageTimeouts: settings.stageTimeouts,
     nodes: overrides.nodes ?? nodeProber(),

@@ -7,6 +7,7 @@ import { created, noContent, ok } from '#shared/http/results.js';
 import { createJob, deleteJob, deleteJobs, getJob, jobHistory, patchJob, type JobState, type JobCreateInput, type JobPatchInput } from '#shared/domain/jobs.js';
 import { parseJobFilter } from '#shared/domain/job-filters.js';
 import { readJobLogs } from '#shared/workflow/job-logs.js';
+import { resumeReportedStage } from '#shared/workflow/stages.js';
 import type { Operations } from '#shared/http/types.js';
 
 const operations: Operations = {
@@ -25,7 +26,12 @@ const operations: Operations = {
   'jobs.item PATCH': {
     precheck: async (r) => void (await getJob(r.app, r.params.job_id)),
     body: { schema: 'JobPatch' },
-    run: async (r) => ok(await patchJob(r.app, r.params.job_id, r.body as JobPatchInput)),
+    run: async (r) => {
+      const job = await patchJob(r.app, r.params.job_id, r.body as JobPatchInput);
+      // A pod's report is news for the stage waiting on it: resume it now, not at the next reconciler pass.
+      await resumeReportedStage(r.app, job.id);
+      return ok(job);
+    },
   },
   'jobs.item DELETE': { run: async (r) => (await deleteJob(r.app, r.params.job_id), noContent()) },
   'jobs.history GET': { run: async (r) => ok(await jobHistory(r.app, r.params.job_id)) },

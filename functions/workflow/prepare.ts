@@ -1,8 +1,8 @@
 import '#shared/workers/kubernetes/register.js';
 import '#shared/workers/remote-node/register.js';
 import '#shared/workers/local/register.js';
-import { runPolledStage, type StageInput } from '#shared/workflow/stages.js';
+import { enterWaitingStage, type WaitingStageInput } from '#shared/workflow/stages.js';
 import { appContext } from '#shared/wiring.js';
 
-/** Workflow stage `prepare`: advances the job's worker and reports running, done, failed or gone. */
-export const handler = async (input: StageInput) => runPolledStage(appContext(), 'prepare', input);
+/** Workflow stage `prepare`: parks the task token, starts or checks the worker's work, and resumes the execution when it is done. */
+export const handler = async (input: Omit<WaitingStageInput, 'stage'>): Promise<void> => enterWaitingStage(appContext(), { ...input, stage: 'prepare' });

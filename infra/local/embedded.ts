@@ -20,6 +20,8 @@ import { allJobs, updateJobState } from '#shared/domain/jobs.js';
 import { handleS3Event } from '#functions/events/recipe-upload.js';
 import { logger } from '#shared/logger.js';
 import { createApiServer } from './http-server.js';
+import { EMBEDDED_STATE_MACHINE_ARN, startSfnEndpoint } from './sfn-endpoint.js';
+import { reconcileJobs } from '#shared/workflow/reconcile.js';
 import { LocalWorkflowRunner, type LocalRunnerOptions } from './local-workflow-runner.js';
 
 /** s3rver accepts this key pair only; users point their S3 clients at it. */
@@ -33,8 +35,15 @@ export interface EmbeddedOptions {
   dataDir?: string;
   /** Directory for s3rver when dataDir is not given. */
   scratchDir?: string;
-  /** How the embedded workflow runner polls and retries (tests shorten both). */
+  /** How the embedded workflow runner retries, and its clock (tests shorten or virtualize both). */
   workflow?: LocalRunnerOptions;
+  /**
+   * Milliseconds between two passes of the reconciler (IMS_RECONCILE_MS, default 5000; deployed it
+   * runs once a minute); 0 runs it only when reconcile() is called (tests with a virtual clock).
+   */
+  reconcileMs?: number;
+  /** Runs one reconciler pass in place of the in-process one (e.g. in its own process, as deployed). */
+  reconcile?: () => Promise<unknown>;
 }
 
 export interface EmbeddedService {
@@ -43,6 +52,10 @@ export interface EmbeddedService {
   dynamoEndpoint?: string;
   app: AppContext;
   workflow: LocalWorkflowRunner;
+  /** Runs one reconciler pass now (the timer runs them too, unless reconcileMs is 0). */
+  reconcile(): Promise<unknown>;
+  /** The Step Functions endpoint of the embedded workflow (SFN_ENDPOINT for handlers in their own process). */
+  sfnEndpoint: string;
   /** The embedded S3's event emitter (`'event'`, S3 notification format); absent with S3_ENDPOINT. */
   s3Events?: EventEmitter;
   /** Resolves when every embedded S3 event received so far has been handled. */
@@ -97,14 +110,26 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   const settings = readSettings({ ...env, IMS_JOB_WORKER: env.IMS_JOB_WORKER || 'local' });
   await ensureTable(makeDynamoClient(settings), settings.tableName);
   await ensureBuckets(makeS3Client(settings), [settings.imsBucket, settings.bootImagesBucket]);
-  const workflow = new LocalWorkflowRunner({ pollMs: Number(env.IMS_WORKFLOW_POLL_MS || 5000), ...options.workflow });
-  const app = buildContext(settings, { workflow });
+  const workflow = new LocalWorkflowRunner(options.workflow);
+  const sfn = await startSfnEndpoint(workflow);
+  env.SFN_ENDPOINT = sfn.url;
+  env.STATE_MACHINE_ARN = EMBEDDED_STATE_MACHINE_ARN;
+  const app = buildContext({ ...settings, sfnEndpoint: sfn.url, stateMachineArn: EMBEDDED_STATE_MACHINE_ARN }, { workflow });
+  if (options.workflow?.clock) {
+    const clock = options.workflow.clock;
+    app.clock = { nowMicros: () => BigInt(Math.round(clock.nowMs() * 1000)) };
+  }
   resetAppContext(app);
   stops.push(async () => {
     workflow.stopAll();
     await workflow.drain();
+    await new Promise<void>((r) => sfn.server.close(() => r()));
+    delete env.SFN_ENDPOINT;
+    delete env.STATE_MACHINE_ARN;
   });
   await resumeUnfinishedJobs(app, workflow);
+  const reconciler = startReconciler(options.reconcile ?? (() => reconcileJobs(app)), workflow, options.reconcileMs ?? Number(env.IMS_RECONCILE_MS || 5000));
+  stops.push(reconciler.stop);
   const uploads = s3Events ? handleUploads(s3Events, app) : undefined;
   if (uploads) stops.push(uploads.stop);
 
@@ -124,6 +149,8 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     dynamoEndpoint: settings.dynamoEndpoint,
     app,
     workflow,
+    reconcile: reconciler.runNow,
+    sfnEndpoint: sfn.url,
     s3Events,
     s3EventsSettled: async () => uploads?.settled(),
     stop: async () => {
@@ -158,6 +185,39 @@ function handleUploads(s3: EventEmitter, app: AppContext) {
     stop: async () => {
       s3.off('event', onEvent);
       await settled();
+    },
+  };
+}
+
+/**
+ * The reconciler under `npm start`: deployed, EventBridge Scheduler invokes
+ * functions/workflow/reconcile.ts once a minute; here a timer runs the same pass. Passes never
+ * overlap; each also fails waiting tasks whose heartbeat or time is up (Step Functions does that
+ * itself deployed).
+ */
+function startReconciler(pass: () => Promise<unknown>, workflow: LocalWorkflowRunner, intervalMs: number) {
+  let running: Promise<unknown> | undefined;
+  let stopped = false;
+  const runNow = async (): Promise<unknown> => {
+    while (running) await running.catch(() => undefined);
+    workflow.checkTimeouts();
+    running = pass().finally(() => (running = undefined));
+    return running;
+  };
+  const timer =
+    intervalMs > 0
+      ? setInterval(() => {
+          if (running || stopped) return;
+          runNow().catch((error: unknown) => logger.warn('reconciler pass failed', { error: (error as Error).message }));
+        }, intervalMs)
+      : undefined;
+  timer?.unref();
+  return {
+    runNow,
+    stop: async () => {
+      stopped = true;
+      if (timer) clearInterval(timer);
+      await running?.catch(() => undefined);
     },
   };
 }

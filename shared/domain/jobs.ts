@@ -12,10 +12,11 @@ import { cannotValidateArtifact, parseS3Path, requireArtifact } from './links.js
 import { ROOTFS_TYPE, readJsonObject, SUPPORTED_VERSIONS } from './manifest.js';
 import { matchesJobFilter, type JobFilter } from './job-filters.js';
 import { formatTimestamp, sortableTimestamp } from './time.js';
+import { toListQuery } from './record-index.js';
 import { placeJob, releaseNodeJob, REMOTE_NODE_WORKER, type Placement, type PlacementContext } from './node-placement.js';
 import type { DomainContext } from './context.js';
 import type { WorkflowRunner } from './ports.js';
-import type { Arch, ImageRecord, JobRecord, JobStatus, JobType, PublicKeyRecord, RecipeRecord, SshContainer } from './records.js';
+import { JOB_STATUSES, type Arch, type ImageRecord, type JobRecord, type JobStatus, type JobType, type PublicKeyRecord, type RecipeRecord, type SshContainer } from './records.js';
 import type { Stage, Worker, WorkerJob } from '../workers/worker.js';
 
 const KIND = 'job';
@@ -57,7 +58,8 @@ export interface JobState {
   worker: string;
   input: Omit<WorkerJob, 'job'>;
   execution?: string;
-  stage?: { name: Stage; startedMicros: string };
+  /** The stage the workflow is in; `token` while it waits for its work (shared/workflow/stages.ts). */
+  stage?: { name: Stage; startedMicros: string; token?: string };
   reason?: string;
   /** Since when the worker has not been able to see the job's executor (shared/workflow/heartbeat.ts). */
   lostContact?: { sinceMicros: string };
@@ -310,6 +312,19 @@ export async function getJob(ctx: DomainContext, id: string): Promise<JobRecord>
 /** Every job, a page at a time. */
 export async function* allJobs(ctx: DomainContext): AsyncGenerator<JobRecord> {
   for await (const stored of walkRecords<JobState>(ctx.store, KIND, 'live')) yield stored.record.job;
+}
+
+/** Jobs not yet ended (neither success nor error), oldest first per status: Queries on the status index. */
+export async function* unfinishedJobs(ctx: DomainContext): AsyncGenerator<JobState> {
+  for (const status of JOB_STATUSES) {
+    if (status === 'success' || status === 'error') continue;
+    let cursor: string | undefined;
+    do {
+      const page = await ctx.store.list<JobState>(KIND, 'live', toListQuery(KIND, { facets: { status } }, { cursor }));
+      for (const stored of page.items) yield stored.record;
+      cursor = page.cursor;
+    } while (cursor);
+  }
 }
 
 /** Read-modify-write of a job's state with the store's optimistic locking. */

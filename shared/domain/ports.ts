@@ -117,10 +117,23 @@ export interface IdGenerator {
   newId(): string;
 }
 
-/** Runs the job workflow: Step Functions when deployed, aws-local-stepfunctions embedded. */
+/** Where a workflow execution stands; UNKNOWN when the runner does not know the execution (e.g. after a restart). */
+export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED' | 'UNKNOWN';
+
+/**
+ * Runs the job workflow: Step Functions when deployed, aws-local-stepfunctions embedded. A stage
+ * that waits on outside work parks on a task token; whoever learns of its progress resumes it.
+ */
 export interface WorkflowRunner {
   /** Starts the workflow for a job; starting it twice for one job is harmless. Returns the execution id. */
   start(jobId: string): Promise<string>;
   /** Stops a running execution; an execution that already ended is not an error. */
   stop(executionId: string, reason: string): Promise<void>;
+  /** Ends the wait of the stage parked on `token` with `output`; false when nothing waits on the token any more. */
+  resume(token: string, output: Record<string, unknown>): Promise<boolean>;
+  /** Fails the stage parked on `token` with an error its Retry and Catch see; false when nothing waits on the token any more. */
+  fail(token: string, error: string, cause: string): Promise<boolean>;
+  /** Tells the stage parked on `token` that its work is alive; false when nothing waits on the token any more. */
+  heartbeat(token: string): Promise<boolean>;
+  status(executionId: string): Promise<ExecutionStatus>;
 }

@@ -1,7 +1,8 @@
 /**
  * Where a job's heavy work runs. The workflow's stages call a Worker; kubernetes, local and
  * remote-node workers implement it. Every method is idempotent: a stage may be retried, and a
- * poll may repeat any number of times.
+ * check may repeat any number of times, from any process (a stage's entry, a pod's report, the
+ * reconciler).
  */
 import type { Arch, JobRecord, JobStatus } from '../domain/records.js';
 
@@ -46,7 +47,7 @@ export interface LostContact {
 export type StageProgress =
   /** The stage's work is finished; the workflow moves on. */
   | { state: 'done'; status?: JobStatus; detail?: string; ssh?: SshEndpoint }
-  /** Still going: poll again later. `status` is what the job record should show meanwhile. */
+  /** Still going: check again later. `status` is what the job record should show meanwhile. */
   | { state: 'running'; status?: JobStatus; detail?: string; ssh?: SshEndpoint; lost?: LostContact }
   /** The job cannot succeed; `reason` is kept in the job history. */
   | { state: 'failed'; reason: string };
@@ -68,6 +69,13 @@ export interface Worker {
    * (e.g. `ssh` on a create job without debug) answer `done` at once.
    */
   advance(stage: Exclude<Stage, 'register' | 'cleanup'>, job: WorkerJob): Promise<StageProgress>;
+  /**
+   * A closer look than `advance` for the reconciler, which checks every waiting job once a
+   * minute: e.g. the kubernetes worker's `advance` reads only what the pod reported in the
+   * record, and `inspect` also asks the cluster whether the pod can still report. Workers without
+   * it are checked with `advance`.
+   */
+  inspect?(stage: Exclude<Stage, 'register' | 'cleanup'>, job: WorkerJob): Promise<StageProgress>;
   /** Where the artifacts of a finished `package` stage are. */
   collect(job: WorkerJob): Promise<CollectedArtifacts>;
   /** Removes everything the job created; absent objects are not an error. */

@@ -13,4 +13,5 @@ export const TASK_STATES = {
   CleanupAfterError: 'cleanup',
 } as const;
 
-export const POLL_WAIT_STATES = ['PrepareWait', 'BuildWait', 'SshWait', 'PackageWait'] as const;
+/** The task states that wait for a callback (`.waitForTaskToken`). */
+export const WAITING_STATES = ['Prepare', 'Build', 'Ssh', 'Package'] as const;

@@ -6,8 +6,11 @@
  *
  *   Prepare → Build → Ssh → Package → Register → CleanupSuccess → Succeeded
  *
- * Each polled stage is a Lambda task in a bounded loop (task → choice → wait → task); the stage
- * handler enforces the stage's time limit, so every path ends in Succeeded or JobFailed. Any task
+ * prepare, build, ssh and package wait on outside work: each is one Lambda task with a task token
+ * (`.waitForTaskToken`). The stage's entry parks the token in the job's state; the execution then
+ * waits, at no cost, until a check resumes it (a pod's PATCH, the reconciler, the entry itself),
+ * so the history of a job does not grow with its duration. A stage whose work stops reporting is
+ * ended by HeartbeatSeconds (the reconciler heartbeats living work once a minute). Every task
  * error is retried, then caught into the error cleanup, which records the reason.
  */
 import { Duration } from 'aws-cdk-lib';
@@ -26,15 +29,19 @@ export interface JobWorkflowFunctions {
 }
 
 export interface JobWorkflowOptions {
-  /** Seconds between two polls of a running stage. */
-  pollSeconds?: number;
   /** Upper bound of one Lambda invocation of a stage. */
   taskTimeoutSeconds?: number;
   /** Upper bound of a whole execution (the stages' own limits are shorter). */
   executionTimeout?: Duration;
+  /** A waiting stage fails when no check has heartbeated it for this long (the reconciler runs every minute). */
+  heartbeatSeconds?: number;
 }
 
 export const DEFAULT_EXECUTION_TIMEOUT = Duration.hours(36);
+export const DEFAULT_HEARTBEAT_SECONDS = 600;
+
+/** Errors worth a second try: a failed invocation, or a stage that went without heartbeat (it is entered again with a new token). */
+const RETRIED = ['States.TaskFailed', 'States.HeartbeatTimeout'];
 
 function invoke(scope: Construct, id: string, fn: IFunction, payload: Record<string, unknown>, taskTimeoutSeconds: number, resultPath = '$.stage') {
   const task = new tasks.LambdaInvoke(scope, id, {
@@ -45,13 +52,14 @@ function invoke(scope: Construct, id: string, fn: IFunction, payload: Record<str
     taskTimeout: sfn.Timeout.duration(Duration.seconds(taskTimeoutSeconds)),
     retryOnServiceExceptions: false,
   });
-  task.addRetry({ errors: ['States.ALL'], maxAttempts: 2, interval: Duration.seconds(2), backoffRate: 2 });
+  task.addRetry({ errors: RETRIED, maxAttempts: 2, interval: Duration.seconds(2), backoffRate: 2 });
   return task;
 }
 
 export function buildJobWorkflow(scope: Construct, fns: JobWorkflowFunctions, options: JobWorkflowOptions = {}): sfn.DefinitionBody {
-  const poll = options.pollSeconds ?? 5;
   const taskTimeout = options.taskTimeoutSeconds ?? 300;
+  const executionTimeout = options.executionTimeout ?? DEFAULT_EXECUTION_TIMEOUT;
+  const heartbeat = options.heartbeatSeconds ?? DEFAULT_HEARTBEAT_SECONDS;
   const jobId = sfn.JsonPath.stringAt('$.jobId');
 
   const failed = new sfn.Fail(scope, 'JobFailed', { error: 'JobFailed', causePath: '$.stage.reason' });
@@ -76,24 +84,31 @@ export function buildJobWorkflow(scope: Construct, fns: JobWorkflowFunctions, op
       .otherwise(cleanupAfterFailure),
   );
 
-  const polled = (name: 'Prepare' | 'Build' | 'Ssh' | 'Package', fn: IFunction, next: sfn.IChainable): sfn.TaskStateBase => {
-    const task = invoke(scope, name, fn, { jobId }, taskTimeout);
+  const waiting = (name: 'Prepare' | 'Build' | 'Ssh' | 'Package', fn: IFunction, next: sfn.IChainable): sfn.TaskStateBase => {
+    const task = new tasks.LambdaInvoke(scope, name, {
+      lambdaFunction: fn,
+      integrationPattern: sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+      payload: sfn.TaskInput.fromObject({ jobId, taskToken: sfn.JsonPath.taskToken }),
+      resultPath: '$.stage',
+      heartbeatTimeout: sfn.Timeout.duration(Duration.seconds(heartbeat)),
+      // The stage's own limit is enforced by its checks, with the reason; this only bounds the wait.
+      taskTimeout: sfn.Timeout.duration(executionTimeout),
+      retryOnServiceExceptions: false,
+    });
+    task.addRetry({ errors: RETRIED, maxAttempts: 2, interval: Duration.seconds(2), backoffRate: 2 });
     task.addCatch(cleanupAfterError, { resultPath: '$.error' });
-    const wait = new sfn.Wait(scope, `${name}Wait`, { time: sfn.WaitTime.duration(Duration.seconds(poll)) });
-    wait.next(task);
     task.next(
       new sfn.Choice(scope, `${name}Outcome`)
         .when(sfn.Condition.stringEquals('$.stage.outcome', 'done'), next)
-        .when(sfn.Condition.stringEquals('$.stage.outcome', 'running'), wait)
         .when(sfn.Condition.stringEquals('$.stage.outcome', 'gone'), gone)
         .otherwise(cleanupAfterFailure),
     );
     return task;
   };
 
-  const pack = polled('Package', fns.package, register);
-  const ssh = polled('Ssh', fns.ssh, pack);
-  const build = polled('Build', fns.build, ssh);
-  const prepare = polled('Prepare', fns.prepare, build);
+  const pack = waiting('Package', fns.package, register);
+  const ssh = waiting('Ssh', fns.ssh, pack);
+  const build = waiting('Build', fns.build, ssh);
+  const prepare = waiting('Prepare', fns.prepare, build);
   return sfn.DefinitionBody.fromChainable(prepare);
 }

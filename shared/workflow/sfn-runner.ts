@@ -1,5 +1,21 @@
-import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
-import type { WorkflowRunner } from '../domain/ports.js';
+import {
+  DescribeExecutionCommand,
+  ExecutionAlreadyExists,
+  SendTaskFailureCommand,
+  SendTaskHeartbeatCommand,
+  SendTaskSuccessCommand,
+  SFNClient,
+  StartExecutionCommand,
+  StopExecutionCommand,
+} from '@aws-sdk/client-sfn';
+import type { ExecutionStatus, WorkflowRunner } from '../domain/ports.js';
+
+/** Step Functions' answers for a token that nothing waits on any more (the task ended, timed out or was stopped). */
+const SPENT_TOKEN = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken']);
+
+function spent(error: unknown): boolean {
+  return SPENT_TOKEN.has((error as Error).name);
+}
 
 /** The deployed runner: one Step Functions execution per job, named after the job id. */
 export class SfnWorkflowRunner implements WorkflowRunner {
@@ -28,6 +44,47 @@ export class SfnWorkflowRunner implements WorkflowRunner {
       await this.client.send(new StopExecutionCommand({ executionArn: executionId, cause: reason }));
     } catch (error) {
       if ((error as Error).name !== 'ExecutionDoesNotExist') throw error;
+    }
+  }
+
+  async resume(token: string, output: Record<string, unknown>): Promise<boolean> {
+    try {
+      await this.client.send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify(output) }));
+      return true;
+    } catch (error) {
+      if (spent(error)) return false;
+      throw error;
+    }
+  }
+
+  async fail(token: string, error: string, cause: string): Promise<boolean> {
+    try {
+      // Step Functions keeps at most 256 characters of the error and 32,768 of the cause.
+      await this.client.send(new SendTaskFailureCommand({ taskToken: token, error: error.slice(0, 256), cause: cause.slice(0, 32_768) }));
+      return true;
+    } catch (failure) {
+      if (spent(failure)) return false;
+      throw failure;
+    }
+  }
+
+  async heartbeat(token: string): Promise<boolean> {
+    try {
+      await this.client.send(new SendTaskHeartbeatCommand({ taskToken: token }));
+      return true;
+    } catch (error) {
+      if (spent(error)) return false;
+      throw error;
+    }
+  }
+
+  async status(executionId: string): Promise<ExecutionStatus> {
+    try {
+      const out = await this.client.send(new DescribeExecutionCommand({ executionArn: executionId }));
+      return (out.status as ExecutionStatus | undefined) ?? 'UNKNOWN';
+    } catch (error) {
+      if ((error as Error).name === 'ExecutionDoesNotExist') return 'UNKNOWN';
+      throw error;
     }
   }
 }

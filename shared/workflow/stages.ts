@@ -1,8 +1,11 @@
 /**
- * The work of each state-machine stage. The state machine calls a stage's handler in a bounded
- * poll loop: a stage answers `running` (call me again after a wait), `done` (move on), `failed`
- * (go to the error path with a reason) or `gone` (the job was deleted: stop quietly). Every stage
- * has a time limit measured from its first call, so no job waits forever.
+ * The work of each state-machine stage. prepare, build, ssh and package wait on outside work:
+ * the state machine invokes the stage with a task token and waits (`.waitForTaskToken`), and the
+ * stage's entry parks the token in the job state. Whoever learns of progress checks the stage
+ * (checkWaitingStage): the entry itself, a job pod's PATCH, the reconciler once a minute. A check
+ * resumes the execution with `done`, `failed` (with a reason) or `gone` (the job was deleted), or
+ * sends a heartbeat while the work goes on, so a job costs the same few history events whether it
+ * runs a minute or a day. Every stage has a time limit measured from its entry.
  */
 import { ProblemError } from '../domain/errors.js';
 import { createImageWithId } from '../domain/images.js';
@@ -16,6 +19,7 @@ import {
   type JobContext,
   type JobState,
 } from '../domain/jobs.js';
+import { logger } from '../logger.js';
 import { registerArtifacts } from './register-artifacts.js';
 import { judgeContact } from './heartbeat.js';
 import { markNodeJobStarted, releaseNodeJob } from '../domain/node-placement.js';
@@ -28,68 +32,150 @@ export interface StageInput {
   jobId: string;
 }
 
-export type StageOutcome = 'running' | 'done' | 'failed' | 'gone';
+export type WaitingStage = 'prepare' | 'build' | 'ssh' | 'package';
 
-export interface StageOutput {
+export const WAITING_STAGES: readonly WaitingStage[] = ['prepare', 'build', 'ssh', 'package'];
+
+/** What the state machine passes a waiting stage: the job, the stage, and the token to resume it with. */
+export interface WaitingStageInput extends StageInput {
+  stage: WaitingStage;
+  taskToken: string;
+}
+
+export type StageOutcome = 'done' | 'failed' | 'gone';
+
+export type StageOutput = {
   jobId: string;
   outcome: StageOutcome;
   reason?: string;
-}
-
-export type PolledStage = 'prepare' | 'build' | 'ssh' | 'package';
+};
 
 export interface WorkflowContext extends JobContext {
   stageTimeouts: StageTimeouts;
 }
 
-/** Records the stage's start once and returns the job state and the seconds spent in the stage. */
-async function enterStage(ctx: WorkflowContext, jobId: string, stage: Stage): Promise<{ state: JobState; elapsed: number } | undefined> {
+function isWaitingStage(stage: Stage | undefined): stage is WaitingStage {
+  return (WAITING_STAGES as readonly (Stage | undefined)[]).includes(stage);
+}
+
+/** Records the stage's start once (and the token it now waits on); undefined when the job is gone. */
+async function enterStage(ctx: WorkflowContext, jobId: string, stage: Stage, token?: string): Promise<JobState | undefined> {
   const state = await updateJobState(ctx, jobId, (s) => {
-    if (s.stage?.name === stage) return undefined;
-    return withHistory(ctx, { ...s, stage: { name: stage, startedMicros: ctx.clock.nowMicros().toString() } }, { event: 'stage-started', stage });
+    if (s.stage?.name === stage) return s.stage.token === token ? undefined : { ...s, stage: { ...s.stage, token } };
+    const entered = { ...s, stage: { name: stage, startedMicros: ctx.clock.nowMicros().toString(), ...(token ? { token } : {}) } };
+    return withHistory(ctx, entered, { event: 'stage-started', stage });
   }).catch((error: unknown) => {
     if (error instanceof ProblemError && error.status === 404) return undefined;
     throw error;
   });
-  const current = state ?? (await findJobState(ctx, jobId));
-  if (!current) return undefined;
-  const started = BigInt(current.stage?.startedMicros ?? ctx.clock.nowMicros().toString());
-  return { state: current, elapsed: Number(ctx.clock.nowMicros() - started) / 1e6 };
+  return state ?? (await findJobState(ctx, jobId));
 }
 
 async function finishStage(ctx: WorkflowContext, jobId: string, stage: Stage, detail?: string): Promise<void> {
   await updateJobState(ctx, jobId, (s) => withHistory(ctx, s, { event: 'stage-finished', stage, ...(detail ? { detail } : {}) }));
 }
 
-/** prepare, build, ssh and package: ask the job's worker to advance the stage. */
-export async function runPolledStage(ctx: WorkflowContext, stage: PolledStage, input: StageInput): Promise<StageOutput> {
-  const entered = await enterStage(ctx, input.jobId, stage);
-  if (!entered) return { jobId: input.jobId, outcome: 'gone' };
-  const { state, elapsed } = entered;
-  if (state.job.status === 'error') {
-    return { jobId: input.jobId, outcome: 'failed', reason: state.reason ?? 'the job was set to error' };
+/**
+ * The entry of prepare, build, ssh and package: parks the token, then checks the stage once (a
+ * stage with nothing to wait for, such as ssh of a create job, resumes at once).
+ */
+export async function enterWaitingStage(ctx: WorkflowContext, input: WaitingStageInput): Promise<void> {
+  const state = await enterStage(ctx, input.jobId, input.stage, input.taskToken);
+  if (!state) {
+    await ctx.workflow.resume(input.taskToken, { jobId: input.jobId, outcome: 'gone' } satisfies StageOutput);
+    return;
   }
+  await checkWaitingStage(ctx, input.jobId, 'advance');
+}
+
+type Verdict = { outcome: 'running' } | { outcome: 'done'; detail?: string } | { outcome: 'failed'; reason: string };
+
+/** Where the waiting stage stands: asks the job's worker, and keeps the record's status and SSH endpoint up to date. */
+async function judgeStage(ctx: WorkflowContext, state: JobState, stage: WaitingStage, look: 'advance' | 'inspect'): Promise<Verdict> {
+  const jobId = state.job.id;
+  if (state.job.status === 'error') return { outcome: 'failed', reason: state.reason ?? 'the job was set to error' };
+  const elapsed = Number(ctx.clock.nowMicros() - BigInt(state.stage!.startedMicros)) / 1e6;
   const limit = ctx.stageTimeouts[stage];
-  if (elapsed > limit) {
-    return { jobId: input.jobId, outcome: 'failed', reason: `stage ${stage} timed out after ${limit} s` };
-  }
-  const progress = await (await ctx.workerFor(state.worker)).advance(stage, workerJobOf(state));
-  if (progress.state === 'failed') return { jobId: input.jobId, outcome: 'failed', reason: progress.reason };
-  const lost = await judgeContact(ctx, input.jobId, state, progress);
-  if (lost) return { jobId: input.jobId, outcome: 'failed', reason: lost };
+  if (elapsed > limit) return { outcome: 'failed', reason: `stage ${stage} timed out after ${limit} s` };
+  const worker = await ctx.workerFor(state.worker);
+  const job = workerJobOf(state);
+  const progress = look === 'inspect' && worker.inspect ? await worker.inspect(stage, job) : await worker.advance(stage, job);
+  if (progress.state === 'failed') return { outcome: 'failed', reason: progress.reason };
+  const lost = await judgeContact(ctx, jobId, state, progress);
+  if (lost) return { outcome: 'failed', reason: lost };
   if ((progress.status && progress.status !== state.job.status) || withSshEndpoint(state, progress.ssh) !== state) {
-    await updateJobState(ctx, input.jobId, (s) => {
+    await updateJobState(ctx, jobId, (s) => {
+      // A check that raced with the stage's end says nothing of the next stage.
+      if (s.stage?.token !== state.stage!.token) return undefined;
       const next = withSshEndpoint(s, progress.ssh);
       return progress.status ? withStatus(ctx, next, progress.status, progress.detail) : next;
     });
   }
-  if (progress.state === 'done') {
-    // The job's first stage on its node is behind it: the node's own count includes it from now on.
-    if (stage === 'prepare' && state.job.remote_build_node) await markNodeJobStarted(ctx, state.job.remote_build_node, input.jobId);
-    await finishStage(ctx, input.jobId, stage, progress.detail);
-    return { jobId: input.jobId, outcome: 'done' };
+  return progress.state === 'done' ? { outcome: 'done', detail: progress.detail } : { outcome: 'running' };
+}
+
+/** What a check did: resumed the execution, kept it waiting (heartbeat), or found nothing waiting. */
+export type CheckResult = 'resumed' | 'waiting' | 'not-waiting' | 'spent';
+
+/**
+ * Checks the stage the job waits in, and resumes or heartbeats its execution. Any number of
+ * checks may run at once: the one that clears the parked token resumes, so a stage is finished
+ * once. `inspect` is the reconciler's closer look (Worker.inspect); an error of the worker fails
+ * the task, so the state machine's Retry and Catch see it as they see a failed invocation.
+ */
+export async function checkWaitingStage(ctx: WorkflowContext, jobId: string, look: 'advance' | 'inspect'): Promise<CheckResult> {
+  const state = await findJobState(ctx, jobId);
+  const stage = state?.stage;
+  if (!state || !stage?.token || !isWaitingStage(stage.name)) return 'not-waiting';
+  const token = stage.token;
+  let verdict: Verdict;
+  try {
+    verdict = await judgeStage(ctx, state, stage.name, look);
+  } catch (error) {
+    if (!(await takeToken(ctx, jobId, token))) return 'not-waiting';
+    const failed = error as Error;
+    return (await ctx.workflow.fail(token, failed.name || 'Error', failed.message)) ? 'resumed' : 'spent';
   }
-  return { jobId: input.jobId, outcome: 'running' };
+  if (verdict.outcome === 'running') {
+    if (await ctx.workflow.heartbeat(token)) return 'waiting';
+    await takeToken(ctx, jobId, token);
+    return 'spent';
+  }
+  if (!(await takeToken(ctx, jobId, token))) return 'not-waiting';
+  if (verdict.outcome === 'done') {
+    // The job's first stage on its node is behind it: the node's own count includes it from now on.
+    if (stage.name === 'prepare' && state.job.remote_build_node) await markNodeJobStarted(ctx, state.job.remote_build_node, jobId);
+    await finishStage(ctx, jobId, stage.name, verdict.detail);
+  }
+  const output: StageOutput = verdict.outcome === 'done' ? { jobId, outcome: 'done' } : { jobId, outcome: 'failed', reason: verdict.reason };
+  return (await ctx.workflow.resume(token, output)) ? 'resumed' : 'spent';
+}
+
+/**
+ * After a job pod's PATCH: checks the stage the job waits in, so the report resumes it at once.
+ * The PATCH itself is already stored; a failed check is left to the reconciler's next pass.
+ */
+export async function resumeReportedStage(ctx: WorkflowContext, jobId: string): Promise<void> {
+  try {
+    await checkWaitingStage(ctx, jobId, 'advance');
+  } catch (error) {
+    logger.warn('the reported progress did not resume the job workflow; the reconciler will', { jobId, error: (error as Error).message });
+  }
+}
+
+/** Clears the parked token if it is still `token`; true for the one caller that did. */
+async function takeToken(ctx: WorkflowContext, jobId: string, token: string): Promise<boolean> {
+  let took = false;
+  await updateJobState(ctx, jobId, (s) => {
+    took = false;
+    if (s.stage?.token !== token) return undefined;
+    took = true;
+    const { token: _spent, ...stage } = s.stage;
+    return { ...s, stage };
+  }).catch((error: unknown) => {
+    if (!(error instanceof ProblemError && error.status === 404)) throw error;
+  });
+  return took;
 }
 
 /**
@@ -98,9 +184,8 @@ export async function runPolledStage(ctx: WorkflowContext, stage: PolledStage, i
  * retried register finds its own image instead of making a second one.
  */
 export async function runRegisterStage(ctx: WorkflowContext, input: StageInput): Promise<StageOutput> {
-  const entered = await enterStage(ctx, input.jobId, 'register');
-  if (!entered) return { jobId: input.jobId, outcome: 'gone' };
-  const { state } = entered;
+  const state = await enterStage(ctx, input.jobId, 'register');
+  if (!state) return { jobId: input.jobId, outcome: 'gone' };
   const job = workerJobOf(state);
   const collected = await (await ctx.workerFor(state.worker)).collect(job);
   let imageId: string;

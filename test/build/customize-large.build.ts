@@ -25,7 +25,7 @@ beforeAll(async () => {
   mkdirSync(scratchRoot, { recursive: true });
   scratch = mkdtempSync(join(scratchRoot, 'large-image-'));
   Object.assign(process.env, { IMS_JOB_WORKER: 'local', IMS_WORK_ROOT: workRoot });
-  svc = await startTestService({ workflow: { pollMs: 1000 } });
+  svc = await startTestService({ reconcileMs: 1000 });
 }, 60_000);
 
 afterAll(async () => {

@@ -26,7 +26,7 @@ beforeAll(async () => {
   requireHostTools(['kiwi-ng', 'gpg', 'rsync', 'mksquashfs', 'unsquashfs', 'curl', 'tar', 'unshare', 'flock', 'dpkg-query']);
   scratch = mkdtempSync(join(tmpdir(), 'ims-build-'));
   Object.assign(process.env, { IMS_JOB_WORKER: 'local', IMS_WORK_ROOT: workRoot });
-  svc = await startTestService({ workflow: { pollMs: 1000 } });
+  svc = await startTestService({ reconcileMs: 1000 });
 }, 60_000);
 
 afterAll(async () => {

@@ -117,7 +117,7 @@ beforeAll(async () => {
     // kiwi in the builder container reaches the mirror through the node's network.
     REMOTE_NODE_BUILD_NETWORK: 'host',
   });
-  svc = await startTestService({ workflow: { pollMs: 1000 } });
+  svc = await startTestService({ reconcileMs: 1000 });
 }, 30 * 60_000);
 
 afterAll(async () => {

@@ -28,10 +28,10 @@ export interface TestResponse {
   body: any;
 }
 
-export async function startTestService(options: Pick<EmbeddedOptions, 'workflow'> = {}): Promise<TestService> {
+export async function startTestService(options: Pick<EmbeddedOptions, 'workflow' | 'reconcileMs' | 'reconcile'> = {}): Promise<TestService> {
   const scratchDir = mkdtempSync(join(tmpdir(), 'ims-test-'));
   process.env.TABLE_NAME = `ims-test-${randomUUID().slice(0, 8)}`;
-  const service = await startEmbedded({ port: 0, scratchDir, workflow: { pollMs: 20, retryMs: 10, ...options.workflow } });
+  const service = await startEmbedded({ port: 0, scratchDir, reconcileMs: 20, ...options, workflow: { retryMs: 10, ...options.workflow } });
   const s3 = makeS3Client(readSettings());
 
   const request = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {

@@ -87,7 +87,7 @@ beforeAll(async () => {
   registerWorker('parked', () => parked);
   registerWorker('parked-broken', () => broken);
   // One poll when the job starts, then a long wait: the workflow leaves the records alone.
-  svc = await startTestService({ workflow: { pollMs: 600_000 } });
+  svc = await startTestService({ reconcileMs: 600_000 });
   keyId = (await svc.request('POST', '/v3/public-keys', { name: 'jobs', public_key: 'ssh-ed25519 AAAAC3Nza jobs@test' })).body.id;
   recipe = await newRecipe({ require_dkms: false });
   dkmsRecipe = await newRecipe(); // recipes default to require_dkms true (§5.2)

@@ -493,7 +493,7 @@ describe('advance: noticing a pod that can no longer report', () => {
       },
       { failed: 1, startTime: LONG_AGO, conditions: [{ type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' }] },
     );
-    const progress = await worker().advance('build', job);
+    const progress = await worker().inspect('build', job);
     const reason = reasonOf(progress);
     expect(reason).toContain(`Kubernetes Job ${job.job.kubernetes_job} failed (BackoffLimitExceeded)`);
     expect(reason).toContain('init container build-image was killed for running out of memory (OOMKilled, exit code 137, memory limit 40Gi)');
@@ -510,7 +510,7 @@ describe('advance: noticing a pod that can no longer report', () => {
         ],
       },
     });
-    expect(reasonOf(await worker().advance('package', job))).toContain('container buildenv-sidecar was killed for running out of memory');
+    expect(reasonOf(await worker().inspect('package', job))).toContain('container buildenv-sidecar was killed for running out of memory');
   });
 
   test('a container that exits non-zero: its name, code and termination message', async () => {
@@ -523,34 +523,47 @@ describe('advance: noticing a pod that can no longer report', () => {
         ],
       },
     });
-    expect(reasonOf(await worker().advance('build', job))).toBe('init container build-ca-rpm terminated with exit code 2: rpmbuild: no such file');
+    expect(reasonOf(await worker().inspect('build', job))).toBe('init container build-ca-rpm terminated with exit code 2: rpmbuild: no such file');
   });
 
   test('an evicted pod', async () => {
     const job = withStatus(workerJob({ job_type: 'customize' }), 'waiting_on_user');
     seedRunningJob(job, { status: { phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: ephemeral-storage.' } });
-    expect(reasonOf(await worker().advance('ssh', job))).toContain('was evicted: The node was low on resource: ephemeral-storage.');
+    expect(reasonOf(await worker().inspect('ssh', job))).toContain('was evicted: The node was low on resource: ephemeral-storage.');
   });
 
   test('a vanished Job', async () => {
     const job = withStatus(workerJob(), 'building_image');
-    expect(reasonOf(await worker().advance('build', job))).toBe(`Kubernetes Job ${job.job.kubernetes_job} no longer exists (deleted outside IMS?)`);
+    expect(reasonOf(await worker().inspect('build', job))).toBe(`Kubernetes Job ${job.job.kubernetes_job} no longer exists (deleted outside IMS?)`);
   });
 
   test('a vanished pod (Job started long ago, no pod left)', async () => {
     const job = withStatus(workerJob(), 'building_image');
     seedRunningJob(job);
     fake.remove(collectionOf('pods'), `${job.job.kubernetes_job}-abcde`);
-    expect(reasonOf(await worker().advance('build', job))).toContain('has vanished');
+    expect(reasonOf(await worker().inspect('build', job))).toContain('has vanished');
   });
 
   test('a completed Job whose final status never arrived: failed after the grace period only', async () => {
     const job = withStatus(workerJob(), 'packaging_artifacts');
     const complete = (at: string) => ({ succeeded: 1, startTime: LONG_AGO, completionTime: at, conditions: [{ type: 'Complete', status: 'True' }] });
     seedRunningJob(job, { status: { phase: 'Succeeded' } }, complete(JUST_NOW));
-    expect((await worker().advance('package', job)).state).toBe('running');
+    expect((await worker().inspect('package', job)).state).toBe('running');
     fake.setStatus(collectionOf('jobs'), job.job.kubernetes_job, complete(LONG_AGO));
-    expect(reasonOf(await worker().advance('package', job))).toContain("completed but the job status is still 'packaging_artifacts'");
+    expect(reasonOf(await worker().inspect('package', job))).toContain("completed but the job status is still 'packaging_artifacts'");
+  });
+
+  test('advance judges a running stage from the record alone: the cluster is not asked', async () => {
+    const job = withStatus(workerJob(), 'building_image');
+    seedRunningJob(job);
+    fake.requests.length = 0;
+    expect(await worker().advance('build', job)).toEqual({ state: 'running' });
+    expect(await worker().advance('ssh', withStatus(workerJob({ job_type: 'customize' }), 'waiting_on_user'))).toEqual({ state: 'running' });
+    expect(await worker().advance('package', withStatus(workerJob(), 'success'))).toEqual({ state: 'done' });
+    expect(fake.requests).toEqual([]);
+    // A pod that reported error is read once, for the reason.
+    expect(reasonOf(await worker().advance('build', withStatus(job, 'error')))).toMatch(/^the job pod reported error/);
+    expect(fake.requests.length).toBeGreaterThan(0);
   });
 
   test("status error: failed with the failing container's reason", async () => {
@@ -563,13 +576,13 @@ describe('advance: noticing a pod that can no longer report', () => {
         ],
       },
     });
-    expect(reasonOf(await worker().advance('build', job))).toBe('the job pod reported error; init container fetch-recipe terminated with exit code 1: md5 mismatch');
+    expect(reasonOf(await worker().inspect('build', job))).toBe('the job pod reported error; init container fetch-recipe terminated with exit code 1: md5 mismatch');
   });
 
   test('status error without a failed container: the bare reason', async () => {
     const job = withStatus(workerJob(), 'error');
     seedRunningJob(job);
-    expect(reasonOf(await worker().advance('package', job))).toBe('the job pod reported error');
+    expect(reasonOf(await worker().inspect('package', job))).toBe('the job pod reported error');
   });
 });
 
@@ -597,25 +610,25 @@ describe('advance: done and running by the job status', () => {
   test.each(cases)('%s %j: %s at %s → %s', async (_label, overrides, stage, status, expected) => {
     const job = withStatus(workerJob(overrides), status);
     seedRunningJob(job);
-    expect((await worker().advance(stage, job)).state).toBe(expected);
+    expect((await worker().inspect(stage, job)).state).toBe(expected);
   });
 
   test('ssh on a create job without debug is done at once, without asking Kubernetes', async () => {
     const job = withStatus(workerJob(), 'building_image');
-    expect(await worker().advance('ssh', job)).toEqual({ state: 'done' });
+    expect(await worker().inspect('ssh', job)).toEqual({ state: 'done' });
     expect(fake.requests).toEqual([]);
   });
 
   test('create debug shell after a failed build: an error ends the ssh stage as failed', async () => {
     const job = withStatus(workerJob({ enable_debug: true }), 'error');
     seedRunningJob(job);
-    expect((await worker().advance('ssh', job)).state).toBe('failed');
+    expect((await worker().inspect('ssh', job)).state).toBe('failed');
   });
 
   test('waiting for the user: the detail names the SSH endpoints from the record', async () => {
     const job = withStatus(workerJob({ job_type: 'customize' }), 'waiting_on_user');
     seedRunningJob(job);
-    const progress = await worker().advance('ssh', job);
+    const progress = await worker().inspect('ssh', job);
     expect(progress.state).toBe('running');
     const detail = progress.state === 'running' ? progress.detail : '';
     expect(detail).toContain(`customer_access ssh -p 22 root@${job.job.id}.ims.cmn.shasta.local`);
@@ -632,7 +645,7 @@ describe('advance: done and running by the job status', () => {
         ],
       },
     });
-    const progress = await worker().advance('build', job);
+    const progress = await worker().inspect('build', job);
     expect(progress).toMatchObject({ state: 'running', detail: expect.stringContaining('fetch-recipe waiting (ImagePullBackOff: Back-off pulling image)') });
   });
 
@@ -640,7 +653,7 @@ describe('advance: done and running by the job status', () => {
     const job = withStatus(workerJob(), 'building_image');
     seedRunningJob(job);
     fake.failNext({ method: 'GET', path: `${collectionOf('jobs')}/${job.job.kubernetes_job}`, status: 503, reason: 'ServiceUnavailable' });
-    expect(await worker().advance('build', job)).toMatchObject({ state: 'running', detail: expect.stringContaining('HTTP 503 ServiceUnavailable') });
+    expect(await worker().inspect('build', job)).toMatchObject({ state: 'running', detail: expect.stringContaining('HTTP 503 ServiceUnavailable') });
   });
 });
 

@@ -63,7 +63,7 @@ afterAll(async () => {
 
 test('a job waiting for its user survives a restart of the service and completes after it', async () => {
   const dataDir = join(scratch, 'data');
-  const start = () => startEmbedded({ port: 0, dataDir, workflow: { pollMs: 200, retryMs: 10 } });
+  const start = () => startEmbedded({ port: 0, dataDir, reconcileMs: 200, workflow: { retryMs: 10 } });
   const image = buildTinyImage(join(scratch, 'image'));
   const keyFile = join(scratch, 'id_ed25519');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyFile]);

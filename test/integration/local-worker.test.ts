@@ -115,7 +115,7 @@ beforeAll(async () => {
   keyFile = join(scratch, 'id_ed25519');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyFile]);
   Object.assign(process.env, { IMS_JOB_WORKER: 'local', IMS_WORK_ROOT: workRoot, IMS_STAGE_TIMEOUT_SSH: String(SSH_TIMEOUT_S) });
-  svc = await startTestService({ workflow: { pollMs: 200 } });
+  svc = await startTestService({ reconcileMs: 200 });
 
   imageId = await registerTinyImage(svc, image, 'tiny-source');
   const key = await svc.request('POST', '/v3/public-keys', { name: 'tester', public_key: readFileSync(`${keyFile}.pub`, 'utf8') });

@@ -167,7 +167,15 @@ describe('GET /v3/remote-build-nodes/status', () => {
 
 /** createJob with a workflow that never runs: placement alone is under test. */
 function placementContext(): JobContext {
-  return { ...svc.app, workflow: { start: async () => 'not-started', stop: async () => undefined } };
+  return { ...svc.app, workflow: {
+      start: async () => 'not-started',
+      stop: async () => undefined,
+      resume: async () => false,
+      fail: async () => false,
+      heartbeat: async () => false,
+      status: async () => 'UNKNOWN',
+    },
+  };
 }
 
 const createInput = (arch: string, name: string) => ({

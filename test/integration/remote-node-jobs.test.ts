@@ -128,7 +128,7 @@ beforeAll(async () => {
   // The default worker: a job that lands there was not placed, which these tests would notice.
   const worker = new ScriptedWorker((bucket, k, body, metadata) => svc.putObject(bucket, k, body, metadata));
   registerWorker('scripted', () => worker);
-  svc = await startTestService({ workflow: { pollMs: 100 } });
+  svc = await startTestService({ reconcileMs: 100 });
 
   keyId = (await svc.request('POST', '/v3/public-keys', { name: 'user', public_key: userKey.publicKey })).body.id;
   const tiny = buildTinyImage(join(scratch, 'tiny'));

@@ -47,7 +47,22 @@ export class KubernetesWorker implements Worker {
     return this.apis;
   }
 
+  /**
+   * prepare creates the job's objects; the other stages are judged from what the pod reported in
+   * the record (its PATCH resumes the stage at once), so a job that runs well never makes the
+   * worker ask the cluster anything.
+   */
   async advance(stage: Exclude<Stage, 'register' | 'cleanup'>, job: WorkerJob): Promise<StageProgress> {
+    if (stage === 'prepare') return this.prepare(job);
+    const verdict = statusVerdict(stage, job.job);
+    if (verdict === 'done') return { state: 'done' };
+    // One read of the pod for the reason: the pod said error, the containers say why.
+    if (verdict === 'error') return this.poll(stage, job);
+    return { state: 'running' };
+  }
+
+  /** The reconciler's look: also asks the cluster whether the pod can still report (the original never did). */
+  async inspect(stage: Exclude<Stage, 'register' | 'cleanup'>, job: WorkerJob): Promise<StageProgress> {
     if (stage === 'prepare') return this.prepare(job);
     return this.poll(stage, job);
   }

@@ -1,0 +1,8 @@
+import '#shared/workers/kubernetes/register.js';
+import '#shared/workers/remote-node/register.js';
+import '#shared/workers/local/register.js';
+import { reconcileJobs } from '#shared/workflow/reconcile.js';
+import { appContext } from '#shared/wiring.js';
+
+/** Scheduled once a minute: checks every job not yet ended, resumes, heartbeats or fails its execution. */
+export const handler = async () => reconcileJobs(appContext());

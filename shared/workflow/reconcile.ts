@@ -1,0 +1,63 @@
+/**
+ * The reconciler: a scheduled pass (EventBridge Scheduler once a minute deployed, a timer under
+ * `npm start`) over every job not yet ended. It is how a job whose progress nobody reports still
+ * moves on, and how no job stays stuck:
+ * - a job waiting in a stage gets a closer look (Worker.inspect): its execution is resumed when
+ *   the work is done or failed, sent a heartbeat while the work goes on, and failed when the
+ *   stage ran past its limit or its worker lost contact for too long;
+ * - a job whose execution ended without ending the job (stopped by hand, or failed where no Catch
+ *   sees it) is failed here, with the reason in its history, and its worker cleans up.
+ * A pass holds no state of its own, so any number of passes may overlap.
+ */
+import { logger } from '../logger.js';
+import { unfinishedJobs, type JobState } from '../domain/jobs.js';
+import { checkWaitingStage, runCleanupStage, type WorkflowContext } from './stages.js';
+
+export interface ReconcileReport {
+  /** Jobs looked at. */
+  jobs: number;
+  /** Executions resumed (the stage's work was done or failed). */
+  resumed: number;
+  /** Heartbeats sent for work still going on. */
+  heartbeats: number;
+  /** Jobs failed here because their execution had ended. */
+  failed: number;
+  /** Jobs whose check threw (logged; the next pass tries again). */
+  errors: number;
+}
+
+const CONCURRENCY = 8;
+
+export async function reconcileJobs(ctx: WorkflowContext): Promise<ReconcileReport> {
+  const report: ReconcileReport = { jobs: 0, resumed: 0, heartbeats: 0, failed: 0, errors: 0 };
+  const running = new Set<Promise<void>>();
+  for await (const state of unfinishedJobs(ctx)) {
+    report.jobs++;
+    const one: Promise<void> = reconcileJob(ctx, state, report)
+      .catch((error: unknown) => {
+        report.errors++;
+        logger.warn('job not reconciled', { jobId: state.job.id, error: (error as Error).message });
+      })
+      .finally(() => running.delete(one));
+    running.add(one);
+    if (running.size >= CONCURRENCY) await Promise.race(running);
+  }
+  await Promise.all(running);
+  if (report.resumed + report.failed + report.errors > 0) logger.info('jobs reconciled', { ...report });
+  return report;
+}
+
+async function reconcileJob(ctx: WorkflowContext, state: JobState, report: ReconcileReport): Promise<void> {
+  const jobId = state.job.id;
+  const result = await checkWaitingStage(ctx, jobId, 'inspect');
+  if (result === 'resumed') report.resumed++;
+  if (result === 'waiting') report.heartbeats++;
+  if (result === 'waiting' || result === 'resumed' || !state.execution) return;
+  // Nothing waits in a stage: either a short stage is running, or the execution is gone.
+  const status = await ctx.workflow.status(state.execution);
+  if (status === 'RUNNING' || status === 'UNKNOWN') return;
+  const reason = `the job's workflow ended (${status}) before the job did`;
+  logger.warn('job failed by the reconciler', { jobId, reason, metric: 'ReconcilerFailedJobs' });
+  report.failed++;
+  await runCleanupStage(ctx, { jobId, outcome: 'error', reason });
+}
