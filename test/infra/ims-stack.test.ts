@@ -17,7 +17,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { REPO_ROOT } from '#infra/constructs/ims-function.js';
 import { PUBLIC_PATHS } from '#infra/constructs/ims-http-api.js';
 import { ImsStack } from '#infra/stacks/ims-stack.js';
-import { ROUTES, type HandlerGroup } from '#shared/http/routes.js';
+import { API_BASE_PATH, ROUTES, type HandlerGroup } from '#shared/http/routes.js';
 import { tableKeySchema } from '#shared/store/table-design.js';
 
 type Resource = { Type: string; Properties: Record<string, any> };
@@ -146,12 +146,16 @@ describe('HTTP API', () => {
     );
   }
 
-  test('routes every path of ROUTES, any method, to the function of its group', () => {
+  test('routes every path of ROUTES, any method, to the function of its group, under / and under /apis/ims', () => {
     const routes = routeTable();
     for (const route of ROUTES) {
-      expect({ path: route.path, fn: routes.get(`ANY ${route.path}`)?.fn }).toEqual({ path: route.path, fn: logicalId(stack.apiFunctions[route.group].fn) });
+      for (const path of [route.path, `/apis/ims${route.path}`]) {
+        expect({ path, fn: routes.get(`ANY ${path}`)?.fn }).toEqual({ path, fn: logicalId(stack.apiFunctions[route.group].fn) });
+      }
     }
-    expect(routes.size).toBe(ROUTES.length + 1);
+    expect(routes.has('ANY /apis/ims/v2/images/{image_id}')).toBe(true);
+    expect(routes.has('ANY /apis/ims/v3/jobs/{job_id}')).toBe(true);
+    expect(routes.size).toBe(ROUTES.length * 2 + 1);
   });
 
   test('sends unknown URLs ($default) to the service function', () => {
@@ -165,12 +169,12 @@ describe('HTTP API', () => {
       JwtConfiguration: { Issuer: { Ref: 'JwtIssuer' }, Audience: { Ref: 'JwtAudience' } },
     });
     for (const [key, route] of routeTable()) {
-      const isPublic = PUBLIC_PATHS.some((path) => key === `ANY ${path}`);
+      const isPublic = PUBLIC_PATHS.some((path) => key === `ANY ${path}` || key === `ANY ${API_BASE_PATH}${path}`);
       expect({ key, auth: route.auth, authorizer: route.authorizer }).toEqual(
         isPublic ? { key, auth: 'NONE', authorizer: undefined } : { key, auth: 'JWT', authorizer: { Ref: authorizerId } },
       );
     }
-    expect(PUBLIC_PATHS.every((path) => routeTable().has(`ANY ${path}`))).toBe(true);
+    expect(PUBLIC_PATHS.every((path) => routeTable().has(`ANY ${path}`) && routeTable().has(`ANY ${API_BASE_PATH}${path}`))).toBe(true);
     template.hasParameter('JwtIssuer', { Type: 'String' });
     template.hasParameter('JwtAudience', { Type: 'CommaDelimitedList' });
   });
