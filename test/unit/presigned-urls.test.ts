@@ -87,7 +87,7 @@ describe('presignGet', () => {
     expect(q.get('X-Amz-Security-Token')).toBe('role-session-token');
   });
 
-  test('the source asks the secret loader at each use (the loader's maxAgeMs decides when the secret is read again)', async () => {
+  test('the source asks the secret loader at each use (the maxAgeMs of the loader decides when the secret is read again)', async () => {
     const settings = deployedSettings();
     const rotated = { accessKeyId: 'AKIASIGNINGUSER00002', secretAccessKey: 'rotated' };
     const { load, reads } = fakeSecrets([JSON.stringify(SIGNING), JSON.stringify(rotated)]);
