@@ -1,6 +1,6 @@
 /**
- * The CDK app (`npx cdk synth|deploy`, see cdk.json). Bucket names, the version, the job worker
- * and the nodes' known hosts come from context (`-c imsBucketName=...`); the JWT issuer and audience are
+ * The CDK app (`npx cdk synth|deploy`, see cdk.json). Bucket names, the version, the job worker,
+ * the nodes' known hosts and where job pods reach the API come from context (`-c imsBucketName=...`); the JWT issuer and audience are
  * CloudFormation parameters of the stack.
  */
 import { readFileSync } from 'node:fs';
@@ -15,6 +15,10 @@ const context = (key: string): string | undefined => {
   const value: unknown = app.node.tryGetContext(key);
   return typeof value === 'string' && value !== '' ? value : undefined;
 };
+function podApiScheme(value: string | undefined): 'https' | 'http' | undefined {
+  if (value === undefined || value === 'https' || value === 'http') return value;
+  throw new Error(`context podApiScheme must be https or http, not '${value}'`);
+}
 const { version } = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
 
 new ImsStack(app, context('stackName') ?? 'Ims', {
@@ -24,6 +28,8 @@ new ImsStack(app, context('stackName') ?? 'Ims', {
   imsVersion: context('imsVersion') ?? version,
   jobWorker: context('jobWorker') ?? 'kubernetes',
   remoteNodeKnownHosts: context('remoteNodeKnownHosts'),
+  podApiHostname: context('podApiHostname'),
+  podApiScheme: podApiScheme(context('podApiScheme')),
 });
 
 // cdk-nag runs as a validation plugin: an unacknowledged finding fails the synth.

@@ -1,6 +1,6 @@
 /** AWS SDK clients built from settings: pointed at real AWS, or at any compatible endpoint. */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { S3Client } from '@aws-sdk/client-s3';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { Agent } from 'node:https';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -15,9 +15,11 @@ export function makeDynamoClient(settings: Settings): DynamoDBClient {
   });
 }
 
-export function makeS3Client(settings: Settings): S3Client {
+/** `signWith` replaces the configured credentials (the signing key of pre-signed URLs). */
+export function makeS3Client(settings: Settings, signWith?: S3ClientConfig['credentials']): S3Client {
   const credentials =
-    settings.s3AccessKey && settings.s3SecretKey ? { accessKeyId: settings.s3AccessKey, secretAccessKey: settings.s3SecretKey } : undefined;
+    signWith ??
+    (settings.s3AccessKey && settings.s3SecretKey ? { accessKeyId: settings.s3AccessKey, secretAccessKey: settings.s3SecretKey } : undefined);
   return new S3Client({
     region: settings.region,
     ...(settings.s3Endpoint ? { endpoint: settings.s3Endpoint, forcePathStyle: true } : {}),

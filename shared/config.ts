@@ -12,11 +12,17 @@ export interface Settings {
   s3AccessKey?: string;
   s3SecretKey?: string;
   s3SslValidate: boolean;
+  /**
+   * Secret (ARN) holding the long-lived S3 key that signs pre-signed URLs and that job pods get
+   * (S3_SIGNING_SECRET_ARN; shared/artifacts/signing-key.ts).
+   */
+  s3SigningSecretArn?: string;
   imsBucket: string;
   bootImagesBucket: string;
   /** Archives uploaded under this prefix of the IMS bucket register recipes (functions/events/recipe-upload.ts). */
   recipeUploadPrefix: string;
   maxManifestBytes: number;
+  /** Lifetime of pre-signed URLs (S3_URL_EXPIRATION), at most MAX_PRESIGNED_URL_SECONDS. */
   urlExpirationSeconds: number;
   version: string;
   jobWorker: string;
@@ -31,6 +37,9 @@ export interface Settings {
   sfnEndpoint?: string;
   stageTimeouts: StageTimeouts;
 }
+
+/** SigV4 pre-signed URLs live 7 days at most; S3 refuses a longer X-Amz-Expires. */
+export const MAX_PRESIGNED_URL_SECONDS = 7 * 24 * 3600;
 
 function intFrom(value: string | undefined, fallback: number): number {
   const n = value === undefined ? NaN : Number.parseInt(value, 10);
@@ -51,11 +60,12 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     s3AccessKey: env.S3_ACCESS_KEY || undefined,
     s3SecretKey: env.S3_SECRET_KEY || undefined,
     s3SslValidate: boolFrom(env.S3_SSL_VALIDATE, true),
+    s3SigningSecretArn: env.S3_SIGNING_SECRET_ARN || undefined,
     imsBucket: env.S3_IMS_BUCKET || 'ims',
     bootImagesBucket: env.S3_BOOT_IMAGES_BUCKET || 'boot-images',
     recipeUploadPrefix: env.RECIPE_UPLOAD_PREFIX ?? 'recipes/',
     maxManifestBytes: intFrom(env.MAX_IMAGE_MANIFEST_SIZE_BYTES, 1024 * 1024),
-    urlExpirationSeconds: intFrom(env.S3_URL_EXPIRATION, 432000),
+    urlExpirationSeconds: Math.min(intFrom(env.S3_URL_EXPIRATION, 432000), MAX_PRESIGNED_URL_SECONDS),
     version: env.IMS_VERSION || 'Unknown',
     jobWorker: env.IMS_JOB_WORKER || (env.KUBECONFIG || env.KUBERNETES_SERVICE_HOST ? 'kubernetes' : 'none'),
     defaultBuildEnvSize: intFrom(env.DEFAULT_IMS_IMAGE_SIZE, 60),

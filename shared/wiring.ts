@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { S3ArtifactStore } from './artifacts/s3-artifact-store.js';
+import { makeSigningS3Client, signingKeySource } from './artifacts/signing-key.js';
 import { makeDynamoClient, makeS3Client, makeSfnClient } from './clients.js';
 import { readSettings, type Settings } from './config.js';
 import { unprobedNodes, type NodeProber } from './domain/remote-build-nodes.js';
@@ -68,7 +69,7 @@ export function buildContext(settings: Settings = readSettings(), overrides: Con
   return {
     config: settings,
     store: new DynamoRecordStore(makeDynamoClient(settings), settings.tableName, indexRecord),
-    artifacts: new S3ArtifactStore(makeS3Client(settings)),
+    artifacts: new S3ArtifactStore(makeS3Client(settings), { presigner: presignerFor(settings) }),
     clock: { nowMicros },
     ids: { newId: randomUUID },
     settings: { bootImagesBucket: settings.bootImagesBucket, maxManifestBytes: settings.maxManifestBytes },
@@ -89,6 +90,12 @@ export function buildContext(settings: Settings = readSettings(), overrides: Con
     stageTimeouts: settings.stageTimeouts,
     nodes: overrides.nodes ?? nodeProber(),
   };
+}
+
+/** Pre-signed URLs are signed with the long-lived signing key when there is one (shared/artifacts/signing-key.ts). */
+function presignerFor(settings: Settings) {
+  const key = signingKeySource(settings);
+  return key ? makeSigningS3Client(settings, key) : undefined;
 }
 
 /** SSH probes when a key for the nodes is configured; otherwise every node shows the original's initial values. */

@@ -1,7 +1,8 @@
 /**
- * The HTTP API: one Lambda integration per handler group, one `ANY` route per path of ROUTES (the
- * handlers answer 405 themselves, with the original's problem body and Allow header), and
- * `$default` to the service function, which answers unknown URLs with the original's 404.
+ * The HTTP API: one Lambda integration per handler group, one `ANY` route per path of ROUTES under
+ * each base path (`/` and `/apis/ims`; the handlers answer 405 themselves, with the original's
+ * problem body and Allow header), and `$default` to the service function, which answers unknown
+ * URLs with the original's 404.
  */
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
@@ -10,10 +11,10 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { ROUTES, type HandlerGroup } from '#shared/http/routes.js';
+import { ROUTES, servedPaths, type HandlerGroup } from '#shared/http/routes.js';
 import { acknowledgePublicRoute } from './nag.js';
 
-/** Probes and the version answer without a token, as the original's do behind its gateway. */
+/** Probes and the version answer without a token, as the original's do behind its gateway (under `/apis/ims` too). */
 export const PUBLIC_PATHS: readonly string[] = ['/healthz/ready', '/healthz/live', '/version'];
 
 export interface ImsHttpApiProps {
@@ -67,15 +68,18 @@ export class ImsHttpApi extends Construct {
     });
 
     for (const route of ROUTES) {
-      const routes = this.api.addRoutes({
-        path: route.path,
-        methods: [apigwv2.HttpMethod.ANY],
-        integration: integrationFor(route.group),
-        ...(PUBLIC_PATHS.includes(route.path) ? { authorizer: new apigwv2.HttpNoneAuthorizer() } : {}),
-      });
-      if (PUBLIC_PATHS.includes(route.path)) {
-        this.publicRoutes.push(...routes);
-        routes.forEach(acknowledgePublicRoute);
+      const isPublic = PUBLIC_PATHS.includes(route.path);
+      for (const path of servedPaths(route)) {
+        const routes = this.api.addRoutes({
+          path,
+          methods: [apigwv2.HttpMethod.ANY],
+          integration: integrationFor(route.group),
+          ...(isPublic ? { authorizer: new apigwv2.HttpNoneAuthorizer() } : {}),
+        });
+        if (isPublic) {
+          this.publicRoutes.push(...routes);
+          routes.forEach(acknowledgePublicRoute);
+        }
       }
     }
 

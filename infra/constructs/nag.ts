@@ -102,6 +102,25 @@ export function acknowledgeExternalSecret(secret: IConstruct): void {
   );
 }
 
+/** The S3 signing user's policy and its access-key secret (infra/stacks/ims-stack.ts). */
+export function acknowledgeS3SigningIdentity(user: IConstruct, secret: IConstruct, bootImages: IConstruct, ims: IConstruct): void {
+  acknowledge(
+    user,
+    wildcard(`Resource::${arnOf(bootImages)}/*`),
+    "Job pods upload each image's artifacts under <image id>/, an id made at run time, and pre-signed URLs of rootfs objects name those keys: access is to the objects of this one bucket.",
+  );
+  acknowledge(
+    user,
+    wildcard(`Resource::${arnOf(ims)}/recipes/*`),
+    'Pre-signed URLs of recipe archives (recipes/<id>/...) are signed with this key: read of the recipes prefix only.',
+  );
+  acknowledge(
+    secret,
+    'AwsSolutions-SMG4',
+    'The access key of an IAM user: rotation means a second key, put in while URLs signed with the first still live (up to S3_URL_EXPIRATION), then the first deleted; docs/deploy.md gives the steps. A rotation Lambda that swaps keys at once would break those URLs.',
+  );
+}
+
 /** S3 bucket notifications: CDK's BucketNotificationsHandler function and its role. */
 export function acknowledgeBucketNotifications(stack: Stack): void {
   acknowledge(

@@ -1,6 +1,8 @@
 /** `npm start`: the whole service on this machine, no cloud account and no other setup. */
 import { logger } from '#shared/logger.js';
+import { remoteNodeSettingsFromEnv } from '#shared/remote-nodes/settings.js';
 import { EMBEDDED_S3_CREDENTIALS, startEmbedded } from './embedded.js';
+import { jobKindsReport } from './job-kinds.js';
 
 const dataDir = process.env.IMS_DATA_DIR || './.ims-data';
 const service = await startEmbedded({
@@ -18,6 +20,10 @@ logger.info('IMS is listening', {
   dataDir,
 });
 process.stdout.write(`IMS API: ${service.url}  S3: ${service.s3Endpoint}  data: ${dataDir}\n`);
+
+const jobs = jobKindsReport(service.app.config.jobWorker, remoteNodeSettingsFromEnv(process.env));
+if (jobs.canRun.length === 2) logger.info('job kinds this host can run', { ...jobs });
+else logger.warn('job kinds this host can run', { ...jobs });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

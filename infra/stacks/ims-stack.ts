@@ -3,8 +3,9 @@
  * artifact buckets and the secrets the workers need. Each function is granted only what its
  * use cases touch (docs/deploy.md lists them).
  */
-import { CfnOutput, CfnParameter, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, CfnParameter, Fn, RemovalPolicy, SecretValue, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
@@ -23,6 +24,7 @@ import {
   acknowledgeBucketAccess,
   acknowledgeExecutionAccess,
   acknowledgeExternalSecret,
+  acknowledgeS3SigningIdentity,
   acknowledgeStateMachine,
   acknowledgeTableAccess,
 } from '../constructs/nag.js';
@@ -41,6 +43,13 @@ export interface ImsStackProps extends StackProps {
    * environment variable is fine; Lambda allows 4 KB of environment per function.
    */
   remoteNodeKnownHosts?: string;
+  /**
+   * Host (with `:port` when not the scheme's) the job pods reach IMS at, under `/apis/ims`
+   * (API_GATEWAY_HOSTNAME); left out, the HTTP API's own endpoint host.
+   */
+  podApiHostname?: string;
+  /** Scheme of the pods' IMS URL (IMS_JOB_API_SCHEME); default https. */
+  podApiScheme?: 'https' | 'http';
 }
 
 /** The kubernetes worker renders its job manifests from these templates at run time. */
@@ -58,6 +67,10 @@ export class ImsStack extends Stack {
   readonly bootImagesBucket: s3.Bucket;
   readonly kubeconfigSecret: secretsmanager.Secret;
   readonly remoteNodeKeySecret: secretsmanager.Secret;
+  /** The IAM user whose access key signs pre-signed URLs and is what job pods upload with. */
+  readonly s3SigningUser: iam.User;
+  /** JSON {accessKeyId, secretAccessKey} of that user (S3_SIGNING_SECRET_ARN); retained on stack delete. */
+  readonly s3SigningKeySecret: secretsmanager.Secret;
   readonly apiFunctions: Record<HandlerGroup, ImsFunction>;
   readonly stageFunctions: Record<Stage, ImsFunction>;
   readonly recipeUploadFunction: ImsFunction;
@@ -91,6 +104,7 @@ export class ImsStack extends Stack {
     });
     acknowledgeExternalSecret(this.kubeconfigSecret);
     acknowledgeExternalSecret(this.remoteNodeKeySecret);
+    [this.s3SigningUser, this.s3SigningKeySecret] = this.createS3SigningIdentity();
 
     const recordsEnv = {
       TABLE_NAME: this.table.tableName,
@@ -179,13 +193,54 @@ export class ImsStack extends Stack {
       jwtAudience: jwtAudience.valueAsList,
     });
 
+    // Where the job pods report: the stage functions render it into the job templates
+    // (API_GATEWAY_HOSTNAME, and IMS_URL = <scheme>://<host>/apis/ims).
+    const podApiHostname = props.podApiHostname ?? Fn.select(2, Fn.split('/', this.httpApi.api.apiEndpoint));
+    for (const stage of STAGES) {
+      this.stageFunctions[stage].fn.addEnvironment('API_GATEWAY_HOSTNAME', podApiHostname);
+      if (props.podApiScheme) this.stageFunctions[stage].fn.addEnvironment('IMS_JOB_API_SCHEME', props.podApiScheme);
+    }
+
     new CfnOutput(this, 'ApiUrl', { value: this.httpApi.url, description: 'Base URL of the IMS API' });
     new CfnOutput(this, 'TableName', { value: this.table.tableName });
     new CfnOutput(this, 'ImsBucketName', { value: this.imsBucket.bucketName, description: 'S3_IMS_BUCKET: recipes' });
     new CfnOutput(this, 'BootImagesBucketName', { value: this.bootImagesBucket.bucketName, description: 'S3_BOOT_IMAGES_BUCKET: image artifacts and manifests' });
     new CfnOutput(this, 'StateMachineArn', { value: this.stateMachine.stateMachineArn });
     new CfnOutput(this, 'KubeconfigSecretArn', { value: this.kubeconfigSecret.secretArn, description: 'Put the kubeconfig for the job worker here' });
+    new CfnOutput(this, 'S3SigningKeySecretArn', {
+      value: this.s3SigningKeySecret.secretArn,
+      description: 'The S3 key that signs pre-signed URLs and that job pods get (ims-s3-credentials); rotate it as docs/deploy.md says',
+    });
+    new CfnOutput(this, 'S3SigningUserName', { value: this.s3SigningUser.userName, description: 'IAM user of the S3 signing key' });
     new CfnOutput(this, 'RemoteNodeKeySecretArn', { value: this.remoteNodeKeySecret.secretArn, description: 'Put the remote build nodes SSH private key here' });
+  }
+
+  /**
+   * The S3 signing identity: an IAM user with a long-lived access key, so pre-signed URLs live as
+   * long as S3_URL_EXPIRATION says (a role's temporary credentials expire within hours and take
+   * their URLs with them), and the key job pods get to upload artifacts. It may read and write
+   * the boot-images bucket's objects (the pods' uploads, HEADs and rollback deletes, and rootfs
+   * URLs) and read recipe archives (recipe URLs); nothing else. The key lives in a secret that
+   * outlives the stack, like the data it signs for.
+   */
+  private createS3SigningIdentity(): [iam.User, secretsmanager.Secret] {
+    const user = new iam.User(this, 'S3SigningUser');
+    user.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+        resources: [this.bootImagesBucket.arnForObjects('*')],
+      }),
+    );
+    user.addToPolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket', 's3:GetBucketLocation'], resources: [this.bootImagesBucket.bucketArn] }));
+    user.addToPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [this.imsBucket.arnForObjects(`${RECIPE_PREFIX}*`)] }));
+    const key = new iam.AccessKey(this, 'S3SigningKey', { user });
+    const secret = new secretsmanager.Secret(this, 'S3SigningKeySecret', {
+      description: 'IMS: S3 access key that signs pre-signed URLs and that job pods upload with (JSON accessKeyId, secretAccessKey)',
+      secretObjectValue: { accessKeyId: SecretValue.unsafePlainText(key.accessKeyId), secretAccessKey: key.secretAccessKey },
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    acknowledgeS3SigningIdentity(user, secret, this.bootImagesBucket, this.imsBucket);
+    return [user, secret];
   }
 
   /** Each function gets what its use cases touch, nothing more (service: only its logs). */
@@ -216,6 +271,11 @@ export class ImsStack extends Stack {
       for (const f of [...nodeKeyReaders, ...STAGES.map((stage) => this.stageFunctions[stage])]) {
         f.fn.addEnvironment('REMOTE_NODE_KNOWN_HOSTS', remoteNodeKnownHosts);
       }
+    }
+    // Creating a job pre-signs its download URL with the signing key; the stage functions hand the
+    // key to the job pods (ims-s3-credentials).
+    for (const f of [api.jobs, this.recipeUploadFunction, ...STAGES.map((stage) => this.stageFunctions[stage])]) {
+      this.grantSecret(f, 'S3_SIGNING_SECRET_ARN', this.s3SigningKeySecret);
     }
     this.grantTable(this.recipeUploadFunction);
     this.grantBucket(this.recipeUploadFunction, this.imsBucket, false);

@@ -38,14 +38,18 @@ export interface S3ArtifactStoreOptions {
   singleCopyLimit?: number;
   copyPartSize?: number;
   uploadPartSize?: number;
+  /** Signs pre-signed URLs (a client with the long-lived signing key, shared/artifacts/signing-key.ts); default the store's client. */
+  presigner?: S3Client;
 }
 
 export class S3ArtifactStore implements ArtifactStore {
   private readonly singleCopyLimit: number;
   private readonly copyPartSize: number;
   private readonly uploadPartSize: number;
+  private readonly presigner: S3Client;
 
   constructor(private readonly s3: S3Client, options: S3ArtifactStoreOptions = {}) {
+    this.presigner = options.presigner ?? s3;
     this.singleCopyLimit = options.singleCopyLimit ?? SINGLE_COPY_LIMIT;
     this.copyPartSize = options.copyPartSize ?? COPY_PART_SIZE;
     this.uploadPartSize = options.uploadPartSize ?? UPLOAD_PART_SIZE;
@@ -196,7 +200,7 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 
   async presignGet({ bucket, key }: S3Location, expiresInSeconds: number): Promise<string> {
-    return getSignedUrl(this.s3, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: expiresInSeconds });
+    return getSignedUrl(this.presigner, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: expiresInSeconds });
   }
 }
 

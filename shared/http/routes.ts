@@ -17,6 +17,25 @@ export interface RouteDef {
 
 const VERSIONED: readonly ['', '/v2', '/v3'] = ['', '/v2', '/v3'];
 
+/**
+ * The API also answers every route under `/apis/ims`: the base path the original has behind the
+ * system's API gateway, which ims-python-helper (in the job pods) and the `cray` CLI use by
+ * default (`https://<gateway>/apis/ims`). `/apis/ims/v3/images` is `/v3/images`.
+ */
+export const API_BASE_PATH = '/apis/ims';
+export const BASE_PATHS: readonly string[] = ['', API_BASE_PATH];
+
+/** The path a route is matched on: without the `/apis/ims` base path. */
+export function withoutBasePath(path: string): string {
+  if (path === API_BASE_PATH) return '/';
+  return path.startsWith(`${API_BASE_PATH}/`) ? path.slice(API_BASE_PATH.length) : path;
+}
+
+/** Every route path under every base path: what API Gateway routes. */
+export function servedPaths(route: RouteDef): string[] {
+  return BASE_PATHS.map((base) => `${base}${route.path}`);
+}
+
 function versioned(group: HandlerGroup, name: string, idParam: string, collection: readonly Method[], item: readonly Method[]): RouteDef[] {
   return VERSIONED.flatMap((prefix) => [
     { path: `${prefix}/${name}`, group, resource: `${name}.collection`, methods: collection },
@@ -87,9 +106,11 @@ function toMatch(route: CompiledRoute, m: RegExpExecArray, path: string): RouteM
  * The route for a path and method; undefined for an unknown URL. As in the original (Werkzeug),
  * a path that several routes match goes to the first one serving the method, so `DELETE
  * /v3/remote-build-nodes/status` reaches the node named `status` while `GET` gets the status
- * route. When none serves the method, the first route of the path is returned (a 405).
+ * route. When none serves the method, the first route of the path is returned (a 405). A path
+ * under `/apis/ims` matches as the same path without it.
  */
-export function matchRoute(path: string, method?: string): RouteMatch | undefined {
+export function matchRoute(requestPath: string, method?: string): RouteMatch | undefined {
+  const path = withoutBasePath(requestPath);
   let first: RouteMatch | undefined;
   for (const route of COMPILED) {
     const m = route.pattern.exec(path);
@@ -101,7 +122,8 @@ export function matchRoute(path: string, method?: string): RouteMatch | undefine
 }
 
 /** Every method some route of the path serves (a 405's `Allow`, before HEAD and OPTIONS). */
-export function allowedMethods(path: string): Method[] {
+export function allowedMethods(requestPath: string): Method[] {
+  const path = withoutBasePath(requestPath);
   const methods = new Set<Method>();
   for (const route of COMPILED) if (route.pattern.test(path)) route.methods.forEach((m) => methods.add(m));
   return [...methods];

@@ -2,8 +2,11 @@
  * A recording fake of the Kubernetes API server (node:http on 127.0.0.1:0), used behind a real
  * KubeConfig so the real @kubernetes/client-node serialises every request. It stores objects per
  * collection path and answers like the API server for the calls IMS makes: POST 201 / 409
- * AlreadyExists, GET 200 / 404, list with an equality labelSelector, DELETE 200 / 404. Tests can
- * seed objects (pods, secrets), set a Job's or Pod's status, and make the next matching calls fail.
+ * AlreadyExists, GET 200 / 404, list with an equality labelSelector, PUT (replace) 200 / 404 / 409
+ * Conflict on an outdated resourceVersion, DELETE 200 / 404. Tests can seed objects (pods,
+ * secrets), set a Job's or Pod's status, make the next matching calls fail, and be told of every
+ * object created (`onCreate`: test/helpers/pod-player.ts plays a Job's pod from it). Every request
+ * is recorded (`requests`, `calls()`), so a test can assert what was asked of the cluster.
  *
  * Every POSTed object goes through an optional validator first; an invalid one is refused with
  * 422 Invalid (as a real API server would) and kept in `rejected` for the test to assert on.
@@ -39,6 +42,9 @@ export interface InjectedFailure {
 }
 
 export type Validator = (resource: string, body: KubeObject) => void;
+
+/** Told of each object the fake stored from a POST: its collection path, resource and the object. */
+export type CreateListener = (created: { collection: string; resource: string; object: KubeObject }) => void;
 
 interface ParsedPath {
   collection: string;
@@ -86,7 +92,9 @@ export class FakeKubeApi {
   readonly rejected: Array<{ path: string; error: string }> = [];
   private readonly store = new Map<string, Map<string, KubeObject>>();
   private failures: InjectedFailure[] = [];
+  private readonly listeners: CreateListener[] = [];
   private uid = 0;
+  private version = 0;
 
   private constructor(
     private readonly server: http.Server,
@@ -127,6 +135,16 @@ export class FakeKubeApi {
     this.rejected.length = 0;
     this.store.clear();
     this.failures = [];
+  }
+
+  /** Calls the listener for every object created from now on (after the 201 is sent). */
+  onCreate(listener: CreateListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Every request so far as `METHOD /path`, in order. */
+  calls(): string[] {
+    return this.requests.map((r) => `${r.method} ${r.path}`);
   }
 
   failNext(failure: InjectedFailure): void {
@@ -224,10 +242,38 @@ export class FakeKubeApi {
       if (items.has(name)) return send(409, status(409, 'AlreadyExists', `${parsed.resource} "${name}" already exists`));
       const stored: KubeObject = {
         ...body,
-        metadata: { ...body.metadata, namespace: parsed.namespace, uid: `uid-${++this.uid}`, creationTimestamp: new Date().toISOString() },
+        metadata: {
+          ...body.metadata,
+          namespace: parsed.namespace,
+          uid: `uid-${++this.uid}`,
+          resourceVersion: String(++this.version),
+          creationTimestamp: new Date().toISOString(),
+        },
       };
       items.set(name, stored);
-      return send(201, stored);
+      send(201, stored);
+      for (const listener of this.listeners) listener({ collection: parsed.collection, resource: parsed.resource, object: structuredClone(stored) });
+      return;
+    }
+    if (method === 'PUT' && parsed.name && !parsed.subresource) {
+      const current = items.get(parsed.name);
+      if (!current) return notFound();
+      if (!body || body.metadata?.name !== parsed.name) return send(400, status(400, 'BadRequest', 'the name of the object does not match the name on the URL'));
+      if (this.validate) {
+        try {
+          this.validate(parsed.resource, body);
+        } catch (error) {
+          this.rejected.push({ path: url.pathname, error: String(error) });
+          return send(422, status(422, 'Invalid', `${parsed.resource} "${parsed.name}" is invalid: ${String(error)}`));
+        }
+      }
+      const expected = body.metadata?.resourceVersion;
+      if (expected !== undefined && expected !== current.metadata?.resourceVersion) {
+        return send(409, status(409, 'Conflict', `Operation cannot be fulfilled on ${parsed.resource} "${parsed.name}": the object has been modified`));
+      }
+      const replaced: KubeObject = { ...body, metadata: { ...current.metadata, ...body.metadata, resourceVersion: String(++this.version) } };
+      items.set(parsed.name, replaced);
+      return send(200, replaced);
     }
     if (method === 'GET' && !parsed.name) {
       const selected = [...items.values()].filter((o) => matchesSelector(o, url.searchParams.get('labelSelector') ?? undefined));

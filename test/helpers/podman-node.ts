@@ -12,23 +12,20 @@
 import { execFileSync, execSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { hostTool } from '../../shared/host-tools.mjs';
 
 export const TEST_BASE_IMAGE = 'localhost/ims-test-base:1';
 
 const BINARIES = ['/usr/sbin/sshd', '/usr/bin/ssh-keygen', '/usr/bin/mksquashfs', '/usr/bin/unsquashfs'];
 const BUSYBOX = '/bin/busybox';
 
-/** Throws, naming what CI must install, when this host cannot run the podman tests. */
+/** Throws, naming what to install (packages from the table `npm test` installs from), when this host cannot run the podman tests. */
 export function requirePodman(): void {
-  const missing = [
-    ['/usr/bin/podman', 'podman'],
-    ['/usr/sbin/runc', 'runc'],
-    ['/usr/sbin/sshd', 'openssh-server'],
-    ['/usr/bin/mksquashfs', 'squashfs-tools'],
-    [BUSYBOX, 'busybox-static'],
-  ].filter(([path]) => !existsSync(path));
+  const missing = ['/usr/bin/podman', '/usr/sbin/runc', '/usr/sbin/sshd', '/usr/bin/mksquashfs', BUSYBOX].map(hostTool).filter((t) => !existsSync(t.path));
   if (missing.length > 0) {
-    throw new Error(`remote-node tests run podman on this host and need: ${missing.map(([p, pkg]) => `${p} (Debian package ${pkg})`).join(', ')}`);
+    throw new Error(
+      `remote-node tests run podman on this host and need: ${missing.map((t) => `${t.path} (Debian package ${t.package})`).join(', ')} (npm test installs them when run as root on Debian)`,
+    );
   }
 }
 

@@ -8,20 +8,29 @@ import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { findTool, debianPackageOf, type Tool } from '#shared/workers/local/host-tools.js';
+import { hostTool } from '../../shared/host-tools.mjs';
 
 const BUSYBOX = '/bin/busybox';
 
-/** Throws, naming the Debian packages to install, when any of the tools is missing. */
+/**
+ * Throws, naming the Debian packages to install, when any of the tools is missing. Every
+ * requirement must be in the table of host tools that `npm test` installs from, with the same
+ * package, so a test cannot need what the setup does not install.
+ */
 export function requireHostTools(tools: readonly Tool[], extra: { path: string; pkg: string }[] = []): void {
   const missing = tools.filter((t) => !findTool(t)).map((t) => `${t} (Debian package ${debianPackageOf(t)})`);
   for (const { path, pkg } of extra) {
+    const listed = hostTool(path).package;
+    if (listed !== pkg) throw new Error(`${path} is provided by ${pkg}, but shared/host-tools.mjs says ${listed}`);
     try {
       readFileSync(path);
     } catch {
       missing.push(`${path} (Debian package ${pkg})`);
     }
   }
-  if (missing.length > 0) throw new Error(`this test runs real jobs on this host and needs: ${missing.join(', ')}`);
+  if (missing.length > 0) {
+    throw new Error(`this test runs real jobs on this host and needs: ${missing.join(', ')} (npm test installs them when run as root on Debian)`);
+  }
 }
 
 export const BUSYBOX_REQUIREMENT = { path: BUSYBOX, pkg: 'busybox-static' };

@@ -17,7 +17,7 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { REPO_ROOT } from '#infra/constructs/ims-function.js';
 import { PUBLIC_PATHS } from '#infra/constructs/ims-http-api.js';
 import { ImsStack } from '#infra/stacks/ims-stack.js';
-import { ROUTES, type HandlerGroup } from '#shared/http/routes.js';
+import { API_BASE_PATH, ROUTES, type HandlerGroup } from '#shared/http/routes.js';
 import { tableKeySchema } from '#shared/store/table-design.js';
 
 type Resource = { Type: string; Properties: Record<string, any> };
@@ -54,7 +54,7 @@ const asList = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
 function statementsOf(fn: { fn: { role?: iam.IRole } }): Statement[] {
   const role = logicalId(fn.fn.role!);
   return ofType('AWS::IAM::Policy')
-    .filter(([, p]) => (p.Properties.Roles as unknown[]).some((r) => JSON.stringify(r) === JSON.stringify({ Ref: role })))
+    .filter(([, p]) => ((p.Properties.Roles ?? []) as unknown[]).some((r) => JSON.stringify(r) === JSON.stringify({ Ref: role })))
     .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Statement[]);
 }
 const actionsOf = (fn: Parameters<typeof statementsOf>[0]) => statementsOf(fn).flatMap((s) => asList(s.Action));
@@ -146,12 +146,16 @@ describe('HTTP API', () => {
     );
   }
 
-  test('routes every path of ROUTES, any method, to the function of its group', () => {
+  test('routes every path of ROUTES, any method, to the function of its group, under / and under /apis/ims', () => {
     const routes = routeTable();
     for (const route of ROUTES) {
-      expect({ path: route.path, fn: routes.get(`ANY ${route.path}`)?.fn }).toEqual({ path: route.path, fn: logicalId(stack.apiFunctions[route.group].fn) });
+      for (const path of [route.path, `/apis/ims${route.path}`]) {
+        expect({ path, fn: routes.get(`ANY ${path}`)?.fn }).toEqual({ path, fn: logicalId(stack.apiFunctions[route.group].fn) });
+      }
     }
-    expect(routes.size).toBe(ROUTES.length + 1);
+    expect(routes.has('ANY /apis/ims/v2/images/{image_id}')).toBe(true);
+    expect(routes.has('ANY /apis/ims/v3/jobs/{job_id}')).toBe(true);
+    expect(routes.size).toBe(ROUTES.length * 2 + 1);
   });
 
   test('sends unknown URLs ($default) to the service function', () => {
@@ -165,12 +169,12 @@ describe('HTTP API', () => {
       JwtConfiguration: { Issuer: { Ref: 'JwtIssuer' }, Audience: { Ref: 'JwtAudience' } },
     });
     for (const [key, route] of routeTable()) {
-      const isPublic = PUBLIC_PATHS.some((path) => key === `ANY ${path}`);
+      const isPublic = PUBLIC_PATHS.some((path) => key === `ANY ${path}` || key === `ANY ${API_BASE_PATH}${path}`);
       expect({ key, auth: route.auth, authorizer: route.authorizer }).toEqual(
         isPublic ? { key, auth: 'NONE', authorizer: undefined } : { key, auth: 'JWT', authorizer: { Ref: authorizerId } },
       );
     }
-    expect(PUBLIC_PATHS.every((path) => routeTable().has(`ANY ${path}`))).toBe(true);
+    expect(PUBLIC_PATHS.every((path) => routeTable().has(`ANY ${path}`) && routeTable().has(`ANY ${API_BASE_PATH}${path}`))).toBe(true);
     template.hasParameter('JwtIssuer', { Type: 'String' });
     template.hasParameter('JwtAudience', { Type: 'CommaDelimitedList' });
   });
@@ -225,20 +229,30 @@ describe('functions', () => {
 });
 
 describe('secrets', () => {
-  test('exist without a value in the template', () => {
+  test('exist without a value in the template (the S3 signing key: taken from its access key at deploy time)', () => {
     const secrets = ofType('AWS::SecretsManager::Secret');
-    expect(secrets.map(([id]) => id).sort()).toEqual([logicalId(stack.kubeconfigSecret), logicalId(stack.remoteNodeKeySecret)].sort());
-    for (const [, secret] of secrets) expect(secret.Properties.SecretString).toBeUndefined();
+    expect(secrets.map(([id]) => id).sort()).toEqual([logicalId(stack.kubeconfigSecret), logicalId(stack.remoteNodeKeySecret), logicalId(stack.s3SigningKeySecret)].sort());
+    for (const [id, secret] of secrets) {
+      if (id === logicalId(stack.s3SigningKeySecret)) continue;
+      expect(secret.Properties.SecretString).toBeUndefined();
+    }
+    const [[keyId]] = ofType('AWS::IAM::AccessKey');
+    const signing = resources[logicalId(stack.s3SigningKeySecret)].Properties.SecretString;
+    const text = JSON.stringify(signing);
+    expect(text).toContain(JSON.stringify({ Ref: keyId }));
+    expect(text).toContain(JSON.stringify({ 'Fn::GetAtt': [keyId, 'SecretAccessKey'] }));
   });
 
   test('reach only the functions that run, place or delete jobs, as ARNs', () => {
     const kubeconfig = { KUBECONFIG_SECRET_ARN: { Ref: logicalId(stack.kubeconfigSecret) } };
     const nodeKey = { REMOTE_NODE_KEY_SECRET_ARN: { Ref: logicalId(stack.remoteNodeKeySecret) } };
+    // Creating a job (POST /jobs, a recipe upload) pre-signs with the signing key; the stages hand it to pods.
+    const signing = { S3_SIGNING_SECRET_ARN: { Ref: logicalId(stack.s3SigningKeySecret) } };
     const expected = new Map<unknown, Record<string, unknown>>([
-      ...Object.values(stack.stageFunctions).map((f) => [f, { ...kubeconfig, ...nodeKey }] as const),
-      [stack.apiFunctions.jobs, { ...kubeconfig, ...nodeKey }],
+      ...Object.values(stack.stageFunctions).map((f) => [f, { ...kubeconfig, ...nodeKey, ...signing }] as const),
+      [stack.apiFunctions.jobs, { ...kubeconfig, ...nodeKey, ...signing }],
       [stack.apiFunctions['remote-build-nodes'], nodeKey],
-      [stack.recipeUploadFunction, nodeKey],
+      [stack.recipeUploadFunction, { ...nodeKey, ...signing }],
     ]);
     for (const f of allFunctions()) {
       const env = functionProps(f).Environment.Variables as Record<string, unknown>;
@@ -343,11 +357,61 @@ describe('least privilege', () => {
   });
 });
 
+describe('job pods', () => {
+  test('the S3 signing user may use the boot-images objects and read recipe archives, nothing else; its key secret outlives the stack', () => {
+    const [[userId]] = ofType('AWS::IAM::User');
+    expect(userId).toBe(logicalId(stack.s3SigningUser));
+    const policies = ofType('AWS::IAM::Policy').filter(([, p]) => JSON.stringify(p.Properties.Users ?? []).includes(userId));
+    const statements = policies.flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Statement[]);
+    const boot = logicalId(stack.bootImagesBucket);
+    const ims = logicalId(stack.imsBucket);
+    expect(statements).toEqual([
+      {
+        Effect: 'Allow',
+        Action: ['s3:AbortMultipartUpload', 's3:DeleteObject', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:PutObject'],
+        Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [boot, 'Arn'] }, '/*']] },
+      },
+      { Effect: 'Allow', Action: ['s3:GetBucketLocation', 's3:ListBucket'], Resource: { 'Fn::GetAtt': [boot, 'Arn'] } },
+      { Effect: 'Allow', Action: 's3:GetObject', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ims, 'Arn'] }, '/recipes/*']] } },
+    ]);
+    const secret = template.toJSON().Resources[logicalId(stack.s3SigningKeySecret)];
+    expect(secret.DeletionPolicy).toBe('Retain');
+    expect(secret.UpdateReplacePolicy).toBe('Retain');
+    // Only the functions that pre-sign or write the pods' Secret may read it.
+    const readers = allFunctions().filter((f) => JSON.stringify(statementsOf(f)).includes(logicalId(stack.s3SigningKeySecret)));
+    expect(sortBy(readers.map((f) => logicalId(f.fn)), (x) => x)).toEqual(
+      sortBy([stack.apiFunctions.jobs, stack.recipeUploadFunction, ...Object.values(stack.stageFunctions)].map((f) => logicalId(f.fn)), (x) => x),
+    );
+  });
+
+  test('the stage functions tell the pods where IMS is: the HTTP API host by default, else podApiHostname and podApiScheme', () => {
+    const apiId = logicalId(stack.httpApi.api);
+    for (const f of Object.values(stack.stageFunctions)) {
+      const env = functionProps(f).Environment.Variables as Record<string, unknown>;
+      expect(JSON.stringify(env.API_GATEWAY_HOSTNAME)).toContain(apiId);
+      expect(env.API_GATEWAY_HOSTNAME).toMatchObject({ 'Fn::Select': [2, { 'Fn::Split': ['/', expect.anything()] }] });
+      expect(env.IMS_JOB_API_SCHEME).toBeUndefined();
+    }
+    for (const f of Object.values(stack.apiFunctions)) expect(functionProps(f).Environment.Variables.API_GATEWAY_HOSTNAME).toBeUndefined();
+    const custom = new ImsStack(new App({ context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } }), 'ImsPods', {
+      imsVersion: '9.9.9',
+      jobWorker: 'kubernetes',
+      podApiHostname: 'api-gw-service-nmn.local',
+      podApiScheme: 'https',
+    });
+    const fnResources = Template.fromStack(custom).toJSON().Resources as Record<string, Resource>;
+    for (const f of Object.values(custom.stageFunctions)) {
+      const env = fnResources[custom.getLogicalId(f.fn.node.defaultChild as CfnElement)].Properties.Environment.Variables;
+      expect({ host: env.API_GATEWAY_HOSTNAME, scheme: env.IMS_JOB_API_SCHEME }).toEqual({ host: 'api-gw-service-nmn.local', scheme: 'https' });
+    }
+  });
+});
+
 describe('outputs', () => {
   test('name the API URL, the buckets, the state machine and the secrets to fill in', () => {
     const outputs = Object.keys(template.toJSON().Outputs);
     expect(outputs).toEqual(
-      expect.arrayContaining(['ApiUrl', 'TableName', 'ImsBucketName', 'BootImagesBucketName', 'StateMachineArn', 'KubeconfigSecretArn', 'RemoteNodeKeySecretArn']),
+      expect.arrayContaining(['ApiUrl', 'TableName', 'ImsBucketName', 'BootImagesBucketName', 'StateMachineArn', 'KubeconfigSecretArn', 'RemoteNodeKeySecretArn', 'S3SigningKeySecretArn', 'S3SigningUserName']),
     );
   });
 });

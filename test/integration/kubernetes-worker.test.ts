@@ -356,6 +356,99 @@ describe('prepare: the objects of a create job', () => {
   });
 });
 
+describe('the pods: IMS base URL and S3 credentials', () => {
+  const SECRET = 'ims-s3-credentials';
+  const secretPath = () => collectionOf('secrets');
+  const decoded = (obj: KubeObject | undefined) =>
+    Object.fromEntries(Object.entries((obj?.data ?? {}) as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+  let key = { accessKeyId: 'AKIASIGNINGUSER00001', secretAccessKey: 'first-secret' };
+  const podS3 = () => ({ endpoint: 'https://s3.eu-west-1.amazonaws.com', sslValidate: true, region: 'eu-west-1', key: async () => key });
+  beforeEach(() => {
+    key = { accessKeyId: 'AKIASIGNINGUSER00001', secretAccessKey: 'first-secret' };
+  });
+
+  test('settings: scheme, host and the S3 the pods use come from the environment', () => {
+    expect(kubernetesSettingsFromEnv({}).apiScheme).toBe('https');
+    expect(kubernetesSettingsFromEnv({}).podS3).toBeNull();
+    expect(() => kubernetesSettingsFromEnv({ IMS_JOB_API_SCHEME: 'ftp' })).toThrow('IMS_JOB_API_SCHEME must be https or http');
+    const embedded = kubernetesSettingsFromEnv({ S3_ENDPOINT: 'http://127.0.0.1:9000', S3_ACCESS_KEY: 'S3RVER', S3_SECRET_KEY: 'S3RVER', S3_SSL_VALIDATE: 'false' });
+    expect(embedded.podS3).toMatchObject({ endpoint: 'http://127.0.0.1:9000', sslValidate: false, region: 'us-east-1' });
+    const deployed = kubernetesSettingsFromEnv({ AWS_REGION: 'eu-west-1', S3_SIGNING_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:s' });
+    expect(deployed.podS3).toMatchObject({ endpoint: 'https://s3.eu-west-1.amazonaws.com', region: 'eu-west-1' });
+    expect(kubernetesSettingsFromEnv({ S3_SIGNING_SECRET_ARN: 'arn:x', IMS_JOB_S3_ENDPOINT: 'https://s3.example.com' }).podS3?.endpoint).toBe('https://s3.example.com');
+    expect(kubernetesSettingsFromEnv({ S3_SIGNING_SECRET_ARN: 'arn:x', IMS_JOB_S3_CREDENTIALS: 'cluster' }).podS3).toBeNull();
+  });
+
+  test('every container that reports gets IMS_URL = <scheme>://<API_GATEWAY_HOSTNAME>/apis/ims', async () => {
+    for (const type of ['create', 'customize'] as const) {
+      fake.reset();
+      await worker({ apiGatewayHostname: 'ims.example.com:8443', apiScheme: 'http' }).advance('prepare', workerJob({ job_type: type }));
+      const pod = podSpecOf(sent('jobs'));
+      for (const c of [...pod.initContainers, ...pod.containers].filter((c) => envOf(c).API_GATEWAY_HOSTNAME !== undefined)) {
+        expect({ container: c.name, url: envOf(c).IMS_URL, host: envOf(c).API_GATEWAY_HOSTNAME }).toEqual({
+          container: c.name,
+          url: 'http://ims.example.com:8443/apis/ims',
+          host: 'ims.example.com:8443',
+        });
+      }
+    }
+  });
+
+  test('the Secret is written first, with the keys the pods read; every reference to it names one of them', async () => {
+    const progress = await worker({ podS3: podS3() }).advance('prepare', workerJob());
+    expect(progress).toMatchObject({ state: 'done', detail: expect.stringContaining(`Secret ${SECRET} (created)`) });
+    expect(postedPaths()).toEqual([secretPath(), ...CREATE_ORDER.map(collectionOf)]);
+    const secret = fake.get(secretPath(), SECRET);
+    expect(decoded(secret)).toEqual({
+      access_key: 'AKIASIGNINGUSER00001',
+      secret_key: 'first-secret',
+      s3_endpoint: 'https://s3.eu-west-1.amazonaws.com',
+      ssl_validate: 'true',
+      region: 'eu-west-1',
+    });
+    const pod = podSpecOf(sent('jobs')) as unknown as { containers: Array<{ name: string; env?: Array<{ name: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }> }> };
+    const refs = pod.containers.flatMap((c) => (c.env ?? []).flatMap((e) => (e.valueFrom?.secretKeyRef?.name === SECRET ? [e.valueFrom.secretKeyRef.key] : [])));
+    expect(new Set(refs)).toEqual(new Set(['access_key', 'secret_key', 's3_endpoint', 'ssl_validate', 'region']));
+  });
+
+  test('an unchanged key is left alone; a rotated key replaces the data', async () => {
+    const w = worker({ podS3: podS3() });
+    await w.advance('prepare', workerJob());
+    const again = await w.advance('prepare', workerJob());
+    expect(again).toMatchObject({ state: 'done', detail: expect.stringContaining(`Secret ${SECRET} (unchanged)`) });
+    expect(fake.requests.filter((r) => r.method === 'PUT')).toEqual([]);
+    key = { accessKeyId: 'AKIASIGNINGUSER00002', secretAccessKey: 'rotated' };
+    const rotated = await w.advance('prepare', workerJob());
+    expect(rotated).toMatchObject({ state: 'done', detail: expect.stringContaining(`Secret ${SECRET} (updated)`) });
+    expect(fake.calls()).toContain(`PUT ${secretPath()}/${SECRET}`);
+    expect(decoded(fake.get(secretPath(), SECRET))).toMatchObject({ access_key: 'AKIASIGNINGUSER00002', secret_key: 'rotated' });
+  });
+
+  test('a replace that lost a race reads the Secret again and retries', async () => {
+    const w = worker({ podS3: podS3() });
+    await w.advance('prepare', workerJob());
+    key = { accessKeyId: 'AKIASIGNINGUSER00003', secretAccessKey: 'raced' };
+    fake.failNext({ method: 'PUT', path: `${secretPath()}/${SECRET}`, status: 409, reason: 'Conflict' });
+    expect((await w.advance('prepare', workerJob())).state).toBe('done');
+    expect(fake.calls().filter((c) => c === `PUT ${secretPath()}/${SECRET}`)).toHaveLength(2);
+    expect(decoded(fake.get(secretPath(), SECRET)).access_key).toBe('AKIASIGNINGUSER00003');
+  });
+
+  test('a Secret that cannot be written fails the stage before anything is created', async () => {
+    fake.failNext({ method: 'POST', path: secretPath(), status: 403, reason: 'Forbidden', message: 'secrets is forbidden' });
+    const progress = await worker({ podS3: podS3() }).advance('prepare', workerJob());
+    expect(progress).toMatchObject({ state: 'failed', reason: expect.stringContaining(`could not write Secret ${SECRET} in namespace ${NS}: HTTP 403 Forbidden: secrets is forbidden`) });
+    for (const resource of CREATE_ORDER) expect(fake.names(collectionOf(resource))).toEqual([]);
+  });
+
+  test('a signing key that cannot be read fails the stage the same way', async () => {
+    const broken = { ...podS3(), key: async () => Promise.reject(new Error('secret arn:x must hold JSON')) };
+    const progress = await worker({ podS3: broken }).advance('prepare', workerJob());
+    expect(progress).toMatchObject({ state: 'failed', reason: expect.stringContaining('secret arn:x must hold JSON') });
+    expect(fake.creates()).toEqual([]);
+  });
+});
+
 describe('prepare: a customize job', () => {
   test('same five objects, the customize pod', async () => {
     const job = workerJob({ job_type: 'customize' });

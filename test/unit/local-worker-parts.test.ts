@@ -133,9 +133,9 @@ describe('boot files', () => {
 describe('host tools', () => {
   test('a missing tool is reported with the Debian package that provides it', () => {
     expect(missingTools(['mksquashfs', 'unsquashfs', 'sshd'], '/nonexistent')).toBe(
-      'mksquashfs, unsquashfs, sshd are not installed on this host: install the Debian packages squashfs-tools openssh-server (apt-get install squashfs-tools openssh-server)',
+      'mksquashfs, unsquashfs, sshd are not installed on this host: install the Debian packages squashfs-tools openssh-server (apt-get install -y --no-install-recommends squashfs-tools openssh-server)',
     );
-    expect(missingTools(['kiwi-ng'], '/nonexistent')).toBe('kiwi-ng is not installed on this host: install the Debian package kiwi (apt-get install kiwi)');
+    expect(missingTools(['kiwi-ng'], '/nonexistent')).toBe('kiwi-ng is not installed on this host: install the Debian package kiwi (apt-get install -y --no-install-recommends kiwi)');
     expect(findTool('tar')).toMatch(/\/tar$/);
   });
 });

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, test } from '@jest/globals';
 import { parse } from 'yaml';
-import { ROUTES } from '#shared/http/routes.js';
+import { BASE_PATHS, matchRoute, ROUTES } from '#shared/http/routes.js';
 import { requestSchemas } from '#shared/http/generated/request-schemas.js';
 import { buildRequestSchemas } from '../../scripts/compile-schemas.js';
 
@@ -29,6 +29,16 @@ describe('api/openapi.yaml', () => {
   test('every route served is described, with the same methods', () => {
     const served = new Map(ROUTES.map((r) => [r.path, [...r.methods].sort()]));
     expect(Object.fromEntries(described)).toEqual(Object.fromEntries(served));
+  });
+
+  test('the spec names /apis/ims as a base path of the same server, as the route table serves it', () => {
+    const servers = (spec.servers as Array<{ url: string }>).map((s) => new URL(s.url).pathname.replace(/\/$/, ''));
+    expect(servers).toEqual([...BASE_PATHS]);
+    expect(matchRoute('/apis/ims/v3/images/abc', 'GET')).toMatchObject({ route: { path: '/v3/images/{image_id}' }, params: { image_id: 'abc' }, version: 'v3' });
+    expect(matchRoute('/apis/ims/images', 'POST')).toMatchObject({ route: { path: '/images' }, version: 'v2' });
+    expect(matchRoute('/apis/ims/v2/jobs/j', 'PATCH')).toMatchObject({ route: { path: '/v2/jobs/{job_id}' }, version: 'v2' });
+    expect(matchRoute('/apis/imsx/images', 'GET')).toBeUndefined();
+    expect(matchRoute('/apis/ims', 'GET')).toBeUndefined();
   });
 
   test('the compiled request schemas are those of the spec (run `npm run generate` after editing it)', () => {

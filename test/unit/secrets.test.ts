@@ -43,6 +43,24 @@ describe('createSecretLoader', () => {
     expect(asked).toEqual(['kube', 'kube']);
   });
 
+  test('with maxAgeMs, reads the secret again once the cached value is older (a rotated key is picked up)', async () => {
+    let version = 1;
+    let clock = 0;
+    const { client, asked } = fakeClient({ signing: async () => ({ SecretString: `key-${version}` }) });
+    const load = createSecretLoader(client, () => clock);
+    expect(await load('signing', { maxAgeMs: 1000 })).toBe('key-1');
+    version = 2;
+    clock = 1000;
+    expect(await load('signing', { maxAgeMs: 1000 })).toBe('key-1');
+    clock = 1001;
+    expect(await load('signing', { maxAgeMs: 1000 })).toBe('key-2');
+    // Without maxAgeMs the cached value stays.
+    version = 3;
+    clock = 99_999;
+    expect(await load('signing')).toBe('key-2');
+    expect(asked).toEqual(['signing', 'signing']);
+  });
+
   test('refuses a secret without a value', async () => {
     const { client } = fakeClient({ empty: async () => ({}) });
     await expect(createSecretLoader(client)('empty')).rejects.toThrow('secret empty has no value');

@@ -11,6 +11,7 @@ import type { KubeApis } from './kube-apis.js';
 import type { Manifest } from './manifests.js';
 import { resourceOps } from './resources.js';
 import { retryOnTimeout } from './retry.js';
+import { ensurePodS3Credentials, POD_S3_SECRET } from './s3-credentials.js';
 import type { KubernetesWorkerSettings } from './settings.js';
 import { jobNamespace } from './template-params.js';
 
@@ -81,7 +82,29 @@ async function copySigningKeys(ctx: PrepareContext, job: WorkerJob, namespace: s
   }
 }
 
+/** The pods' S3 endpoint and key, written before the Job that mounts them; nothing is created when this fails. */
+async function writePodS3Credentials(ctx: PrepareContext, job: WorkerJob): Promise<{ written?: string; failure?: string }> {
+  const podS3 = ctx.settings.podS3;
+  if (!podS3) return {};
+  const namespace = jobNamespace(job, ctx.settings);
+  try {
+    const outcome = await retryOnTimeout(() => ensurePodS3Credentials(ctx.apis, podS3, namespace), {
+      retries: ctx.settings.timeoutRetries,
+      delayMs: ctx.settings.retryDelayMs,
+      what: `write Secret ${POD_S3_SECRET}`,
+      sleep: ctx.sleep,
+    });
+    return { written: `Secret ${POD_S3_SECRET} (${outcome})` };
+  } catch (error) {
+    const cause = `could not write Secret ${POD_S3_SECRET} in namespace ${namespace}: ${describeApiError(error)}`;
+    logger.error('the pods S3 credentials could not be written', { jobId: job.job.id, cause });
+    return { failure: cause };
+  }
+}
+
 export async function createJobObjects(ctx: PrepareContext, job: WorkerJob, manifests: Manifest[]): Promise<StageProgress> {
+  const s3 = await writePodS3Credentials(ctx, job);
+  if (s3.failure) return { state: 'failed', reason: s3.failure };
   const made: Manifest[] = [];
   const existed: string[] = [];
   for (const manifest of manifests) {
@@ -98,7 +121,7 @@ export async function createJobObjects(ctx: PrepareContext, job: WorkerJob, mani
     }
   }
   const secret = await copySigningKeys(ctx, job, jobNamespace(job, ctx.settings));
-  const names = [...made.map(label), ...(secret ? [secret] : [])];
+  const names = [...(s3.written ? [s3.written] : []), ...made.map(label), ...(secret ? [secret] : [])];
   const again = existed.length > 0 ? ` (already there: ${existed.join(', ')})` : '';
   return { state: 'done', detail: `created ${names.join(', ')}${again}` };
 }

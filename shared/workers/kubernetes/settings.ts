@@ -5,6 +5,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { signingKeySource, type S3KeySource } from '../../artifacts/signing-key.js';
+import { readSettings } from '../../config.js';
 
 /** Container images of the job pod (the original took them from its Helm values). */
 export interface JobImages {
@@ -25,6 +27,21 @@ export type KubeSource =
   | { kind: 'default' }
   /** A ready KubeConfig (tests, or a caller that built one itself). */
   | { kind: 'given'; config: KubeConfig };
+
+/**
+ * What the job pods find in the `ims-s3-credentials` Secret of the job namespace (their S3
+ * endpoint and key for uploading artifacts, §4 of the original's job workflow). The worker writes
+ * it before it creates a job's objects.
+ */
+export interface PodS3Settings {
+  /** S3 endpoint URL the pods use (IMS_JOB_S3_ENDPOINT; else S3_ENDPOINT; else AWS S3 of the region). */
+  endpoint: string;
+  sslValidate: boolean;
+  /** Signing region of the endpoint (the pods' AWS_DEFAULT_REGION). */
+  region: string;
+  /** The long-lived key the pods get: the signing key of pre-signed URLs (shared/artifacts/signing-key.ts). */
+  key: S3KeySource;
+}
 
 export interface KubernetesWorkerSettings {
   /** Namespace for jobs whose record names none (DEFAULT_IMS_JOB_NAMESPACE). */
@@ -50,8 +67,15 @@ export interface KubernetesWorkerSettings {
   templatePath: string;
   /** Whether to create an Istio DestinationRule so in-mesh clients reach port 22 without mTLS. */
   istio: boolean;
-  /** Host the job pod uses to PATCH the job and register the image. */
+  /**
+   * Host (and `:port` when not the scheme's) the job pod uses to PATCH the job and register the
+   * image (API_GATEWAY_HOSTNAME): the pods reach IMS at `<apiScheme>://<host>/apis/ims`.
+   */
   apiGatewayHostname: string;
+  /** Scheme of that URL (IMS_JOB_API_SCHEME): `https`, as the original's pods use; `http` for a test cluster. */
+  apiScheme: 'https' | 'http';
+  /** Content of the `ims-s3-credentials` Secret the worker keeps up to date; null: the cluster provides it (IMS_JOB_S3_CREDENTIALS=cluster). */
+  podS3: PodS3Settings | null;
   /** Bucket the pod uploads artifacts to (S3_BOOT_IMAGES_BUCKET). */
   s3Bucket: string;
   /** LOG_LEVEL of the ims-utils containers. */
@@ -113,6 +137,31 @@ function signingKeys(value: string | undefined): KubernetesWorkerSettings['signi
   return { namespace, name };
 }
 
+function scheme(value: string | undefined): KubernetesWorkerSettings['apiScheme'] {
+  const v = text(value, 'https');
+  if (v === 'https' || v === 'http') return v;
+  throw new Error(`IMS_JOB_API_SCHEME must be https or http, not '${v}'`);
+}
+
+/**
+ * The pods' S3 access: the signing key (deployed: the stack's S3 signing user, from Secrets
+ * Manager; embedded: the embedded S3's keys) and the endpoint they reach S3 at.
+ */
+function podS3(env: Env): PodS3Settings | null {
+  const mode = text(env.IMS_JOB_S3_CREDENTIALS, 'write');
+  if (mode === 'cluster') return null;
+  if (mode !== 'write') throw new Error(`IMS_JOB_S3_CREDENTIALS must be write or cluster, not '${mode}'`);
+  const settings = readSettings(env);
+  const key = signingKeySource(settings);
+  if (!key) return null;
+  return {
+    endpoint: text(env.IMS_JOB_S3_ENDPOINT, settings.s3Endpoint ?? `https://s3.${settings.region}.amazonaws.com`),
+    sslValidate: settings.s3SslValidate,
+    region: settings.region,
+    key,
+  };
+}
+
 /** In a pod the service-account token is mounted and KUBERNETES_SERVICE_HOST is set. */
 function kubeSource(env: Env): KubeSource {
   if (env.KUBECONFIG) return { kind: 'kubeconfig', path: env.KUBECONFIG };
@@ -147,6 +196,8 @@ export function kubernetesSettingsFromEnv(env: Env = process.env): KubernetesWor
     templatePath: text(env.IMS_JOB_TEMPLATE_PATH, SHIPPED_TEMPLATE_PATH),
     istio: flag(env.IMS_JOB_ISTIO, true),
     apiGatewayHostname: text(env.API_GATEWAY_HOSTNAME, 'istio-ingressgateway.istio-system.svc.cluster.local'),
+    apiScheme: scheme(env.IMS_JOB_API_SCHEME),
+    podS3: podS3(env),
     s3Bucket: text(env.S3_BOOT_IMAGES_BUCKET, 'boot-images'),
     logLevel: text(env.IMS_JOB_LOG_LEVEL, 'INFO'),
     remoteHeartbeatTimeoutCount: count(env.DEFAULT_IMS_JOB_REMOTE_TIMEOUT_COUNT, 12),

@@ -30,6 +30,11 @@ function runtimeClass(job: WorkerJob, settings: KubernetesWorkerSettings): strin
   return '';
 }
 
+/** The IMS base URL of the job pods: the API answers under `/apis/ims`, as the original's gateway does. */
+export function imsUrl(settings: KubernetesWorkerSettings): string {
+  return `${settings.apiScheme}://${settings.apiGatewayHostname}/apis/ims`;
+}
+
 export function templateParameters(job: WorkerJob, settings: KubernetesWorkerSettings): Record<string, string> {
   const record = job.job;
   const dkms = record.require_dkms;
@@ -64,6 +69,7 @@ export function templateParameters(job: WorkerJob, settings: KubernetesWorkerSet
     address_pool: settings.customerAccess.addressPool,
     signing_keys_secret: record.kubernetes_secret ?? `cray-ims-${record.id}-signing-keys`,
     api_gateway_hostname: settings.apiGatewayHostname,
+    ims_url: imsUrl(settings),
     s3_bucket: settings.s3Bucket,
     log_level: settings.logLevel,
     ims_utils_image: settings.images.imsUtils,
