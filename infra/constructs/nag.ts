@@ -134,3 +134,17 @@ export function acknowledgeBucketNotifications(stack: Stack): void {
     'The BucketNotificationsHandler calls s3:PutBucketNotification on the buckets it configures; aws-cdk-lib grants it on *, and it runs only during deployments.',
   );
 }
+
+/** The reconciler reads the status of this one state machine's executions. */
+export function acknowledgeReconcilerExecutions(reconciler: IConstruct, stateMachineName: string): void {
+  acknowledge(
+    reconciler,
+    wildcard(`Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${stateMachineName}:*`),
+    'A job whose execution ended without ending the job is failed by the reconciler; executions are named after job ids at run time, so the grant covers the executions of this one state machine.',
+  );
+}
+
+/** EventBridge Scheduler's role invokes the reconciler, which Lambda grants as the function and its versions. */
+export function acknowledgeSchedulerInvoke(role: IConstruct, fn: IConstruct): void {
+  acknowledge(role, wildcard(`Resource::${arnOf(fn)}:*`), 'The schedule invokes only the reconciler function; the grant covers the function and its versions and aliases (<arn>:*).');
+}

@@ -3,12 +3,14 @@
  * artifact buckets and the secrets the workers need. Each function is granted only what its
  * use cases touch (docs/deploy.md lists them).
  */
-import { CfnOutput, CfnParameter, Fn, RemovalPolicy, SecretValue, Stack, type StackProps } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, CfnParameter, Duration, Fn, RemovalPolicy, SecretValue, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
@@ -23,6 +25,8 @@ import {
   acknowledgeBucketNotifications,
   acknowledgeBucketAccess,
   acknowledgeExecutionAccess,
+  acknowledgeReconcilerExecutions,
+  acknowledgeSchedulerInvoke,
   acknowledgeExternalSecret,
   acknowledgeS3SigningIdentity,
   acknowledgeStateMachine,
@@ -75,6 +79,8 @@ export class ImsStack extends Stack {
   readonly stageFunctions: Record<Stage, ImsFunction>;
   readonly recipeUploadFunction: ImsFunction;
   readonly stateMachine: sfn.StateMachine;
+  /** Checks every job not yet ended once a minute (shared/workflow/reconcile.ts). */
+  readonly reconcileFunction: ImsFunction;
   readonly httpApi: ImsHttpApi;
 
   constructor(scope: Construct, id: string, props: ImsStackProps) {
@@ -148,6 +154,23 @@ export class ImsStack extends Stack {
       ]),
     ) as Record<Stage, ImsFunction>;
 
+    // The reconciler runs the workers' checks as the waiting stages do, with the same settings.
+    this.reconcileFunction = new ImsFunction(stageScope, 'reconcile', {
+      entry: 'functions/workflow/reconcile.ts',
+      kind: 'workflow',
+      description: 'IMS job workflow: reconciler (resumes, heartbeats or fails waiting jobs)',
+      environment: stageEnv,
+      files: STAGE_FILES,
+    });
+    const schedulerRole = new iam.Role(this, 'ReconcileSchedulerRole', { assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com') });
+    new scheduler.Schedule(this, 'ReconcileEveryMinute', {
+      description: 'IMS: check every job not yet ended',
+      schedule: scheduler.ScheduleExpression.rate(Duration.minutes(1)),
+      // A missed pass is made up by the next one a minute later.
+      target: new schedulerTargets.LambdaInvoke(this.reconcileFunction.fn, { role: schedulerRole, retryAttempts: 0 }),
+    });
+    acknowledgeSchedulerInvoke(schedulerRole, this.reconcileFunction.fn);
+
     const workflowLogs = new logs.LogGroup(this, 'JobWorkflowLogs', { retention: logs.RetentionDays.ONE_MONTH });
     const stages = this.stageFunctions;
     const fns: JobWorkflowFunctions = {
@@ -158,17 +181,30 @@ export class ImsStack extends Stack {
       register: stages.register.fn,
       cleanup: stages.cleanup.fn,
     };
+    // Named, so that the functions it invokes can be given its ARN (for their task callbacks)
+    // without a reference to it: Function -> Role -> StateMachine -> Function would be a cycle.
+    const stateMachineName = `${this.stackName}-job-workflow`;
+    const stateMachineArn = this.formatArn({ service: 'states', resource: 'stateMachine', resourceName: stateMachineName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    const executionsArn = this.formatArn({ service: 'states', resource: 'execution', resourceName: `${stateMachineName}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
     this.stateMachine = new sfn.StateMachine(this, 'JobWorkflow', {
+      stateMachineName,
       definitionBody: buildJobWorkflow(this, fns),
       timeout: DEFAULT_EXECUTION_TIMEOUT,
       tracingEnabled: true,
       logs: { destination: workflowLogs, level: sfn.LogLevel.ALL, includeExecutionData: true },
     });
     acknowledgeStateMachine(this.stateMachine, Object.values(fns));
-    // Only the jobs API function references the state machine. The stage functions are invoked
-    // BY it and never call back (no task tokens), so none of them needs its ARN or
-    // grantTaskResponse, which would make Function -> Role -> StateMachine -> Role -> Function a cycle.
     this.apiFunctions.jobs.fn.addEnvironment('STATE_MACHINE_ARN', this.stateMachine.stateMachineArn);
+    // A pod's PATCH resumes the stage waiting on it.
+    this.stateMachine.grantTaskResponse(this.apiFunctions.jobs.fn);
+    // The waiting stages and the reconciler resume, heartbeat or fail the executions; the
+    // reconciler also looks at an execution's status.
+    for (const f of this.workerFunctions()) {
+      f.fn.addEnvironment('STATE_MACHINE_ARN', stateMachineArn);
+      f.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'], resources: [stateMachineArn] }));
+    }
+    this.reconcileFunction.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: [executionsArn] }));
+    acknowledgeReconcilerExecutions(this.reconcileFunction, stateMachineName);
 
     // Recipe archives uploaded under recipes/ register (and may build) themselves. Copies are left
     // out on purpose: undelete copies archives back and must not start builds again.
@@ -196,9 +232,9 @@ export class ImsStack extends Stack {
     // Where the job pods report: the stage functions render it into the job templates
     // (API_GATEWAY_HOSTNAME, and IMS_URL = <scheme>://<host>/apis/ims).
     const podApiHostname = props.podApiHostname ?? Fn.select(2, Fn.split('/', this.httpApi.api.apiEndpoint));
-    for (const stage of STAGES) {
-      this.stageFunctions[stage].fn.addEnvironment('API_GATEWAY_HOSTNAME', podApiHostname);
-      if (props.podApiScheme) this.stageFunctions[stage].fn.addEnvironment('IMS_JOB_API_SCHEME', props.podApiScheme);
+    for (const f of this.workerFunctions()) {
+      f.fn.addEnvironment('API_GATEWAY_HOSTNAME', podApiHostname);
+      if (props.podApiScheme) f.fn.addEnvironment('IMS_JOB_API_SCHEME', props.podApiScheme);
     }
 
     new CfnOutput(this, 'ApiUrl', { value: this.httpApi.url, description: 'Base URL of the IMS API' });
@@ -268,13 +304,13 @@ export class ImsStack extends Stack {
     if (remoteNodeKnownHosts !== undefined) {
       // Malformed text fails the synth here, not the first connection to a node.
       knownHostsFromSetting(remoteNodeKnownHosts);
-      for (const f of [...nodeKeyReaders, ...STAGES.map((stage) => this.stageFunctions[stage])]) {
+      for (const f of [...nodeKeyReaders, ...this.workerFunctions()]) {
         f.fn.addEnvironment('REMOTE_NODE_KNOWN_HOSTS', remoteNodeKnownHosts);
       }
     }
     // Creating a job pre-signs its download URL with the signing key; the stage functions hand the
     // key to the job pods (ims-s3-credentials).
-    for (const f of [api.jobs, this.recipeUploadFunction, ...STAGES.map((stage) => this.stageFunctions[stage])]) {
+    for (const f of [api.jobs, this.recipeUploadFunction, ...this.workerFunctions()]) {
       this.grantSecret(f, 'S3_SIGNING_SECRET_ARN', this.s3SigningKeySecret);
     }
     this.grantTable(this.recipeUploadFunction);
@@ -283,14 +319,18 @@ export class ImsStack extends Stack {
     this.stateMachine.grantExecution(api.jobs.fn, 'states:StopExecution');
     acknowledgeExecutionAccess(api.jobs, this.stateMachine);
 
-    for (const stage of STAGES) {
-      const f = this.stageFunctions[stage];
+    for (const f of this.workerFunctions()) {
       this.grantTable(f);
       this.grantBucket(f, this.imsBucket, true);
       this.grantBucket(f, this.bootImagesBucket, true);
       this.kubeconfigSecret.grantRead(f.fn);
       this.remoteNodeKeySecret.grantRead(f.fn);
     }
+  }
+
+  /** The functions that run the workers' code: the stages and the reconciler. */
+  private workerFunctions(): ImsFunction[] {
+    return [...STAGES.map((stage) => this.stageFunctions[stage]), this.reconcileFunction];
   }
 
   private grantSecret(f: ImsFunction, variable: string, secret: secretsmanager.Secret): void {

@@ -44,7 +44,7 @@ beforeAll(() => {
 
 const logicalId = (construct: IConstruct) => stack.getLogicalId(construct.node.defaultChild as CfnElement);
 const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
-const allFunctions = () => [...Object.values(stack.apiFunctions), ...Object.values(stack.stageFunctions), stack.recipeUploadFunction];
+const allFunctions = () => [...Object.values(stack.apiFunctions), ...Object.values(stack.stageFunctions), stack.reconcileFunction, stack.recipeUploadFunction];
 /** aws-cdk-lib's own deploy-time helper that writes bucket notification configurations. */
 const isCdkNotificationsHandler = (id: string) => id.startsWith('BucketNotificationsHandler');
 const sortBy = <T>(items: readonly T[], key: (t: T) => string) => [...items].sort((a, b) => key(a).localeCompare(key(b)));
@@ -73,6 +73,7 @@ function definitionOf(machine: Resource): { States: Record<string, unknown> } {
     if (typeof v === 'string') return v;
     const o = v as Record<string, any>;
     if (o['Fn::Join']) return (o['Fn::Join'][1] as unknown[]).map(flatten).join(o['Fn::Join'][0]);
+    if (o.Ref === 'AWS::Partition') return 'aws';
     const stage = o['Fn::GetAtt']?.[1] === 'Arn' ? stageOf.get(o['Fn::GetAtt'][0]) : undefined;
     if (stage) return `arn:aws:lambda:us-east-1:000000000000:function:ims-workflow-${stage}`;
     throw new Error(`unexpected intrinsic in the definition: ${JSON.stringify(v)}`);
@@ -224,7 +225,11 @@ describe('functions', () => {
     });
     expect(env(stack.recipeUploadFunction).STATE_MACHINE_ARN).toEqual({ Ref: logicalId(stack.stateMachine) });
     const starters = [stack.apiFunctions.jobs, stack.recipeUploadFunction];
-    for (const f of allFunctions().filter((f) => !starters.includes(f))) expect(env(f).STATE_MACHINE_ARN).toBeUndefined();
+    // The stages and the reconciler send task callbacks: they get the ARN built from the machine's
+    // name, not a reference (the machine invokes them, so a reference would be a cycle).
+    const callers = [...Object.values(stack.stageFunctions), stack.reconcileFunction];
+    for (const f of callers) expect(JSON.stringify(env(f).STATE_MACHINE_ARN)).toContain(':stateMachine:ImsTest-job-workflow');
+    for (const f of allFunctions().filter((f) => !starters.includes(f) && !callers.includes(f))) expect(env(f).STATE_MACHINE_ARN).toBeUndefined();
   });
 });
 
@@ -249,7 +254,7 @@ describe('secrets', () => {
     // Creating a job (POST /jobs, a recipe upload) pre-signs with the signing key; the stages hand it to pods.
     const signing = { S3_SIGNING_SECRET_ARN: { Ref: logicalId(stack.s3SigningKeySecret) } };
     const expected = new Map<unknown, Record<string, unknown>>([
-      ...Object.values(stack.stageFunctions).map((f) => [f, { ...kubeconfig, ...nodeKey, ...signing }] as const),
+      ...[...Object.values(stack.stageFunctions), stack.reconcileFunction].map((f) => [f, { ...kubeconfig, ...nodeKey, ...signing }] as const),
       [stack.apiFunctions.jobs, { ...kubeconfig, ...nodeKey, ...signing }],
       [stack.apiFunctions['remote-build-nodes'], nodeKey],
       [stack.recipeUploadFunction, { ...nodeKey, ...signing }],
@@ -319,9 +324,37 @@ describe('job workflow', () => {
 });
 
 describe('least privilege', () => {
+  test('a schedule invokes the reconciler once a minute; the reconciler may resume, heartbeat and describe executions', () => {
+    const schedules = ofType('AWS::Scheduler::Schedule');
+    expect(schedules).toHaveLength(1);
+    expect(schedules[0][1].Properties).toMatchObject({
+      ScheduleExpression: 'rate(1 minute)',
+      Target: { Arn: { 'Fn::GetAtt': [logicalId(stack.reconcileFunction.fn), 'Arn'] } },
+    });
+    const actions = actionsOf(stack.reconcileFunction).filter((a) => a.startsWith('states:'));
+    expect(actions.sort()).toEqual(['states:DescribeExecution', 'states:SendTaskFailure', 'states:SendTaskHeartbeat', 'states:SendTaskSuccess']);
+    for (const f of Object.values(stack.stageFunctions)) {
+      expect(actionsOf(f).filter((a) => a.startsWith('states:')).sort()).toEqual(['states:SendTaskFailure', 'states:SendTaskHeartbeat', 'states:SendTaskSuccess']);
+    }
+  });
+
+  test('the waiting stages wait for a task token with a heartbeat; none polls', () => {
+    const definition = definitionOf(ofType('AWS::StepFunctions::StateMachine')[0][1]) as { States: Record<string, Record<string, unknown>> };
+    for (const state of ['Prepare', 'Build', 'Ssh', 'Package']) {
+      expect(definition.States[state]).toMatchObject({ Resource: 'arn:aws:states:::lambda:invoke.waitForTaskToken', HeartbeatSeconds: 600 });
+    }
+    expect(Object.values(definition.States).filter((s) => s.Type === 'Wait')).toEqual([]);
+  });
+
   test('the jobs function may start and stop executions, and nothing else may', () => {
     const jobs = statementsOf(stack.apiFunctions.jobs);
-    expect(jobs).toContainEqual(expect.objectContaining({ Action: 'states:StartExecution', Resource: { Ref: logicalId(stack.stateMachine) } }));
+    // Start, and resume the stage a pod's PATCH reports on.
+    expect(jobs).toContainEqual(
+      expect.objectContaining({
+        Action: ['states:SendTaskFailure', 'states:SendTaskHeartbeat', 'states:SendTaskSuccess', 'states:StartExecution'],
+        Resource: { Ref: logicalId(stack.stateMachine) },
+      }),
+    );
     expect(jobs).toContainEqual(expect.objectContaining({ Action: 'states:StopExecution' }));
     for (const group of Object.keys(stack.apiFunctions).filter((g) => g !== 'jobs') as HandlerGroup[]) {
       expect({ group, states: actionsOf(stack.apiFunctions[group]).filter((a) => a.startsWith('states:')) }).toEqual({ group, states: [] });
@@ -380,7 +413,7 @@ describe('job pods', () => {
     // Only the functions that pre-sign or write the pods' Secret may read it.
     const readers = allFunctions().filter((f) => JSON.stringify(statementsOf(f)).includes(logicalId(stack.s3SigningKeySecret)));
     expect(sortBy(readers.map((f) => logicalId(f.fn)), (x) => x)).toEqual(
-      sortBy([stack.apiFunctions.jobs, stack.recipeUploadFunction, ...Object.values(stack.stageFunctions)].map((f) => logicalId(f.fn)), (x) => x),
+      sortBy([stack.apiFunctions.jobs, stack.recipeUploadFunction, ...Object.values(stack.stageFunctions), stack.reconcileFunction].map((f) => logicalId(f.fn)), (x) => x),
     );
   });
 
