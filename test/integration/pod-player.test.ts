@@ -54,7 +54,8 @@ beforeAll(async () => {
   player = PodPlayer.attach(fake);
   process.env.KUBECONFIG = kubeconfigFile(fake.url);
   process.env.IMS_JOB_WORKER = 'kubernetes';
-  svc = await startTestService();
+  // No reconciler: the jobs must move on through the pods' reports alone (the callback path).
+  svc = await startTestService({ reconcileMs: 0 });
   // Where the pods reach IMS: the embedded server, over plain HTTP (the worker reads these when
   // the first job needs it).
   process.env.API_GATEWAY_HOSTNAME = new URL(svc.url).host;
@@ -167,10 +168,17 @@ describe('a pod-playing fake cluster', () => {
     expect(fake.rejected).toEqual([]);
   });
 
-  test('the fake cluster records what the worker asked of it', () => {
+  test('the fake cluster records what the worker asked of it: objects made and removed, and no poll while the jobs ran', () => {
     const calls = fake.calls();
     expect(calls.length).toBeGreaterThan(0);
     expect(calls.every((c) => /^(GET|POST|PUT|PATCH|DELETE) \//.test(c))).toBe(true);
     expect(calls.filter((c) => c === `POST ${collections.jobs(NS)}`)).toHaveLength(2);
+    // From a Job's creation to its cleanup the worker reads nothing: every stage moved on at a pod's PATCH.
+    for (let at = calls.indexOf(`POST ${collections.jobs(NS)}`); at >= 0; at = calls.indexOf(`POST ${collections.jobs(NS)}`, at + 1)) {
+      const rest = calls.slice(at + 1);
+      const cleanup = rest.findIndex((c) => c.startsWith('DELETE '));
+      expect(cleanup).toBeGreaterThan(-1);
+      expect(rest.slice(0, cleanup).filter((c) => c.startsWith('GET '))).toEqual([]);
+    }
   });
 });
