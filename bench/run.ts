@@ -3,7 +3,7 @@
  * bench/results.md and bench/results.json. Not a test: it measures, it does not pass or fail.
  *
  *   BENCH_LEVELS=1000,10000,100000   record counts to measure at (default all three)
- *   BENCH_PARTS=records,cold,artifacts,jobs
+ *   BENCH_PARTS=records,cold,artifacts,jobs,jobcost
  *   BENCH_ARTIFACT_MIB=1024          size of the image root for the artifact part
  *   BENCH_SERVER_NODE_OPTIONS=...    node options of the server (default: those of `npm start`)
  */
@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const tmp = join(root, 'bench/tmp');
 const levels = (process.env.BENCH_LEVELS ?? '1000,10000,100000').split(',').map(Number);
-const parts = new Set((process.env.BENCH_PARTS ?? 'records,cold,artifacts,jobs').split(','));
+const parts = new Set((process.env.BENCH_PARTS ?? 'records,cold,artifacts,jobs,jobcost').split(','));
 const artifactMiB = Number(process.env.BENCH_ARTIFACT_MIB ?? 1024);
 
 interface Server {
@@ -362,6 +362,18 @@ function markdown(results: Record<string, any>): string {
     const j = results.jobs;
     lines.push('## Job scheduling latency (kubernetes worker, fake API server)', '', `POST /v3/jobs → build stage started, ${j.jobs} jobs one after another: p50 **${j.p50Ms} ms**, max ${j.p99Ms} ms (${j.objectsCreated} Kubernetes objects created).`, '');
   }
+  if (results.jobCost) {
+    lines.push(
+      '## Job cost by duration (deployed workflow, virtual time)',
+      '',
+      'The synthesized state machine on the embedded runtime, the reconciler once a (virtual) minute. History events as Step Functions Standard writes them (25,000 at most per execution); transitions are what it bills; stage invocations are Lambda invocations of the stage functions for the job; reconciler checks are the worker checks made for the job inside the one shared reconciler pass a minute (no transition, no invocation of their own). The last column is what the polling workflow this replaced wrote (about 9 events per 5 s poll).',
+      '',
+      '| job | status | history events | state transitions | stage invocations | reconciler checks | polling design, events |',
+      '|---|---|---:|---:|---:|---:|---:|',
+    );
+    for (const r of results.jobCost) lines.push(`| ${r.job} | ${r.status} | ${r.historyEvents} | ${r.stateTransitions} | ${r.stageInvocations} | ${r.reconcilerChecks} | ${r.pollingDesignEvents} |`);
+    lines.push('');
+  }
   return lines.join('\n');
 }
 
@@ -385,6 +397,7 @@ try {
   if (parts.has('cold')) results.coldStart = await benchColdStart(server);
   if (parts.has('artifacts')) results.artifacts = await benchArtifacts(server);
   if (parts.has('jobs')) results.jobs = await (await import('./job-latency.js')).benchJobLatency();
+  if (parts.has('jobcost')) results.jobCost = await (await import('./job-cost.js')).benchJobCost();
 } finally {
   server.proc.kill('SIGTERM');
 }
