@@ -1,7 +1,7 @@
 /**
  * Resolves the request-body schemas of api/openapi.yaml ahead of time into
  * shared/http/generated/request-schemas.ts, so no handler parses YAML or follows $refs at
- * cold start. `npm run schemas --check` (or CHECK=1) fails when the committed file is stale.
+ * cold start. Run by `npm run generate`; with CHECK=1 it fails when the committed file is stale.
  */
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -4,7 +4,7 @@
  * that accepts TCP but never speaks SSH (a hung node). Status fields and texts as the original's;
  * probes bounded and cached; placement of a burst of 20 jobs spread evenly over the two nodes
  * through the reservations in the store; a job whose arch no node has runs on the default worker.
- * The live node's podmanStatus needs podman installed (.ci/run installs it).
+ * The live node's podmanStatus needs podman installed (npm test installs it first, scripts/host-setup.mjs).
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -11,7 +11,7 @@
  *
  * After every job nothing of it is left on the node: no job directory, no container, no image.
  * Without podman, runc, openssh-server, squashfs-tools or busybox-static the tests fail and say
- * what to install (.ci/run installs them).
+ * what to install (npm test installs them first, scripts/host-setup.mjs).
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
