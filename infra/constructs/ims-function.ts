@@ -12,17 +12,15 @@ import { LogLevel, NodejsFunction, OutputFormat, type BundlingOptions } from 'aw
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledgeFunctionDefaults } from './nag.js';
+import { FUNCTION_SIZING, type ImsFunctionKind } from './function-sizing.js';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 
-/** `api` answers API Gateway (which gives up after 30 s); `workflow` runs one state-machine stage. */
-export type ImsFunctionKind = 'api' | 'workflow';
+export type { ImsFunctionKind } from './function-sizing.js';
 
 const SIZING: Record<ImsFunctionKind, { memorySize: number; timeout: Duration }> = {
-  api: { memorySize: 1024, timeout: Duration.seconds(29) },
-  // Below the state machine's 300 s task timeout, so a slow stage fails as a Lambda timeout,
-  // which the task's retry and catch handle, instead of an abandoned invocation still running.
-  workflow: { memorySize: 1024, timeout: Duration.seconds(280) },
+  api: { memorySize: FUNCTION_SIZING.api.memoryMiB, timeout: Duration.seconds(FUNCTION_SIZING.api.timeoutSeconds) },
+  workflow: { memorySize: FUNCTION_SIZING.workflow.memoryMiB, timeout: Duration.seconds(FUNCTION_SIZING.workflow.timeoutSeconds) },
 };
 
 /**

@@ -8,6 +8,7 @@ import {
   HeadObjectCommand,
   PutObjectCommand,
   S3ServiceException,
+  UploadPartCommand,
   UploadPartCopyCommand,
   AbortMultipartUploadCommand,
   type S3Client,
@@ -201,6 +202,34 @@ export class S3ArtifactStore implements ArtifactStore {
 
   async presignGet({ bucket, key }: S3Location, expiresInSeconds: number): Promise<string> {
     return getSignedUrl(this.presigner, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: expiresInSeconds });
+  }
+
+  async createMultipartUpload({ bucket, key }: S3Location, metadata: Record<string, string>): Promise<string> {
+    const out = await this.call(() => this.s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, Metadata: metadata })));
+    if (!out?.UploadId) throw new DependencyUnavailableError(`The artifact store (S3), starting an upload to s3://${bucket}/${key},`);
+    return out.UploadId;
+  }
+
+  async presignUploadPart({ bucket, key }: S3Location, uploadId: string, partNumber: number, expiresInSeconds: number): Promise<string> {
+    return getSignedUrl(this.s3, new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: partNumber }), {
+      expiresIn: expiresInSeconds,
+    });
+  }
+
+  async completeMultipartUpload({ bucket, key }: S3Location, uploadId: string, etags: string[]): Promise<{ etag: string }> {
+    const parts = etags.map((etag, i) => ({ PartNumber: i + 1, ETag: etag.startsWith('"') ? etag : `"${etag}"` }));
+    try {
+      const out = await this.s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+      return { etag: (out.ETag ?? '').replaceAll('"', '') };
+    } catch (error) {
+      // A client error (no such upload, a part missing) is the caller's to judge; anything else is S3 being unavailable.
+      if (isClientError(error)) throw error;
+      throw new DependencyUnavailableError('The artifact store (S3)');
+    }
+  }
+
+  async abortMultipartUpload({ bucket, key }: S3Location, uploadId: string): Promise<void> {
+    await this.call(() => this.s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })));
   }
 }
 

@@ -101,6 +101,17 @@ export interface ArtifactStore {
   /** Deletes the object; absent objects are not an error. */
   remove(location: S3Location): Promise<void>;
   presignGet(location: S3Location, expiresInSeconds: number): Promise<string>;
+  /**
+   * Starts a multipart upload that someone else fills through pre-signed part URLs (a remote
+   * build node uploads its results itself); `metadata` is the finished object's. Returns the upload id.
+   */
+  createMultipartUpload(location: S3Location, metadata: Record<string, string>): Promise<string>;
+  /** A pre-signed PUT URL for one part (1-based) of the upload. */
+  presignUploadPart(location: S3Location, uploadId: string, partNumber: number, expiresInSeconds: number): Promise<string>;
+  /** Completes the upload from its parts' ETags, in part order; returns the object's ETag. */
+  completeMultipartUpload(location: S3Location, uploadId: string, etags: string[]): Promise<{ etag: string }>;
+  /** Aborts the upload; an upload already completed or aborted is not an error. */
+  abortMultipartUpload(location: S3Location, uploadId: string): Promise<void>;
 }
 
 export class ObjectTooLargeError extends Error {

@@ -9,6 +9,10 @@
  * worker's own build script, templating, squash, transfer and register all run for real. The
  * real build runs in `npm run test:build` (test/build/remote-create.build.ts).
  *
+ * Every stage invocation runs as Lambda runs it (infra/local/lambda-sandbox.ts): a process of its
+ * own, the deployed timeout, and a TMPDIR of only 64 MiB, so a stage that brought an image
+ * through the function would fail here. One customize job works on an image of more than 1 GiB.
+ *
  * After every job nothing of it is left on the node: no job directory, no container, no image.
  * Without podman, runc, openssh-server, squashfs-tools or busybox-static the tests fail and say
  * what to install (npm test installs them first, scripts/host-setup.mjs).
@@ -19,7 +23,12 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { createReadStream, statSync } from 'node:fs';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { LambdaSandbox } from '#infra/local/lambda-sandbox.js';
+import { TASK_STATES } from '#shared/workflow/definition-names.js';
 import { getJobState } from '#shared/domain/jobs.js';
 import type { NodeLoad } from '#shared/domain/node-placement.js';
 import { openSession } from '#shared/remote-nodes/ssh-session.js';
@@ -35,7 +44,8 @@ const until = untilWith({ ms: 60_000, everyMs: 100 });
 
 const NODE_A = 'x3000c0s1b0n0';
 const NODE_B = 'x3000c0s2b0n0';
-const HEARTBEAT_TIMEOUT_S = 3;
+// Above two sandboxed invocations (a poll, then the cleanup that records the error) on a busy host.
+const HEARTBEAT_TIMEOUT_S = 6;
 const ARCH = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
 
 let svc: TestService;
@@ -48,8 +58,34 @@ let userKey: TestKey;
 let keyId: string;
 let imageId: string;
 let tinyKernel: string;
+let sandbox: LambdaSandbox;
+
+/** The stage invocations' TMPDIR, as small as this so that no image can pass through a stage. */
+const STAGE_TMP_MIB = 64;
 
 const md5 = (data: Buffer | string) => createHash('md5').update(data).digest('hex');
+
+/** Passes bytes through while hashing them. */
+function md5Stream(): { stream: Transform; md5: () => string } {
+  const hash = createHash('md5');
+  const stream = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  return { stream, md5: () => hash.digest('hex') };
+}
+
+async function streamMd5(source: Readable): Promise<string> {
+  const hashed = md5Stream();
+  await pipeline(source, hashed.stream, async (hashedSource: AsyncIterable<Buffer>) => {
+    for await (const _chunk of hashedSource) void _chunk;
+  });
+  return hashed.md5();
+}
+
+const fileMd5 = (path: string) => streamMd5(createReadStream(path));
 
 const job = (id: string): Promise<any> => svc.request('GET', `/v3/jobs/${id}`).then((r) => r.body);
 const ended = (j: any) => j?.status === 'success' || j?.status === 'error';
@@ -100,8 +136,9 @@ beforeAll(async () => {
   requirePodman();
   scratch = mkdtempSync(join(tmpdir(), 'ims-rnj-'));
   workDir = join(scratch, 'node-tmp');
-  localDir = join(scratch, 'local');
   mkdirSync(workDir);
+  sandbox = await LambdaSandbox.create({ tmpMiB: STAGE_TMP_MIB });
+  localDir = join(sandbox.tmpDir, 'ims-remote-node');
   podman = podmanSandbox(join(scratch, 'podman'));
   importTestBaseImage(podman, scratch);
 
@@ -124,11 +161,19 @@ beforeAll(async () => {
     REMOTE_NODE_SHELL_PORT_BASE: String(await freePort()),
     REMOTE_NODE_HEARTBEAT_TIMEOUT_SECONDS: String(HEARTBEAT_TIMEOUT_S),
     REMOTE_NODE_PROBE_CACHE_MS: '1',
+    // Squashing without compression keeps the large image's job quick (random data does not compress).
+    IMS_SQUASHFS_OPTIONS: '-noI -noD -noF -noX',
   });
   // The default worker: a job that lands there was not placed, which these tests would notice.
   const worker = new ScriptedWorker((bucket, k, body, metadata) => svc.putObject(bucket, k, body, metadata));
   registerWorker('scripted', () => worker);
-  svc = await startTestService({ reconcileMs: 100 });
+  // Every task of the workflow, and every reconciler pass, is one Lambda invocation of its handler, in the sandbox.
+  const invoke = (state: string) => (input: unknown) => sandbox.invoke(`functions/workflow/${TASK_STATES[state as keyof typeof TASK_STATES]}`, input);
+  svc = await startTestService({
+    reconcileMs: 1000,
+    reconcile: () => sandbox.invoke('functions/workflow/reconcile', {}),
+    workflow: { wrapTask: (state) => invoke(state) },
+  });
 
   keyId = (await svc.request('POST', '/v3/public-keys', { name: 'user', public_key: userKey.publicKey })).body.id;
   const tiny = buildTinyImage(join(scratch, 'tiny'));
@@ -152,11 +197,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await svc?.stop();
+  await sandbox?.close();
   await Promise.all((nodes ?? []).map((n) => n.stop()));
   try {
     podman?.reset();
   } finally {
-    for (const name of Object.keys(process.env).filter((n) => n.startsWith('REMOTE_NODE_') || n === 'IMS_JOB_WORKER')) delete process.env[name];
+    for (const name of Object.keys(process.env).filter((n) => n.startsWith('REMOTE_NODE_') || n === 'IMS_JOB_WORKER' || n === 'IMS_SQUASHFS_OPTIONS')) delete process.env[name];
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   }
 }, 30_000);
@@ -234,6 +280,8 @@ describe('create on a remote build node', () => {
     expect(files.initrd.toString()).toBe('initrd 6.1.0-2\n');
 
     await expectNothingLeft(created.id);
+    // The stages ran with a 64 MiB TMPDIR and left nothing of size there.
+    expect(await sandbox.tmpUsedBytes()).toBeLessThan(4 * 1024 ** 2);
     // The job ended: it no longer counts on the node (released right after the node's cleanup).
     expect(await until(async () => (await nodeLoad(NODE_A))?.jobs[created.id], (entry) => entry === undefined, 10_000)).toBeUndefined();
     const state = await until(() => getJobState(svc.app, created.id), (s) => (s.logs ?? []).length > 0, 10_000);
@@ -275,6 +323,64 @@ describe('customize on a remote build node', () => {
     expect(files.boot).toBeDefined(); // the kernel parameters (…parameters.boot)
     await expectNothingLeft(waiting.id);
   }, 90_000);
+
+  test('an image of more than 1 GiB goes from S3 to the node and back without passing through a stage: every invocation is short, TMPDIR stays empty', async () => {
+    // A root with 1 GiB of random data, squashed uncompressed: the squashfs really is that large.
+    const dir = join(scratch, 'large');
+    const tiny = buildTinyImage(dir, (root) => execFileSync('sh', ['-c', `head -c ${1024 ** 3} /dev/urandom > ${join(root, 'large.bin')}`]));
+    const squashfs = join(dir, 'large.sqsh');
+    execFileSync('mksquashfs', [tiny.root, squashfs, '-noappend', '-no-progress', '-quiet', '-noI', '-noD', '-noF', '-noX', '-all-root'], { stdio: 'ignore' });
+    rmSync(tiny.root, { recursive: true, force: true });
+    const size = statSync(squashfs).size;
+    expect(size).toBeGreaterThan(1024 ** 3);
+    const sourceMd5 = await fileMd5(squashfs);
+    await svc.s3.send(new PutObjectCommand({ Bucket: 'boot-images', Key: 'large/rootfs', Body: createReadStream(squashfs), ContentLength: size, Metadata: { md5sum: sourceMd5 } }));
+    rmSync(squashfs);
+    for (const name of ['kernel', 'initrd']) await svc.putObject('boot-images', `large/${name}`, readFileSync(join(scratch, 'tiny', 'root', 'boot', name === 'kernel' ? 'vmlinuz' : 'initrd')));
+    const artifact = (name: string, type: string) => ({ link: { path: `s3://boot-images/large/${name}`, type: 's3' }, md5: name === 'rootfs' ? sourceMd5 : '', type });
+    await svc.putObject(
+      'boot-images',
+      'large/manifest.json',
+      JSON.stringify({
+        version: '1.0',
+        created: '2026-01-02 03:04:05',
+        artifacts: [artifact('rootfs', 'application/vnd.cray.image.rootfs.squashfs'), artifact('kernel', 'application/vnd.cray.image.kernel'), artifact('initrd', 'application/vnd.cray.image.initrd')],
+      }),
+    );
+    const largeId = (await svc.request('POST', '/v3/images', { name: 'large', arch: ARCH, link: { path: 's3://boot-images/large/manifest.json', type: 's3' } })).body.id;
+
+    await registerOnly(NODE_A);
+    const before = sandbox.invocations.length;
+    const created = await post('customize', largeId, 'remote-large');
+    const waiting = await until(() => job(created.id), (j) => j.status === 'waiting_on_user' || ended(j), 180_000);
+    expect(waiting.status).toBe('waiting_on_user');
+    expect(await inShell(waiting, 'stat -c %s /mnt/image/image-root/large.bin; touch /mnt/image/complete')).toBe(`${1024 ** 3}\n`);
+    const done = await until(() => job(created.id), ended, 180_000);
+    await expectSuccess(done);
+
+    // The registered rootfs: its size and MD5 are the node's (recorded in the manifest and the
+    // object's metadata), and its bytes hash to that MD5.
+    const image = (await svc.request('GET', `/v3/images/${done.resultant_image_id}`)).body;
+    const manifest = JSON.parse((await s3Bytes(image.link.path)).toString('utf8'));
+    const rootfs = manifest.artifacts.find((a: { type: string }) => a.type === 'application/vnd.cray.image.rootfs.squashfs');
+    expect(rootfs.link.path).toBe(`s3://boot-images/${done.resultant_image_id}/rootfs`);
+    const head = await svc.s3.send(new HeadObjectCommand({ Bucket: 'boot-images', Key: `${done.resultant_image_id}/rootfs` }));
+    expect(head.ContentLength).toBeGreaterThan(1024 ** 3);
+    expect(head.Metadata?.md5sum).toBe(rootfs.md5);
+    const out = await svc.s3.send(new GetObjectCommand({ Bucket: 'boot-images', Key: `${done.resultant_image_id}/rootfs` }));
+    expect(await streamMd5(out.Body as Readable)).toBe(rootfs.md5);
+    rmSync(dir, { recursive: true, force: true });
+
+    // No stage invocation waited for a transfer, and none left anything of size behind. (The
+    // bound is far above what an invocation takes on its own, about a second: here DynamoDB and
+    // S3 share one process with the test, busy serving the gigabyte the node moves.)
+    const invocations = sandbox.invocations.slice(before);
+    expect(invocations.length).toBeGreaterThanOrEqual(10);
+    expect(invocations.filter((i) => i.outcome !== 'ok')).toEqual([]);
+    expect(Math.max(...invocations.map((i) => i.ms))).toBeLessThan(60_000);
+    expect(await sandbox.tmpUsedBytes()).toBeLessThan(4 * 1024 ** 2);
+    await expectNothingLeft(created.id);
+  }, 420_000);
 
   test('a jailed shell sees the image root as / and signals in its /tmp', async () => {
     await registerOnly(NODE_A);

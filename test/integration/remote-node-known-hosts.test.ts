@@ -150,7 +150,7 @@ describe('REMOTE_NODE_KNOWN_HOSTS', () => {
   });
 
   test('the remote-node worker refuses the node too: its job sees the node as lost, and why', async () => {
-    const worker = new RemoteNodeWorker(remoteNodeSettingsFromEnv(process.env));
+    const worker = new RemoteNodeWorker(remoteNodeSettingsFromEnv(process.env), { results: { artifacts: svc.app.artifacts, bucket: 'boot-images', urlExpirySeconds: 3600 } });
     const job = { job: { id: 'c0ffee00-0000-4000-8000-000000000001', job_type: 'create', remote_build_node: WRONG_KEY } } as unknown as WorkerJob;
     expect(await worker.advance('prepare', job)).toEqual({
       state: 'running',

@@ -14,6 +14,7 @@ import { checkNode, parseProbeOutput, probeScript } from '#shared/remote-nodes/n
 import { parseHostMap, remoteNodeSettingsFromEnv, targetOf } from '#shared/remote-nodes/settings.js';
 import type { ExecResult, NodeSession } from '#shared/remote-nodes/ssh-session.js';
 import { parseView } from '#shared/workers/remote-node/job-view.js';
+import { partSizeFor } from '#shared/workers/remote-node/results-upload.js';
 
 const settings = remoteNodeSettingsFromEnv({});
 const b64 = (text: string) => Buffer.from(text).toString('base64');
@@ -108,9 +109,42 @@ describe('job view', () => {
       reasons: { 'image/remote_error': 'sshd exited: bind failed' },
       port: 2024,
       container: { kind: 'stopped', status: 'exited', exitCode: 137 },
+      tasks: { fetch: { kind: 'absent' }, sums: { kind: 'absent' }, upload: { kind: 'absent' } },
+      sums: new Map(),
     });
     expect(parseView('dir=absent\n')).toMatchObject({ present: false, container: { kind: 'absent' } });
     expect(parseView('dir=present\ncontainer=created 0\n').container).toEqual({ kind: 'running', status: 'created' });
+  });
+
+  test('the node’s background transfers and the results’ checksums', () => {
+    const view = parseView(
+      [
+        'dir=present',
+        'task.fetch=done',
+        'task.sums=running checksumming rootfs.sqsh',
+        'task.upload=dead curl: (7) Failed to connect',
+        `sum=rootfs.sqsh 1073807360 ${'a'.repeat(32)}`,
+        'sum=kernel x not-a-sum',
+        '',
+      ].join('\n'),
+    );
+    expect(view.tasks).toEqual({
+      fetch: { kind: 'done' },
+      sums: { kind: 'running', progress: 'checksumming rootfs.sqsh' },
+      upload: { kind: 'failed', reason: 'it stopped without a result (curl: (7) Failed to connect)' },
+    });
+    expect(view.sums).toEqual(new Map([['rootfs.sqsh', { size: 1073807360, md5: 'a'.repeat(32) }]]));
+    expect(parseView('task.upload=failed S3 answered part 3 of kernel without an ETag\n').tasks.upload).toEqual({ kind: 'failed', reason: 'S3 answered part 3 of kernel without an ETag' });
+  });
+});
+
+describe('result upload plan', () => {
+  test('64 MiB parts, larger when a file would need more than 1000', () => {
+    expect(partSizeFor(10)).toBe(64 * 1024 ** 2);
+    expect(partSizeFor(10 * 1024 ** 3)).toBe(64 * 1024 ** 2);
+    const huge = 200 * 1024 ** 3;
+    expect(Math.ceil(huge / partSizeFor(huge))).toBeLessThanOrEqual(1000);
+    expect(partSizeFor(huge) % (1024 * 1024)).toBe(0);
   });
 });
 

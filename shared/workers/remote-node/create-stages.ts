@@ -1,16 +1,19 @@
 /**
- * A create job on a remote build node: the recipe is fetched and templated on this host and
- * copied to the node; kiwi-ng runs there in the builder container (natively for the node's
- * arch, no emulation); the root is squashed there too, so only the results travel back.
+ * A create job on a remote build node: the recipe (a small archive) is fetched and templated on
+ * this host, in a temporary directory, and copied to the node; kiwi-ng runs there in the builder
+ * container (natively for the node's arch, no emulation); the root is squashed there too, and
+ * the node uploads the results to S3 itself (results-upload.ts).
  */
 import { spawn } from 'node:child_process';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RecipeTemplateError, renderRecipe } from '../local/recipe-template.js';
 import { shq } from '../../remote-nodes/ssh-session.js';
 import type { Stage, StageProgress } from '../worker.js';
+import { packageResults } from './results-upload.js';
 import { BUILD_SCRIPT } from './node-scripts.js';
-import { buildJobImage, COMMAND_TIMEOUT_MS, containerGone, jobEnv, makeJobDir, markPrepared, packageResults, startContainer, type NodeJob } from './node-job.js';
+import { buildJobImage, COMMAND_TIMEOUT_MS, containerGone, jobEnv, makeJobDir, markPrepared, startContainer, type NodeJob } from './node-job.js';
 import { downloadToFile } from './transfer.js';
 
 /** Runs tar on this host; rejects with its stderr. */
@@ -25,11 +28,10 @@ function tar(args: string[]): Promise<void> {
 }
 
 async function copyRecipe(n: NodeJob): Promise<StageProgress | undefined> {
-  const work = join(n.layout.local, 'recipe-work');
+  const work = await mkdtemp(join(tmpdir(), 'ims-recipe-'));
   const archive = join(work, 'recipe.tgz');
   const recipe = join(work, 'recipe');
-  await rm(work, { recursive: true, force: true });
-  await mkdir(recipe, { recursive: true });
+  await mkdir(recipe);
   try {
     await downloadToFile(n.job.downloadUrl, archive, n.job.downloadMd5, 'recipe');
     // Any compression tar recognises, as the original's fetch accepts.
@@ -91,6 +93,6 @@ export async function advanceCreate(n: NodeJob, stage: Exclude<Stage, 'register'
       // debug shell on a remote create had nothing to inspect).
       return { state: 'done' };
     case 'package':
-      return packageResults(n);
+      return packageResults(n, n.results);
   }
 }

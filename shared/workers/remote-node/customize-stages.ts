@@ -1,11 +1,12 @@
 /**
- * A customize job on a remote build node: the rootfs is streamed to the node, a per-job image
+ * A customize job on a remote build node: the node downloads the rootfs itself, a per-job image
  * with sshd is built there FROM a local image, and its container unpacks the root, serves the
  * user's shell on a port of the node (host network: no bridge, no NAT rules on the node) and
  * squashes the root when the user is done. The worker follows it from its markers and state.
  */
 import { shq } from '../../remote-nodes/ssh-session.js';
 import type { Stage, StageProgress } from '../worker.js';
+import { packageResults } from './results-upload.js';
 import { CUSTOMIZE_SCRIPT, sshdConfig } from './node-scripts.js';
 import {
   buildJobImage,
@@ -14,21 +15,33 @@ import {
   jobEnv,
   makeJobDir,
   markPrepared,
-  packageResults,
   shellHost,
   startContainer,
   type NodeJob,
 } from './node-job.js';
-import { uploadFromUrl } from './transfer.js';
+import { startTask, tasksDir } from './node-tasks.js';
 
 function jailed(n: NodeJob): boolean {
   return n.job.job.ssh_containers?.[0]?.jail === true;
 }
 
+/**
+ * The node downloads the image root from its pre-signed URL in the background (node-tasks.ts),
+ * checking its MD5; once it is there, the per-job image is built.
+ */
 async function prepare(n: NodeJob): Promise<StageProgress> {
   if (n.view.markers.has('prepared')) return { state: 'done', status: 'fetching_image' };
-  await makeJobDir(n);
-  await uploadFromUrl(n.session, n.job.downloadUrl, `${n.layout.image}/image.sqsh`, n.job.downloadMd5, 'image root');
+  const fetch = n.view.tasks.fetch;
+  if (fetch.kind === 'failed') return { state: 'failed', reason: `${fetch.reason} (on ${n.xname})` };
+  if (fetch.kind === 'running') return { state: 'running', status: 'fetching_image', detail: `${fetch.progress || 'downloading the image root'} on ${n.xname}` };
+  if (fetch.kind === 'absent') {
+    await makeJobDir(n);
+    await n.session.run(`mkdir -p ${shq(tasksDir(n))}`, { timeoutMs: COMMAND_TIMEOUT_MS });
+    // A curl config file: the pre-signed URL shows in no process list on the node.
+    await n.session.writeFile(`${tasksDir(n)}/fetch.curl`, `url = "${n.job.downloadUrl.replace(/["\\]/g, '\\$&')}"\n`, 0o600);
+    await startTask(n, 'fetch', [`${n.layout.image}/image.sqsh`, n.job.downloadMd5, 'image root']);
+    return { state: 'running', status: 'fetching_image', detail: `downloading the image root on ${n.xname}` };
+  }
   const record = n.job.job;
   const config = sshdConfig({
     listen: n.settings.shellListen,
@@ -38,7 +51,7 @@ async function prepare(n: NodeJob): Promise<StageProgress> {
   const files = { 'ims-customize.sh': CUSTOMIZE_SCRIPT, sshd_config: config, authorized_keys: `${n.job.publicKey.trim()}\n` };
   await buildJobImage(n, n.settings.sshdBaseImage, files, 'ims-customize.sh');
   await markPrepared(n);
-  return { state: 'done', status: 'fetching_image', detail: `image root copied to ${n.xname}:${n.layout.dir}` };
+  return { state: 'done', status: 'fetching_image', detail: `image root downloaded by ${n.xname} to ${n.layout.dir}` };
 }
 
 /**
@@ -100,6 +113,6 @@ export async function advanceCustomize(n: NodeJob, stage: Exclude<Stage, 'regist
     case 'ssh':
       return shell(n);
     case 'package':
-      return packageResults(n);
+      return packageResults(n, n.results);
   }
 }

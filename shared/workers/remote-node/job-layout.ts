@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { shq } from '../../remote-nodes/ssh-session.js';
 import type { RemoteNodeSettings } from '../../remote-nodes/settings.js';
+import { killTasksCommand } from './node-tasks.js';
 
 export interface JobLayout {
   /** `<workDir>/ims_<id>` on the node. */
@@ -18,7 +19,10 @@ export interface JobLayout {
   container: string;
   /** The per-job image, built on the node FROM a local image. */
   imageName: string;
-  /** Results fetched back to this host for register. */
+  /**
+   * This host's directory for the job's small files: the tails of its node logs (cleanup uploads
+   * them). Never an image: results go from the node to S3 directly.
+   */
   local: string;
 }
 
@@ -34,7 +38,7 @@ export function jobLayout(settings: RemoteNodeSettings, jobId: string): JobLayou
   };
 }
 
-/** Results in `<image>/out` and their file names on this host (`packages`: a create job's package list). */
+/** Results in `<image>/out` (`packages`: a create job's package list). */
 export const RESULT_FILES = ['rootfs.sqsh', 'kernel', 'initrd', 'parameters', 'packages'] as const;
 export type ResultFile = (typeof RESULT_FILES)[number];
 
@@ -68,9 +72,10 @@ export function podmanBuild(settings: RemoteNodeSettings, layout: JobLayout): st
   return `${settings.podman} build --pull=never --quiet --tag ${shq(layout.imageName)} --file ${shq(`${layout.context}/Containerfile`)} ${shq(layout.context)}`;
 }
 
-/** Removes the container, the image and the directory; each is absent-tolerant, so cleanup can repeat. */
+/** Ends the job's transfers, removes the container, the image and the directory; each is absent-tolerant, so cleanup can repeat. */
 export function removeJobCommand(settings: RemoteNodeSettings, layout: JobLayout): string {
   return [
+    killTasksCommand(layout.dir),
     `${settings.podman} rm --force --time 0 ${shq(layout.container)} >/dev/null 2>&1`,
     `${settings.podman} rmi --force ${shq(layout.imageName)} >/dev/null 2>&1`,
     `rm -rf ${shq(layout.dir)}`,

@@ -6,6 +6,7 @@
 import { shq, type NodeSession } from '../../remote-nodes/ssh-session.js';
 import type { RemoteNodeSettings } from '../../remote-nodes/settings.js';
 import type { JobLayout } from './job-layout.js';
+import { parseTask, tasksViewCommand, TASKS, type TaskName, type TaskState } from './node-tasks.js';
 
 /** Markers the worker reads (paths relative to the job directory). */
 const MARKERS = [
@@ -19,6 +20,9 @@ const MARKERS = [
   'image/out/initrd',
   'image/out/parameters',
   'image/out/packages',
+  // The results' upload to S3 (results-upload.ts): planned, and completed.
+  'tasks/upload.plan',
+  'tasks/completed',
 ] as const;
 /** Markers whose content is the reason of a failure. */
 const REASONS = ['image/build_failed', 'image/remote_error'] as const;
@@ -39,6 +43,10 @@ export interface JobView {
   reasons: Partial<Record<ReasonMarker, string>>;
   port?: number;
   container: ContainerState;
+  /** The node's background transfers (node-tasks.ts); absent until started. */
+  tasks: Record<TaskName, TaskState>;
+  /** The results' sizes and MD5s, once the `sums` task is done. */
+  sums: Map<string, { size: number; md5: string }>;
 }
 
 export function viewCommand(settings: RemoteNodeSettings, layout: JobLayout): string {
@@ -52,6 +60,8 @@ export function viewCommand(settings: RemoteNodeSettings, layout: JobLayout): st
     `for f in ${MARKERS.join(' ')}; do [ -e "$f" ] && echo "has=$f"; done`,
     `for f in ${REASONS.join(' ')}; do [ -e "$f" ] && echo "$f=$(head -c 600 "$f" | tr '\\n' ' ')"; done`,
     `[ -e port ] && echo "port=$(cat port)"`,
+    tasksViewCommand(),
+    `[ -e tasks/sums/done ] && sed 's/^/sum=/' tasks/sums/sums`,
     'true',
   ].join('\n');
 }
@@ -62,7 +72,8 @@ export function hasResult(view: JobView, file: string): boolean {
 }
 
 export function parseView(output: string): JobView {
-  const view: JobView = { present: false, markers: new Set(), reasons: {}, container: { kind: 'absent' } };
+  const tasks = Object.fromEntries(TASKS.map((t) => [t, { kind: 'absent' }])) as Record<TaskName, TaskState>;
+  const view: JobView = { present: false, markers: new Set(), reasons: {}, container: { kind: 'absent' }, tasks, sums: new Map() };
   for (const line of output.split('\n')) {
     const eq = line.indexOf('=');
     if (eq < 0) continue;
@@ -73,6 +84,11 @@ export function parseView(output: string): JobView {
     else if ((REASONS as readonly string[]).includes(key)) view.reasons[key as ReasonMarker] = value;
     else if (key === 'port' && /^\d+$/.test(value)) view.port = Number(value);
     else if (key === 'container') view.container = parseContainer(value);
+    else if (key.startsWith('task.') && (TASKS as readonly string[]).includes(key.slice(5))) view.tasks[key.slice(5) as TaskName] = parseTask(value);
+    else if (key === 'sum') {
+      const [file, size, md5] = value.split(/\s+/);
+      if (file && /^\d+$/.test(size ?? '') && /^[0-9a-f]{32}$/.test(md5 ?? '')) view.sums.set(file, { size: Number(size), md5: md5! });
+    }
   }
   return view;
 }

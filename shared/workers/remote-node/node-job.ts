@@ -1,16 +1,16 @@
 /**
  * What a stage of a remote-node job works with, and the steps create and customize share:
  * setting up the job directory, building the per-job image on the node, starting the job's
- * container, fetching the results.
+ * container.
  */
 import type { NodeSession } from '../../remote-nodes/ssh-session.js';
 import { shq } from '../../remote-nodes/ssh-session.js';
 import { targetOf, type RemoteNodeSettings } from '../../remote-nodes/settings.js';
 import type { StageProgress, WorkerJob } from '../worker.js';
 import { podmanBuild, podmanRun, type JobLayout, type RunOptions } from './job-layout.js';
-import { describeStopped, hasResult, type JobView } from './job-view.js';
+import { describeStopped, type JobView } from './job-view.js';
 import { containerfile } from './node-scripts.js';
-import { fetchResults } from './transfer.js';
+import type { ResultTarget } from './results-upload.js';
 
 export interface NodeJob {
   session: NodeSession;
@@ -19,6 +19,8 @@ export interface NodeJob {
   job: WorkerJob;
   xname: string;
   view: JobView;
+  /** Where the node uploads the job's results. */
+  results: ResultTarget;
 }
 
 /** Bound on the quick commands of a poll; transfers and builds have their own pace. */
@@ -79,13 +81,4 @@ export function containerGone(n: NodeJob, what: string, until: string): string |
 /** Where users reach a job's shell: the node's address as IMS knows it, and the job's port. */
 export function shellHost(n: NodeJob): string {
   return targetOf(n.settings, n.xname).host;
-}
-
-/** package: the results must all be there; they are brought to this host for register. */
-export async function packageResults(n: NodeJob): Promise<StageProgress> {
-  const has = (file: string) => hasResult(n.view, file);
-  const missing = ['rootfs.sqsh', 'kernel', 'initrd'].filter((f) => !has(f));
-  if (missing.length > 0) return { state: 'failed', reason: `the job on ${n.xname} produced no ${missing.join(', ')}` };
-  const results = await fetchResults(n.session, n.layout, has);
-  return { state: 'done', status: 'packaging_artifacts', detail: `fetched ${Object.keys(results).join(', ')} from ${n.xname}` };
 }

@@ -1,17 +1,13 @@
 /**
- * Moving a job's data: the source artifact from its pre-signed URL to the node (streamed, its
- * MD5 checked on the way, so a rootfs is never staged on this host), and the results from the
- * node back to this host for register.
+ * The one download on this host: a create job's recipe archive (small; it is templated here).
+ * Images never come here: the node downloads its image root and uploads its results itself
+ * (node-tasks.ts, results-upload.ts).
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import type { NodeSession } from '../../remote-nodes/ssh-session.js';
-import { RESULT_FILES, type JobLayout, type ResultFile } from './job-layout.js';
 
 /** The download is not what the record says it is: retrying cannot help. */
 export class ChecksumError extends Error {}
@@ -52,34 +48,10 @@ function checkMd5(actual: string, expected: string, what: string): void {
   if (expected && actual !== expected) throw new ChecksumError(`the downloaded ${what} has MD5 ${actual}, expected ${expected}`);
 }
 
-/** Streams the URL's object to `remotePath` on the node; an empty `md5` is not checked (as the original). */
-export async function uploadFromUrl(session: NodeSession, url: string, remotePath: string, md5: string, what: string): Promise<void> {
-  const body = await get(url, what);
-  const { stream, md5: actual } = hashing();
-  await Promise.all([pipeline(body, stream), session.upload(stream, remotePath)]);
-  checkMd5(actual(), md5, what);
-}
-
 /** Downloads the URL's object to a file on this host. */
 export async function downloadToFile(url: string, path: string, md5: string, what: string): Promise<void> {
   const body = await get(url, what);
   const { stream, md5: actual } = hashing();
   await pipeline(body, stream, createWriteStream(path));
   checkMd5(actual(), md5, what);
-}
-
-export type LocalResults = Partial<Record<ResultFile, string>>;
-
-/** Copies the results the node has (`present`) into the job's directory on this host. */
-export async function fetchResults(session: NodeSession, layout: JobLayout, present: (file: ResultFile) => boolean): Promise<LocalResults> {
-  await rm(layout.local, { recursive: true, force: true });
-  await mkdir(layout.local, { recursive: true });
-  const results: LocalResults = {};
-  for (const file of RESULT_FILES) {
-    if (!present(file)) continue;
-    const local = join(layout.local, file);
-    await session.download(`${layout.image}/out/${file}`, local);
-    results[file] = local;
-  }
-  return results;
 }
