@@ -210,8 +210,9 @@ export class S3ArtifactStore implements ArtifactStore {
     return out.UploadId;
   }
 
+  /** Signed, as GET URLs are, by the long-lived signing key: a node's upload may outlast the function role's session. */
   async presignUploadPart({ bucket, key }: S3Location, uploadId: string, partNumber: number, expiresInSeconds: number): Promise<string> {
-    return getSignedUrl(this.s3, new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: partNumber }), {
+    return getSignedUrl(this.presigner, new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: partNumber }), {
       expiresIn: expiresInSeconds,
     });
   }

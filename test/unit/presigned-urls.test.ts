@@ -80,6 +80,17 @@ describe('presignGet', () => {
     expect(q.get('X-Amz-Signature')).toMatch(/^[0-9a-f]{64}$/);
   });
 
+  test('part URLs of a node\'s upload are signed by the signing key too, for their whole lifetime', async () => {
+    const settings = deployedSettings();
+    const { load } = fakeSecrets([JSON.stringify(SIGNING)]);
+    const store = new S3ArtifactStore(makeS3Client(settings, ROLE), { presigner: makeSigningS3Client(settings, signingKeySource(settings, load)!) });
+    const q = new URL(await store.presignUploadPart({ bucket: 'boot-images', key: 'image-1/rootfs' }, 'upload-1', 3, settings.urlExpirationSeconds)).searchParams;
+    expect(q.get('X-Amz-Credential')).toMatch(new RegExp(`^${SIGNING.accessKeyId}/`));
+    expect(q.get('X-Amz-Expires')).toBe('432000');
+    expect(q.has('X-Amz-Security-Token')).toBe(false);
+    expect({ partNumber: q.get('partNumber'), uploadId: q.get('uploadId') }).toEqual({ partNumber: '3', uploadId: 'upload-1' });
+  });
+
   test('without a presigner the store signs with its own client (here the role, whose token shows)', async () => {
     const store = new S3ArtifactStore(makeS3Client(deployedSettings(), ROLE));
     const q = new URL(await store.presignGet({ bucket: 'b', key: 'k' }, 60)).searchParams;
