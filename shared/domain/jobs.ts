@@ -58,8 +58,12 @@ export interface JobState {
   worker: string;
   input: Omit<WorkerJob, 'job'>;
   execution?: string;
-  /** The stage the workflow is in; `token` while it waits for its work (shared/workflow/stages.ts). */
-  stage?: { name: Stage; startedMicros: string; token?: string };
+  /**
+   * The stage the workflow is in; `token` while it waits for its work, `checking` (until when)
+   * while a check holds it, `recheck` when another check asked for one more look
+   * (shared/workflow/stages.ts).
+   */
+  stage?: { name: Stage; startedMicros: string; token?: string; checking?: string; recheck?: boolean };
   reason?: string;
   /** Since when the worker has not been able to see the job's executor (shared/workflow/heartbeat.ts). */
   lostContact?: { sinceMicros: string };

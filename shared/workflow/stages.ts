@@ -61,7 +61,12 @@ function isWaitingStage(stage: Stage | undefined): stage is WaitingStage {
 /** Records the stage's start once (and the token it now waits on); undefined when the job is gone. */
 async function enterStage(ctx: WorkflowContext, jobId: string, stage: Stage, token?: string): Promise<JobState | undefined> {
   const state = await updateJobState(ctx, jobId, (s) => {
-    if (s.stage?.name === stage) return s.stage.token === token ? undefined : { ...s, stage: { ...s.stage, token } };
+    if (s.stage?.name === stage) {
+      if (s.stage.token === token) return undefined;
+      // Entered again (a retry) with a new token: a check of the old one no longer holds the stage.
+      const { checking: _held, recheck: _asked, ...same } = s.stage;
+      return { ...s, stage: { ...same, token } };
+    }
     const entered = { ...s, stage: { name: stage, startedMicros: ctx.clock.nowMicros().toString(), ...(token ? { token } : {}) } };
     return withHistory(ctx, entered, { event: 'stage-started', stage });
   }).catch((error: unknown) => {
@@ -117,16 +122,40 @@ async function judgeStage(ctx: WorkflowContext, state: JobState, stage: WaitingS
 /** What a check did: resumed the execution, kept it waiting (heartbeat), or found nothing waiting. */
 export type CheckResult = 'resumed' | 'waiting' | 'not-waiting' | 'spent';
 
+/** How long one check may hold a job's stage; past it (the checker died) another may check. */
+const CHECK_LEASE_MICROS = 300_000_000n;
+
 /**
- * Checks the stage the job waits in, and resumes or heartbeats its execution. Any number of
- * checks may run at once: the one that clears the parked token resumes, so a stage is finished
- * once. `inspect` is the reconciler's closer look (Worker.inspect); an error of the worker fails
- * the task, so the state machine's Retry and Catch see it as they see a failed invocation.
+ * Checks the stage the job waits in, and resumes or heartbeats its execution. One check at a
+ * time per job does the work (a lease in the job state), so a worker is never asked to start the
+ * same thing twice at once; a check that finds the lease held asks the holder to check once more
+ * when it is done, so no report is lost. The checker that clears the parked token resumes, so a
+ * stage is finished once. `inspect` is the reconciler's closer look (Worker.inspect); an error of
+ * the worker fails the task, so the state machine's Retry and Catch see it as they see a failed
+ * invocation.
  */
 export async function checkWaitingStage(ctx: WorkflowContext, jobId: string, look: 'advance' | 'inspect'): Promise<CheckResult> {
-  const state = await findJobState(ctx, jobId);
-  const stage = state?.stage;
-  if (!state || !stage?.token || !isWaitingStage(stage.name)) return 'not-waiting';
+  for (let round = 0; round < 3; round++) {
+    const lease = await takeLease(ctx, jobId);
+    if (lease === 'not-waiting') return 'not-waiting';
+    if (lease === 'busy') return 'waiting';
+    let result: CheckResult;
+    try {
+      result = await checkOnce(ctx, lease, look);
+    } catch (error) {
+      await dropLease(ctx, jobId, lease.stage!.token!).catch(() => undefined);
+      throw error;
+    }
+    // Any other result took the token, and the lease with it.
+    if (result !== 'waiting') return result;
+    if (!(await dropLease(ctx, jobId, lease.stage!.token!))) return 'waiting';
+  }
+  return 'waiting';
+}
+
+async function checkOnce(ctx: WorkflowContext, state: JobState, look: 'advance' | 'inspect'): Promise<CheckResult> {
+  const jobId = state.job.id;
+  const stage = state.stage as { name: WaitingStage; token: string };
   const token = stage.token;
   let verdict: Verdict;
   try {
@@ -151,6 +180,46 @@ export async function checkWaitingStage(ctx: WorkflowContext, jobId: string, loo
   return (await ctx.workflow.resume(token, output)) ? 'resumed' : 'spent';
 }
 
+/** Takes the job's check lease: the state as it now is, or why not (nothing waits; another check holds it). */
+async function takeLease(ctx: WorkflowContext, jobId: string): Promise<JobState | 'busy' | 'not-waiting'> {
+  const now = ctx.clock.nowMicros();
+  let outcome: 'held' | 'busy' | 'not-waiting' = 'not-waiting';
+  const state = await updateJobState(ctx, jobId, (s) => {
+    outcome = 'not-waiting';
+    const stage = s.stage;
+    if (!stage?.token || !isWaitingStage(stage.name)) return undefined;
+    if (stage.checking && BigInt(stage.checking) > now) {
+      outcome = 'busy';
+      return stage.recheck ? undefined : { ...s, stage: { ...stage, recheck: true } };
+    }
+    outcome = 'held';
+    const { recheck: _asked, ...rest } = stage;
+    return { ...s, stage: { ...rest, checking: (now + CHECK_LEASE_MICROS).toString() } };
+  }).catch((error: unknown) => {
+    if (error instanceof ProblemError && error.status === 404) return undefined;
+    throw error;
+  });
+  // Set inside the change above, which TypeScript does not follow.
+  const taken = outcome as 'held' | 'busy' | 'not-waiting';
+  if (taken !== 'held') return taken;
+  return state ?? 'not-waiting';
+}
+
+/** Gives the lease back; true when another check asked for one more look meanwhile. */
+async function dropLease(ctx: WorkflowContext, jobId: string, token: string): Promise<boolean> {
+  let again = false;
+  await updateJobState(ctx, jobId, (s) => {
+    again = false;
+    if (s.stage?.token !== token) return undefined;
+    const { checking: _held, recheck, ...stage } = s.stage;
+    again = recheck === true;
+    return { ...s, stage };
+  }).catch((error: unknown) => {
+    if (!(error instanceof ProblemError && error.status === 404)) throw error;
+  });
+  return again;
+}
+
 /**
  * After a job pod's PATCH: checks the stage the job waits in, so the report resumes it at once.
  * The PATCH itself is already stored; a failed check is left to the reconciler's next pass.
@@ -170,7 +239,7 @@ async function takeToken(ctx: WorkflowContext, jobId: string, token: string): Pr
     took = false;
     if (s.stage?.token !== token) return undefined;
     took = true;
-    const { token: _spent, ...stage } = s.stage;
+    const { token: _spent, checking: _held, recheck: _asked, ...stage } = s.stage;
     return { ...s, stage };
   }).catch((error: unknown) => {
     if (!(error instanceof ProblemError && error.status === 404)) throw error;
