@@ -47,30 +47,23 @@ export class SfnWorkflowRunner implements WorkflowRunner {
     }
   }
 
-  async resume(token: string, output: Record<string, unknown>): Promise<boolean> {
-    try {
-      await this.client.send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify(output) }));
-      return true;
-    } catch (error) {
-      if (spent(error)) return false;
-      throw error;
-    }
+  resume(token: string, output: Record<string, unknown>): Promise<boolean> {
+    return this.callback(() => this.client.send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify(output) })));
   }
 
-  async fail(token: string, error: string, cause: string): Promise<boolean> {
-    try {
-      // Step Functions keeps at most 256 characters of the error and 32,768 of the cause.
-      await this.client.send(new SendTaskFailureCommand({ taskToken: token, error: error.slice(0, 256), cause: cause.slice(0, 32_768) }));
-      return true;
-    } catch (failure) {
-      if (spent(failure)) return false;
-      throw failure;
-    }
+  fail(token: string, error: string, cause: string): Promise<boolean> {
+    // Step Functions keeps at most 256 characters of the error and 32,768 of the cause.
+    return this.callback(() => this.client.send(new SendTaskFailureCommand({ taskToken: token, error: error.slice(0, 256), cause: cause.slice(0, 32_768) })));
   }
 
-  async heartbeat(token: string): Promise<boolean> {
+  heartbeat(token: string): Promise<boolean> {
+    return this.callback(() => this.client.send(new SendTaskHeartbeatCommand({ taskToken: token })));
+  }
+
+  /** A task callback; false when nothing waits on the token any more. */
+  private async callback(send: () => Promise<unknown>): Promise<boolean> {
     try {
-      await this.client.send(new SendTaskHeartbeatCommand({ taskToken: token }));
+      await send();
       return true;
     } catch (error) {
       if (spent(error)) return false;
