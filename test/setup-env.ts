@@ -2,3 +2,5 @@
 process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
 process.env.AWS_REGION ??= 'us-east-1';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+// A client built without an endpoint must never look for instance credentials on the network.
+process.env.AWS_EC2_METADATA_DISABLED = 'true';

@@ -93,6 +93,8 @@ export class LocalWorkflowRunner implements WorkflowRunner {
   readonly executions = new Map<string, LocalExecution & { abort: () => void }>();
   private readonly parked = new Map<string, ParkedTask>();
   private timer?: NodeJS.Timeout;
+  /** Set by stopAll(): no execution starts after it (a start still loading the handlers would outlive the store). */
+  private stopped = false;
   /**
    * Task handlers still running. Aborting an execution settles its result at once, but a task
    * already started (a cleanup deleting objects, a register writing a record) runs to its end;
@@ -116,9 +118,12 @@ export class LocalWorkflowRunner implements WorkflowRunner {
   async start(jobId: string): Promise<string> {
     for (const [id, e] of this.executions) if (e.jobId === jobId && e.status === 'RUNNING') return id;
     this.handlers ??= await loadHandlers();
+    if (this.stopped) throw new Error('the embedded workflow is shutting down');
     const executionId = `local:${jobId}:${randomUUID()}`;
     const wrap = this.options.wrapTask ?? ((_s: string, h: StageHandler) => h);
     const track = (handler: StageHandler): StageHandler => (input) => {
+      // An execution stopped while it waited to retry must not run a task any more (the store may be gone).
+      if (this.executions.get(executionId)?.status !== 'RUNNING') return Promise.reject(namedError('States.Aborted', 'the execution was stopped'));
       const running = handler(input);
       const settled = running.then(
         () => undefined,
@@ -268,6 +273,7 @@ export class LocalWorkflowRunner implements WorkflowRunner {
   }
 
   stopAll(): void {
+    this.stopped = true;
     for (const [id, e] of this.executions) if (e.status === 'RUNNING') void this.stop(id);
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
