@@ -94,7 +94,9 @@ describe('job workflow', () => {
     expect(done.resultant_image_id).toBeNull();
     const history = (await svc.request('GET', `/v3/jobs/${created.body.id}/history`)).body;
     expect(history.reason).toContain('kiwi-ng exited with status 1');
-    expect(worker.cleanups).toContainEqual({ jobId: created.body.id, outcome: 'error' });
+    // The cleanup stage records the error first, then has the worker clean up.
+    const cleanups = await until(async () => worker.cleanups, (c) => c.some((e) => e.jobId === created.body.id));
+    expect(cleanups).toContainEqual({ jobId: created.body.id, outcome: 'error' });
   });
 
   test('a stage that runs past its time limit ends the job in error', async () => {

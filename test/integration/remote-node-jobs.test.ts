@@ -161,6 +161,9 @@ beforeAll(async () => {
     REMOTE_NODE_SHELL_PORT_BASE: String(await freePort()),
     REMOTE_NODE_HEARTBEAT_TIMEOUT_SECONDS: String(HEARTBEAT_TIMEOUT_S),
     REMOTE_NODE_PROBE_CACHE_MS: '1',
+    // Placement probes the nodes; on a loaded machine a probe takes seconds, and a node that misses
+    // the timeout is not placed on (remote-node-health.test.ts tests the timeout itself).
+    REMOTE_NODE_PROBE_TIMEOUT_MS: '15000',
     // Squashing without compression keeps the large image's job quick (random data does not compress).
     IMS_SQUASHFS_OPTIONS: '-noI -noD -noF -noX',
   });

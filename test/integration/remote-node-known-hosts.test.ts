@@ -27,7 +27,7 @@ const WRONG_KEY = 'x2000c0s2b0n0';
 /** Listed with its real key, which is also @revoked. */
 const REVOKED = 'x2000c0s3b0n0';
 const ARCH = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
-const SETTINGS = ['REMOTE_NODE_SSH_KEY_FILE', 'REMOTE_NODE_HOST_MAP', 'REMOTE_NODE_WORK_DIR', 'REMOTE_NODE_KNOWN_HOSTS'] as const;
+const SETTINGS = ['REMOTE_NODE_SSH_KEY_FILE', 'REMOTE_NODE_HOST_MAP', 'REMOTE_NODE_WORK_DIR', 'REMOTE_NODE_KNOWN_HOSTS', 'REMOTE_NODE_PROBE_TIMEOUT_MS'] as const;
 
 let svc: TestService;
 let scratch: string;
@@ -67,6 +67,8 @@ beforeAll(async () => {
       .map(([xname, node]) => `${xname}=127.0.0.1:${node.port}`)
       .join(','),
     REMOTE_NODE_WORK_DIR: workDir,
+    // Host keys are under test here, not the probe's timeout: a loaded machine may take seconds per probe.
+    REMOTE_NODE_PROBE_TIMEOUT_MS: '15000',
     REMOTE_NODE_KNOWN_HOSTS: [
       '# remote build nodes',
       `${address(LISTED)} ${nodes[LISTED].hostPublicKey}`,
