@@ -1,24 +1,94 @@
 /**
  * Record life cycle shared by every kind: look-ups that tell live from soft-deleted records,
- * whole-collection walks, and optimistic read-modify-write so two concurrent writers never lose
- * an update.
+ * whole-collection walks, and read-modify-write that loses no update under contention.
+ *
+ * A change is a function of the record read (`mutate`), so it is commutative with any other
+ * change: a write that loses its version race re-reads the record and re-applies the same
+ * change, and nothing is lost. Two mechanisms keep writers from losing at all, or for long:
+ *
+ * - Writers of one record in one process take turns, in arrival order (a FIFO per record and
+ *   store), so they never race each other: the embedded server, which serves every request in
+ *   one process, has no write conflicts on a record at all, and a Lambda instance's own calls
+ *   (a stage and its history) queue instead of colliding.
+ * - Across processes (Lambda instances), the conditional write decides; a loser waits a random,
+ *   growing delay (full jitter) that shrinks again the longer it has waited, so an old writer
+ *   gets in before new ones (it keeps its place), and keeps trying for WRITE_BUDGET_MS. Only
+ *   then does it give up, with RecordBusyError: a 503 problem with Retry-After, never a 500.
  */
-import { RecordNotFoundError } from './errors.js';
+import { ProblemError, RecordNotFoundError } from './errors.js';
 import type { RecordStore, StoredRecord } from './ports.js';
 import type { RecordKind, RecordState } from './records.js';
 import { toListQuery, type ListFilter } from './record-index.js';
 
-/**
- * Optimistic writes lose to concurrent writers; each retry waits a random, growing delay (full
- * jitter) so that a burst of writers to one record spreads out instead of colliding again.
- */
-const MAX_ATTEMPTS = 20;
-const BACKOFF_BASE_MS = 5;
-const BACKOFF_CAP_MS = 250;
+/** How long one writer keeps trying (its turn in the process included) before it answers 503. */
+export const WRITE_BUDGET_MS = 12_000;
+/** What a writer that gave up tells its client to wait before repeating the request. */
+export const BUSY_RETRY_AFTER_SECONDS = 1;
+const BACKOFF_BASE_MS = 4;
+const BACKOFF_CAP_MS = 100;
+/** A writer that has lost for this long waits half as long between attempts as a new one. */
+const SENIORITY_MS = 1_000;
 
-function backoff(attempt: number): Promise<void> {
-  const ms = Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt);
-  return new Promise((resolve) => setTimeout(resolve, ms));
+function backoff(attempt: number, waitedMs: number): Promise<void> {
+  const cap = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt) / (1 + waitedMs / SENIORITY_MS);
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * cap));
+}
+
+/** A record kept changing under one writer for WRITE_BUDGET_MS: the request can be repeated. */
+export class RecordBusyError extends ProblemError {
+  constructor(kind: RecordKind, id: string) {
+    super(503, `The ${kind} ${id} is being changed by many requests at once; this change was not made. Retry the request in a moment.`, {
+      headers: { 'retry-after': String(BUSY_RETRY_AFTER_SECONDS) },
+    });
+  }
+}
+
+/** The writers waiting for each record, per store: a chain of turns in arrival order. */
+const turns = new WeakMap<RecordStore, Map<string, Promise<void>>>();
+
+/**
+ * Runs `work` when the writers of the record that came before it in this process are done.
+ * A writer that waits past `deadline` gives up its turn with RecordBusyError.
+ */
+async function inTurn<R>(store: RecordStore, kind: RecordKind, id: string, deadline: number, work: () => Promise<R>): Promise<R> {
+  let byRecord = turns.get(store);
+  if (!byRecord) turns.set(store, (byRecord = new Map()));
+  const key = `${kind}#${id}`;
+  const previous = byRecord.get(key);
+  let release!: () => void;
+  const mine = new Promise<void>((resolve) => (release = resolve));
+  const tail = previous ? previous.then(() => mine) : mine;
+  byRecord.set(key, tail);
+  try {
+    if (previous) {
+      let timer: NodeJS.Timeout | undefined;
+      const expired = new Promise<'expired'>((resolve) => (timer = setTimeout(() => resolve('expired'), Math.max(0, deadline - Date.now()))));
+      const outcome = await Promise.race([previous, expired]);
+      clearTimeout(timer);
+      if (outcome === 'expired') throw new RecordBusyError(kind, id);
+    }
+    return await work();
+  } finally {
+    release();
+    if (byRecord.get(key) === tail) byRecord.delete(key);
+  }
+}
+
+/**
+ * Repeats `attempt` (one read and one conditional write) until it lands, within the write
+ * budget and in the record's turn; `attempt` returns false when its write lost the race.
+ */
+async function withRetries<R>(store: RecordStore, kind: RecordKind, id: string, attempt: () => Promise<{ done: true; value: R } | { done: false }>): Promise<R> {
+  const started = Date.now();
+  const deadline = started + WRITE_BUDGET_MS;
+  return inTurn(store, kind, id, deadline, async () => {
+    for (let n = 0; ; n++) {
+      const outcome = await attempt();
+      if (outcome.done) return outcome.value;
+      if (Date.now() >= deadline) throw new RecordBusyError(kind, id);
+      await backoff(n, Date.now() - started);
+    }
+  });
 }
 
 export async function getInState<T>(store: RecordStore, kind: RecordKind, id: string, state: RecordState): Promise<StoredRecord<T>> {
@@ -49,16 +119,11 @@ export async function listAll<T>(store: RecordStore, kind: RecordKind, state: Re
   return out;
 }
 
-export class ConcurrentUpdateError extends Error {
-  constructor(kind: RecordKind, id: string) {
-    super(`${kind} ${id} kept changing under ${MAX_ATTEMPTS} attempts to update it`);
-  }
-}
-
 /**
  * Reads the record in `state`, lets `change` compute the whole new record (it may throw a
  * problem, in which case nothing is written), and writes it conditionally on the version read.
- * A lost race re-reads and re-runs `change`, so every accepted change sees the latest record.
+ * A lost race re-reads and re-runs `change`, so every accepted change sees the latest record and
+ * none is lost; see the top of this file for how long a writer keeps trying.
  */
 export async function mutate<T, R = T>(
   store: RecordStore,
@@ -67,14 +132,13 @@ export async function mutate<T, R = T>(
   state: RecordState,
   change: (current: StoredRecord<T>) => Promise<{ record: R; state: RecordState } | undefined>,
 ): Promise<R | undefined> {
-  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+  return withRetries<R | undefined>(store, kind, id, async () => {
     const current = await getInState<T>(store, kind, id, state);
     const next = await change(current);
-    if (!next) return undefined;
-    if (await store.update(kind, id, current.version, next.record, next.state)) return next.record;
-    await backoff(attempt);
-  }
-  throw new ConcurrentUpdateError(kind, id);
+    if (!next) return { done: true, value: undefined };
+    if (await store.update(kind, id, current.version, next.record, next.state)) return { done: true, value: next.record };
+    return { done: false };
+  });
 }
 
 /** Removes the record in `state` for good, retrying if it changed between read and delete. */
@@ -85,13 +149,12 @@ export async function removeInState<T>(
   state: RecordState,
   before?: (current: StoredRecord<T>) => Promise<void>,
 ): Promise<void> {
-  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+  await withRetries<void>(store, kind, id, async () => {
     const current = await getInState<T>(store, kind, id, state);
     if (before) await before(current);
-    if (await store.remove(kind, id, current.version)) return;
-    await backoff(attempt);
-  }
-  throw new ConcurrentUpdateError(kind, id);
+    if (await store.remove(kind, id, current.version)) return { done: true, value: undefined };
+    return { done: false };
+  });
 }
 
 /** One page of a filtered list (see record-index.ts for what can be filtered). */

@@ -37,7 +37,7 @@ export class HttpProtocolError extends ProblemError {
   constructor(
     status: number,
     message: string,
-    readonly headers: Record<string, string> = {},
+    override readonly headers: Record<string, string> = {},
     readonly withMessage = true,
   ) {
     super(status, message);
