@@ -117,12 +117,26 @@ export class DynamoRecordStore implements RecordStore {
     return attrs;
   }
 
-  private async syncMeta(kind: RecordKind, id: string, state: RecordState, order: string, before: Record<string, string> | undefined, after: Record<string, string> | undefined): Promise<void> {
+  /**
+   * Writes the metadata items that changed: a removed key's item goes, a new or changed key's
+   * is written, and all of them when the record changed state (their index key names it). A
+   * record with many keys thus costs one item write per changed key, not one per key.
+   */
+  private async syncMeta(
+    kind: RecordKind,
+    id: string,
+    state: RecordState,
+    order: string,
+    before: Record<string, string> | undefined,
+    after: Record<string, string> | undefined,
+    stateBefore: RecordState = state,
+  ): Promise<void> {
     const writes: Promise<unknown>[] = [];
     for (const key of Object.keys(before ?? {})) {
       if (!after || !Object.hasOwn(after, key)) writes.push(this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: metaItemPk(kind, id, key) } })));
     }
     for (const [key, value] of Object.entries(after ?? {})) {
+      if (stateBefore === state && before && Object.hasOwn(before, key) && before[key] === value) continue;
       writes.push(
         this.doc.send(
           new PutCommand({
@@ -188,7 +202,7 @@ export class DynamoRecordStore implements RecordStore {
       throw error;
     }
     if (old && (old.metaKv || attrs.metaKv)) {
-      await this.syncMeta(kind, id, state, old.order, metaOf(old), metaOf(attrs));
+      await this.syncMeta(kind, id, state, old.order, metaOf(old), metaOf(attrs), old.state);
     }
     return true;
   }
