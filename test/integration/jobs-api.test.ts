@@ -577,6 +577,11 @@ describe('POST /jobs: the created record (§9.1, §9.4)', () => {
     const job = res.body;
     const id = job.id;
     expect(Object.keys(job).sort()).toEqual(RECORD_KEYS);
+    // Served in the original's (Flask's sort_keys) order, nested objects too.
+    expect(Object.keys(job)).toEqual(RECORD_KEYS);
+    const served = JSON.parse((await svc.request('GET', `/v3/jobs/${id}`)).text);
+    expect(Object.keys(served)).toEqual(RECORD_KEYS);
+    expect(Object.keys(served.ssh_containers[0])).toEqual(Object.keys(served.ssh_containers[0]).sort());
     expect(job).toMatchObject({
       job_type: 'customize',
       artifact_id: image.id,
