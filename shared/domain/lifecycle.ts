@@ -4,16 +4,16 @@
  *
  * A change is a function of the record read (`mutate`), so it is commutative with any other
  * change: a write that loses its version race re-reads the record and re-applies the same
- * change, and nothing is lost. Two mechanisms keep writers from losing at all, or for long:
+ * change, and nothing is lost. Two mechanisms keep writers from losing again, or for long:
  *
- * - Writers of one record in one process take turns, in arrival order (a FIFO per record and
- *   store), so they never race each other: the embedded server, which serves every request in
- *   one process, has no write conflicts on a record at all, and a Lambda instance's own calls
- *   (a stage and its history) queue instead of colliding.
+ * - A writer that lost its first race joins the record's queue in this process (a FIFO per
+ *   record and store) and retries in its turn, so the losers of a burst never collide with each
+ *   other again: they keep their place. The embedded server, which serves every request in one
+ *   process, thus loses no change of a burst on one record and answers each within a few writes.
  * - Across processes (Lambda instances), the conditional write decides; a loser waits a random,
  *   growing delay (full jitter) that shrinks again the longer it has waited, so an old writer
- *   gets in before new ones (it keeps its place), and keeps trying for WRITE_BUDGET_MS. Only
- *   then does it give up, with RecordBusyError: a 503 problem with Retry-After, never a 500.
+ *   gets in before new ones, and keeps trying for WRITE_BUDGET_MS. Only then does it give up,
+ *   with RecordBusyError: a 503 problem with Retry-After, never a 500, and nothing written.
  */
 import { ProblemError, RecordNotFoundError } from './errors.js';
 import type { RecordStore, StoredRecord } from './ports.js';
@@ -76,11 +76,15 @@ async function inTurn<R>(store: RecordStore, kind: RecordKind, id: string, deadl
 
 /**
  * Repeats `attempt` (one read and one conditional write) until it lands, within the write
- * budget and in the record's turn; `attempt` returns false when its write lost the race.
+ * budget; `attempt` returns done: false when its write lost the race. The first attempt runs at
+ * once; a writer that lost joins the record's queue, so the losers of a burst retry in the order
+ * they arrived instead of colliding again.
  */
 async function withRetries<R>(store: RecordStore, kind: RecordKind, id: string, attempt: () => Promise<{ done: true; value: R } | { done: false }>): Promise<R> {
   const started = Date.now();
   const deadline = started + WRITE_BUDGET_MS;
+  const first = await attempt();
+  if (first.done) return first.value;
   return inTurn(store, kind, id, deadline, async () => {
     for (let n = 0; ; n++) {
       const outcome = await attempt();
