@@ -6,9 +6,9 @@
  * change: a write that loses its version race re-reads the record and re-applies the same
  * change, and nothing is lost. Two mechanisms keep writers from losing again, or for long:
  *
- * - A writer that lost its first race joins the record's queue in this process (a FIFO per
- *   record and store) and retries in its turn, so the losers of a burst never collide with each
- *   other again: they keep their place. The embedded server, which serves every request in one
+ * - A writer that lost its first race, or finds writers of the record already waiting, joins the
+ *   record's queue in this process (a FIFO per record and store) and writes in its turn, so a
+ *   burst never collides with itself again: every writer keeps its place. The embedded server, which serves every request in one
  *   process, thus loses no change of a burst on one record and answers each within a few writes.
  * - Across processes (Lambda instances), the conditional write decides; a loser waits a random,
  *   growing delay (full jitter) that shrinks again the longer it has waited, so an old writer
@@ -77,14 +77,18 @@ async function inTurn<R>(store: RecordStore, kind: RecordKind, id: string, deadl
 /**
  * Repeats `attempt` (one read and one conditional write) until it lands, within the write
  * budget; `attempt` returns done: false when its write lost the race. The first attempt runs at
- * once; a writer that lost joins the record's queue, so the losers of a burst retry in the order
- * they arrived instead of colliding again.
+ * once unless writers of the record already wait in this process; a writer that lost, or found
+ * others waiting, joins the record's queue, so a burst is written in the order it arrived
+ * instead of colliding again.
  */
 async function withRetries<R>(store: RecordStore, kind: RecordKind, id: string, attempt: () => Promise<{ done: true; value: R } | { done: false }>): Promise<R> {
   const started = Date.now();
   const deadline = started + WRITE_BUDGET_MS;
-  const first = await attempt();
-  if (first.done) return first.value;
+  // Writers already queued for the record go first: a newcomer joins them instead of racing them.
+  if (!turns.get(store)?.has(`${kind}#${id}`)) {
+    const first = await attempt();
+    if (first.done) return first.value;
+  }
   return inTurn(store, kind, id, deadline, async () => {
     for (let n = 0; ; n++) {
       const outcome = await attempt();
