@@ -45,6 +45,8 @@ async function startServer(): Promise<Server> {
       // The node options of `npm start` (read from package.json), unless the run says otherwise.
       NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS ?? startNodeOptions(),
       IMS_DATA_DIR: join(tmp, 'data'),
+      // `npm start` sweeps its work root of unknown jobs' work at start: the bench's own, never the host's.
+      IMS_WORK_ROOT: join(tmp, 'jobs'),
       PORT: '18180',
       S3_PORT: '18181',
       POWERTOOLS_LOG_LEVEL: 'INFO',
@@ -101,6 +103,53 @@ interface Measure {
   p50: number;
   p99: number;
   errors: number;
+  /** Server CPU time (user + system) per request, ms, when measured. */
+  cpuMs?: number;
+}
+
+/** CPU time (user + system) the process has used, ms, from /proc/<pid>/stat (clock ticks of 10 ms). */
+function cpuTimeMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** `load`, with the server's CPU time per request. */
+async function loadWithCpu(pid: number, concurrency: number, count: number, one: (i: number) => Promise<boolean>): Promise<Measure> {
+  const before = cpuTimeMs(pid);
+  const measure = await load(concurrency, count, one);
+  return { ...measure, cpuMs: Number(((cpuTimeMs(pid) - before) / count).toFixed(3)) };
+}
+
+/**
+ * The contention race of the issue: `writers` clients each set `keys` distinct metadata keys on
+ * ONE image, one request after another. Lost = keys missing afterwards; 5xx = answers ≥ 500.
+ */
+async function metadataRace(server: Server, writers: number, keys: number) {
+  const res = await call(`${server.url}/v3/images`, 'POST', { name: 'race', metadata: {} });
+  const id = ((await res.json()) as { id: string }).id;
+  const latencies: number[] = [];
+  let serverErrors = 0;
+  let otherErrors = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: writers }, async (_, w) => {
+      for (let k = 0; k < keys; k++) {
+        const t = performance.now();
+        const answer = await call(`${server.url}/v3/images/${id}`, 'PATCH', { metadata: { operation: 'set', key: `w${w}-k${k}`, value: String(k) } });
+        await answer.arrayBuffer();
+        latencies.push(performance.now() - t);
+        if (answer.status >= 500) serverErrors++;
+        else if (answer.status !== 200) otherErrors++;
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  const final = (await (await call(`${server.url}/v3/images/${id}`, 'GET')).json()) as { metadata: Record<string, string> };
+  let lost = 0;
+  for (let w = 0; w < writers; w++) for (let k = 0; k < keys; k++) if (final.metadata[`w${w}-k${k}`] !== String(k)) lost++;
+  latencies.sort((a, b) => a - b);
+  const q = (p: number) => Number(latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))].toFixed(2));
+  return { writers, keys, changes: writers * keys, kept: writers * keys - lost, lost, serverErrors, otherErrors, seconds: Number(seconds.toFixed(2)), p50: q(0.5), p99: q(0.99) };
 }
 
 async function load(concurrency: number, count: number, one: (i: number) => Promise<boolean>): Promise<Measure> {
@@ -156,16 +205,28 @@ async function benchRecords(server: Server) {
       await res.arrayBuffer();
       return res.status === 200;
     };
-    measured['get c=1'] = await load(1, 500, get);
+    const pid = server.proc.pid!;
+    const whole = async () => {
+      const res = await call(`${server.url}/v3/images`, 'GET');
+      const bytes = (await res.arrayBuffer()).byteLength;
+      return res.status === 200 && bytes > level * 50;
+    };
+    measured['get c=1'] = await loadWithCpu(pid, 1, 500, get);
     measured['get c=16'] = await load(16, 2000, get);
-    measured['patch c=1'] = await load(1, 300, patch);
+    measured['patch c=1'] = await loadWithCpu(pid, 1, 300, patch);
     measured['patch c=16'] = await load(16, 1000, patch);
     cursorUrl = undefined;
     measured['list page of 100 c=1'] = await load(1, 100, page);
     cursorUrl = undefined;
     measured['list page of 100 c=16'] = await load(16, 160, page);
+    measured['whole list (unpaginated) c=1'] = await loadWithCpu(pid, 1, level >= 100_000 ? 5 : level >= 10_000 ? 20 : 50, whole);
+    // The create c=1 row measured POST's latency; its CPU cost alone:
+    measured['create c=1 (CPU)'] = await loadWithCpu(pid, 1, 100, create);
     const rss = peakRssMiB(server.proc.pid!);
     for (const [op, m] of Object.entries(measured)) rows.push({ level, op, ...m });
+    const race = await metadataRace(server, 16, 20);
+    rows.push({ level, op: 'race: 16 writers × 20 metadata keys on one image', race });
+    process.stderr.write(`race at ${level}: ${race.kept}/${race.changes} kept, ${race.lost} lost, ${race.serverErrors} × 5xx, p99 ${race.p99} ms\n`);
     rows.push({ level, op: 'server peak RSS (MiB)', value: Number(rss.toFixed(1)) });
     rows.push({ level, op: '  of it at most: anonymous memory (MiB)', value: Number(rssParts.peak.anon.toFixed(1)) });
     rows.push({ level, op: '  of it at most: file-backed pages (MiB)', value: Number(rssParts.peak.file.toFixed(1)) });
@@ -323,12 +384,35 @@ async function benchArtifacts(server: Server) {
 function markdown(results: Record<string, any>): string {
   const lines = [`# Benchmark results`, '', `Run ${results.when} on ${results.machine.cpu} × ${results.machine.cores}, ${results.machine.memoryGiB} GiB, Linux ${results.machine.kernel}, Node ${results.machine.node}.`, ''];
   if (results.records) {
-    lines.push('## Records (images), embedded server in its own process', '', '| records | operation | requests | req/s | p50 ms | p99 ms | errors |', '|---:|---|---:|---:|---:|---:|---:|');
+    lines.push(
+      '## Records (images), embedded server in its own process',
+      '',
+      'Server CPU is the server process\'s user + system time over the run divided by its requests (10 ms ticks), so it includes the embedded DynamoDB (dynalite) and S3 running in the same process.',
+      '',
+      '| records | operation | requests | req/s | p50 ms | p99 ms | errors | server CPU ms/req |',
+      '|---:|---|---:|---:|---:|---:|---:|---:|',
+    );
     for (const r of results.records) {
-      if ('value' in r) lines.push(`| ${r.level} | ${r.op} | | | | | ${r.value} |`);
-      else lines.push(`| ${r.level} | ${r.op} | ${r.requests} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.errors} |`);
+      if ('value' in r) lines.push(`| ${r.level} | ${r.op} | | | | | ${r.value} | |`);
+      else if ('race' in r) continue;
+      else lines.push(`| ${r.level} | ${r.op} | ${r.requests} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.cpuMs ?? ''} |`);
     }
     lines.push('');
+    const races = results.records.filter((r: any) => 'race' in r);
+    if (races.length) {
+      lines.push(
+        '### Contention: 16 writers × 20 distinct metadata keys on ONE image',
+        '',
+        'Each writer sends its 20 PATCHes one after another; the 16 run at once. Lost = keys missing from the image afterwards.',
+        '',
+        '| records | changes | kept | lost | 5xx | other non-200 | p50 ms | p99 ms | seconds |',
+        '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      );
+      for (const { level, race } of races) {
+        lines.push(`| ${level} | ${race.changes} | ${race.kept} | ${race.lost} | ${race.serverErrors} | ${race.otherErrors} | ${race.p50} | ${race.p99} | ${race.seconds} |`);
+      }
+      lines.push('');
+    }
   }
   if (results.coldStart) {
     lines.push(

@@ -44,6 +44,12 @@ export interface EmbeddedOptions {
   reconcileMs?: number;
   /** Runs one reconciler pass in place of the in-process one (e.g. in its own process, as deployed). */
   reconcile?: () => Promise<unknown>;
+  /**
+   * At start, end the processes and remove the work directories under IMS_WORK_ROOT of jobs the
+   * store does not know (shared/workers/local/orphans.ts). `npm start` does; tests opt in, since
+   * test services with tables of their own may share a work root.
+   */
+  sweepOrphanedWork?: boolean;
 }
 
 export interface EmbeddedService {
@@ -128,6 +134,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     delete env.STATE_MACHINE_ARN;
   });
   await resumeUnfinishedJobs(app, workflow);
+  if (options.sweepOrphanedWork) await sweepOrphanedWork(app);
   const reconciler = startReconciler(options.reconcile ?? (() => reconcileJobs(app)), workflow, options.reconcileMs ?? Number(env.IMS_RECONCILE_MS || 5000));
   stops.push(reconciler.stop);
   const uploads = s3Events ? handleUploads(s3Events, app) : undefined;
@@ -220,6 +227,12 @@ function startReconciler(pass: () => Promise<unknown>, workflow: LocalWorkflowRu
       await running?.catch(() => undefined);
     },
   };
+}
+
+/** Work of the local worker that belongs to no job of the store: ended and removed, and logged. */
+async function sweepOrphanedWork(app: AppContext): Promise<void> {
+  const [{ sweepOrphanedJobs }, { localSettingsFromEnv }] = await Promise.all([import('#shared/workers/local/orphans.js'), import('#shared/workers/local/settings.js')]);
+  await sweepOrphanedJobs(localSettingsFromEnv(process.env), async (jobId) => (await app.store.get('job', jobId)) !== undefined);
 }
 
 /** Executions live in memory: after a restart every job not yet ended gets a new one (stages are idempotent). */

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'aws-lambda';
 import type { HttpEvent, HttpResult } from '#shared/http/types.js';
 import { RESPONSE_STREAM, type StreamingResult } from '#shared/http/streaming.js';
+import { toJsonText } from '#shared/http/json-text.js';
 
 export function toEvent(req: IncomingMessage, body: Buffer): HttpEvent {
   const url = new URL(req.url ?? '/', 'http://local');
@@ -74,7 +75,7 @@ async function writeStream(res: ServerResponse, result: StreamingResult, stream:
   res.write('[');
   try {
     for await (const item of stream) {
-      const chunk = (first ? '' : ',') + JSON.stringify(item);
+      const chunk = (first ? '' : ',') + toJsonText(item);
       first = false;
       if (!res.write(chunk)) await new Promise((r) => res.once('drain', r));
     }

@@ -10,6 +10,7 @@ const service = await startEmbedded({
   port: Number(process.env.PORT || 8080),
   s3Port: Number(process.env.S3_PORT || 8081),
   dataDir,
+  sweepOrphanedWork: true,
 });
 
 logger.info('IMS is listening', {

@@ -23,14 +23,17 @@ export class ProblemError extends Error {
   readonly title: string;
   readonly detail?: string;
   readonly errors?: ErrorMap | string[];
+  /** Response headers the problem calls for (e.g. `retry-after` on a 503). */
+  readonly headers?: Record<string, string>;
 
-  constructor(status: number, detail?: string, options: { title?: string; errors?: ErrorMap | string[] } = {}) {
+  constructor(status: number, detail?: string, options: { title?: string; errors?: ErrorMap | string[]; headers?: Record<string, string> } = {}) {
     super(detail ?? options.title ?? REASON_PHRASES[status] ?? 'Error');
     this.name = new.target.name;
     this.status = status;
     this.title = options.title ?? REASON_PHRASES[status] ?? 'Error';
     this.detail = detail;
     this.errors = options.errors;
+    this.headers = options.headers;
   }
 }
 

@@ -7,6 +7,7 @@
 import { ProblemError } from '../domain/errors.js';
 import { listPage, streamRecords } from '../domain/lifecycle.js';
 import type { RecordKind, RecordState } from '../domain/records.js';
+import { toJsonText } from './json-text.js';
 import { nextPageLink, parseListParams } from './list-params.js';
 import type { ApiRequest, ApiResult } from './types.js';
 
@@ -56,7 +57,7 @@ export async function bufferStream(stream: AsyncIterable<unknown>, maxBytes = MA
   const parts: string[] = [];
   let size = 2;
   for await (const item of stream) {
-    const text = JSON.stringify(item);
+    const text = toJsonText(item);
     size += text.length + 1;
     if (size > maxBytes) throw new ResponseTooLargeError();
     parts.push(text);

@@ -1,4 +1,5 @@
 import { ProblemError, REASON_PHRASES } from '../domain/errors.js';
+import { toJsonText } from './json-text.js';
 import type { HttpResult } from './types.js';
 
 /** The RFC 7807 body of a problem: empty members are left out, as the original does. */
@@ -15,7 +16,7 @@ export function problemResponse(error: ProblemError, headers: Record<string, str
   return {
     statusCode: error.status,
     headers: { 'content-type': 'application/problem+json', ...headers },
-    body: JSON.stringify(problemBody(error, extra)),
+    body: toJsonText(problemBody(error, extra)),
   };
 }
 
@@ -29,7 +30,7 @@ export function frameworkProblem(status: number, message: string, headers: Recor
 
 export function jsonResponse(status: number, body: unknown, headers: Record<string, string> = {}): HttpResult {
   if (body === undefined) return { statusCode: status, headers, body: '' };
-  return { statusCode: status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+  return { statusCode: status, headers: { 'content-type': 'application/json', ...headers }, body: toJsonText(body) };
 }
 
 /** A failure at the HTTP layer (unknown URL, method, media type, malformed JSON). */
@@ -37,7 +38,7 @@ export class HttpProtocolError extends ProblemError {
   constructor(
     status: number,
     message: string,
-    readonly headers: Record<string, string> = {},
+    override readonly headers: Record<string, string> = {},
     readonly withMessage = true,
   ) {
     super(status, message);

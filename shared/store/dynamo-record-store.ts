@@ -117,19 +117,49 @@ export class DynamoRecordStore implements RecordStore {
     return attrs;
   }
 
-  private async syncMeta(kind: RecordKind, id: string, state: RecordState, order: string, before: Record<string, string> | undefined, after: Record<string, string> | undefined): Promise<void> {
+  /**
+   * Writes the metadata items that changed: a removed key's item goes, a new or changed key's
+   * is written, and all of them when the record changed state (their index key names it). A
+   * record with many keys thus costs one item write per changed key, not one per key.
+   *
+   * Each item carries the record version that wrote it (`ver`), and a write only lands over an
+   * older one: when two processes change one key, their item writes may arrive in either order,
+   * and the later record version's must be the one that stays (a stale item left behind is
+   * harmless, since metadata lists check each record; a missing one would hide a record).
+   */
+  private async syncMeta(
+    kind: RecordKind,
+    id: string,
+    state: RecordState,
+    order: string,
+    before: Record<string, string> | undefined,
+    after: Record<string, string> | undefined,
+    version: number,
+    stateBefore: RecordState = state,
+  ): Promise<void> {
+    // A new record's items replace whatever a removed record of the same id may have left.
+    const newer = version > 1 ? { ConditionExpression: 'attribute_not_exists(ver) OR ver < :ver', ExpressionAttributeValues: { ':ver': version } } : {};
+    const ignoreOlder = (error: unknown) => {
+      if (!isConditionFailure(error)) throw error;
+    };
     const writes: Promise<unknown>[] = [];
     for (const key of Object.keys(before ?? {})) {
-      if (!after || !Object.hasOwn(after, key)) writes.push(this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: metaItemPk(kind, id, key) } })));
+      if (!after || !Object.hasOwn(after, key)) {
+        writes.push(this.doc.send(new DeleteCommand({ TableName: this.tableName, Key: { pk: metaItemPk(kind, id, key) }, ...newer })).catch(ignoreOlder));
+      }
     }
     for (const [key, value] of Object.entries(after ?? {})) {
+      if (stateBefore === state && before && Object.hasOwn(before, key) && before[key] === value) continue;
       writes.push(
-        this.doc.send(
-          new PutCommand({
-            TableName: this.tableName,
-            Item: { pk: metaItemPk(kind, id, key), ref: id, metaPk: `${kind}#${state}#${keyPart(`${key}=${value}`)}`, listSk: `${order}#${id}` },
-          }),
-        ),
+        this.doc
+          .send(
+            new PutCommand({
+              TableName: this.tableName,
+              Item: { pk: metaItemPk(kind, id, key), ref: id, metaPk: `${kind}#${state}#${keyPart(`${key}=${value}`)}`, listSk: `${order}#${id}`, ver: version },
+              ...newer,
+            }),
+          )
+          .catch(ignoreOlder),
       );
     }
     await Promise.all(writes);
@@ -143,7 +173,7 @@ export class DynamoRecordStore implements RecordStore {
       if (isConditionFailure(error)) return false;
       throw error;
     }
-    await this.syncMeta(kind, id, 'live', order, undefined, metaOf(item));
+    await this.syncMeta(kind, id, 'live', order, undefined, metaOf(item), 1);
     return true;
   }
 
@@ -188,7 +218,7 @@ export class DynamoRecordStore implements RecordStore {
       throw error;
     }
     if (old && (old.metaKv || attrs.metaKv)) {
-      await this.syncMeta(kind, id, state, old.order, metaOf(old), metaOf(attrs));
+      await this.syncMeta(kind, id, state, old.order, metaOf(old), metaOf(attrs), expectedVersion + 1, old.state);
     }
     return true;
   }
@@ -210,7 +240,7 @@ export class DynamoRecordStore implements RecordStore {
       if (isConditionFailure(error)) return false;
       throw error;
     }
-    if (old?.metaKv) await this.syncMeta(kind, id, old.state, old.order, metaOf(old), undefined);
+    if (old?.metaKv) await this.syncMeta(kind, id, old.state, old.order, metaOf(old), undefined, expectedVersion + 1);
     return true;
   }
 

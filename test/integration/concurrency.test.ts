@@ -8,6 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { BOOT, duplicateImageLink, duplicateRecipeLink, md5, removeObject, uploadImage } from '../helpers/image-fixtures.js';
 import { CopyObjectCommand } from '@aws-sdk/client-s3';
+import { buildContext } from '#shared/wiring.js';
+import { readSettings } from '#shared/config.js';
+import { patchImage } from '#shared/domain/images.js';
 
 let svc: TestService;
 beforeAll(async () => {
@@ -64,6 +67,78 @@ describe('no lost updates', () => {
     const final = (await svc.request('GET', `/v3/images/${id}`)).body;
     expect(final.metadata).toEqual(Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`new-${i}`, String(i)])));
     expect(final.arch).toBe('aarch64');
+  });
+});
+
+describe('records under contention: every change kept, no 5xx', () => {
+  const WRITERS = 16;
+  const KEYS = 20;
+
+  test('16 writers each setting 20 distinct metadata keys on one image, one after another', async () => {
+    const created = await svc.request('POST', '/v3/images', { name: 'contended', metadata: { base: 'kept' } });
+    const id = created.body.id;
+    const statuses: number[] = [];
+    await Promise.all(
+      Array.from({ length: WRITERS }, async (_, w) => {
+        for (let k = 0; k < KEYS; k++) {
+          const key = `writer-${w}-key-${k}`;
+          const res = await svc.request('PATCH', `/${w % 2 ? 'v2' : 'v3'}/images/${id}`, { metadata: { operation: 'set', key, value: `v${w}.${k}` } });
+          statuses.push(res.status);
+          expect(res.body.metadata[key]).toBe(`v${w}.${k}`);
+        }
+      }),
+    );
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    const final = (await svc.request('GET', `/v3/images/${id}`)).body;
+    const expected: Record<string, string> = { base: 'kept' };
+    for (let w = 0; w < WRITERS; w++) for (let k = 0; k < KEYS; k++) expected[`writer-${w}-key-${k}`] = `v${w}.${k}`;
+    expect(final.metadata).toEqual(expected);
+  });
+
+  test('a race from four separate processes (one store client and turn queue each, as Lambda instances have)', async () => {
+    const created = await svc.request('POST', '/v3/images', { name: 'contended-across', metadata: {} });
+    const id = created.body.id;
+    const instances = Array.from({ length: 4 }, () => buildContext(readSettings()));
+    const WRITERS = 8;
+    const KEYS = 10;
+    await Promise.all(
+      Array.from({ length: WRITERS }, async (_, w) => {
+        const ctx = instances[w % instances.length];
+        for (let k = 0; k < KEYS; k++) {
+          await patchImage(ctx, id, { metadata: { operation: 'set', key: `p${w}-${k}`, value: String(k) } });
+        }
+      }),
+    );
+    const final = (await svc.request('GET', `/v3/images/${id}`)).body;
+    expect(Object.keys(final.metadata)).toHaveLength(WRITERS * KEYS);
+    // Set and remove racing across processes: every removal lands too.
+    await Promise.all(
+      Array.from({ length: WRITERS }, async (_, w) => {
+        const ctx = instances[w % instances.length];
+        for (let k = 0; k < KEYS; k += 2) await patchImage(ctx, id, { metadata: { operation: 'remove', key: `p${w}-${k}`, value: '' } });
+      }),
+    );
+    const after = (await svc.request('GET', `/v3/images/${id}`)).body;
+    expect(Object.keys(after.metadata).sort()).toEqual(
+      Array.from({ length: WRITERS }, (_, w) => Array.from({ length: KEYS / 2 }, (_, j) => `p${w}-${2 * j + 1}`)).flat().sort(),
+    );
+  }, 60_000);
+});
+
+describe('metadata index items under racing writers', () => {
+  test('a metadata item write from an older record version that arrives late does not replace the newer one', async () => {
+    const created = (await svc.request('POST', '/v3/images', { name: 'late-index', metadata: { team: 'red' } })).body;
+    expect((await svc.request('PATCH', `/v3/images/${created.id}`, { metadata: { operation: 'set', key: 'team', value: 'green' } })).status).toBe(200);
+    expect((await svc.request('PATCH', `/v3/images/${created.id}`, { metadata: { operation: 'set', key: 'team', value: 'blue' } })).status).toBe(200);
+    const stored = await svc.app.store.get('image', created.id);
+    expect(stored!.version).toBe(3);
+    // The index writes of version 2 (red → green), as a slower process would deliver them now.
+    const store = svc.app.store as unknown as { syncMeta(...args: unknown[]): Promise<void> };
+    await store.syncMeta('image', created.id, 'live', stored!.order, { team: 'red' }, { team: 'green' }, 2);
+    const blue = (await svc.request('GET', '/v3/images?metadata_key=team&metadata_value=blue')).body.map((i: { id: string }) => i.id);
+    expect(blue).toContain(created.id);
+    const green = (await svc.request('GET', '/v3/images?metadata_key=team&metadata_value=green')).body.map((i: { id: string }) => i.id);
+    expect(green).not.toContain(created.id);
   });
 });
 

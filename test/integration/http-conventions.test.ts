@@ -240,6 +240,27 @@ describe('error bodies', () => {
   });
 });
 
+describe('key order: records serialised as Flask does (sort_keys), so CLI text output matches line for line', () => {
+  test('an image, its metadata, lists (whole and paged) and a problem, as exact texts', async () => {
+    const posted = await svc.request('POST', '/v3/images', { name: 'ordered', arch: 'aarch64', metadata: { zeta: '1', alpha: '2', Mid: '3', '\u{1F600}': '4', '\uFFFD': '5' } });
+    expect(posted.status).toBe(201);
+    const { id, created } = posted.body;
+    const expected =
+      `{"arch":"aarch64","created":"${created}","id":"${id}","link":null,` +
+      `"metadata":{"Mid":"3","alpha":"2","zeta":"1","\uFFFD":"5","\u{1F600}":"4"},"name":"ordered"}`;
+    expect(posted.text).toBe(expected);
+    expect((await svc.request('GET', `/v3/images/${id}`)).text).toBe(expected);
+    const whole = await svc.request('GET', '/v3/images?name=ordered');
+    expect(whole.text).toBe(`[${expected}]`);
+    const paged = await svc.request('GET', '/v3/images?name=ordered&limit=5');
+    expect(paged.text).toBe(`[${expected}]`);
+    const recipe = (await svc.request('GET', `/v3/recipes/${recipeId}`)).body;
+    expect(Object.keys(JSON.parse((await svc.request('GET', `/v3/recipes/${recipeId}`)).text))).toEqual(Object.keys(recipe).sort());
+    const problem = await svc.request('GET', '/v3/images/00000000-0000-4000-8000-000000000000');
+    expect(problem.text).toBe(`{"detail":"${NOT_FOUND}","status":404,"title":"Not Found"}`);
+  });
+});
+
 describe('service endpoints', () => {
   test.each(['/healthz/ready', '/healthz/live'])('GET %s → 200 {}', async (path) => {
     const res = await svc.request('GET', path);

@@ -8,9 +8,10 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
-import { registerWorker } from '#shared/wiring.js';
+import { buildContext, registerWorker } from '#shared/wiring.js';
+import { readSettings } from '#shared/config.js';
 import { formatTimestamp } from '#shared/domain/time.js';
-import type { JobState } from '#shared/domain/jobs.js';
+import { updateJobState, withHistory, type JobState } from '#shared/domain/jobs.js';
 import type { CollectedArtifacts, StageProgress, Worker, WorkerJob } from '#shared/workers/worker.js';
 import { startTestService, type TestResponse, type TestService } from '../helpers/service.js';
 import {
@@ -576,6 +577,11 @@ describe('POST /jobs: the created record (§9.1, §9.4)', () => {
     const job = res.body;
     const id = job.id;
     expect(Object.keys(job).sort()).toEqual(RECORD_KEYS);
+    // Served in the original's (Flask's sort_keys) order, nested objects too.
+    expect(Object.keys(job)).toEqual(RECORD_KEYS);
+    const served = JSON.parse((await svc.request('GET', `/v3/jobs/${id}`)).text);
+    expect(Object.keys(served)).toEqual(RECORD_KEYS);
+    expect(Object.keys(served.ssh_containers[0])).toEqual(Object.keys(served.ssh_containers[0]).sort());
     expect(job).toMatchObject({
       job_type: 'customize',
       artifact_id: image.id,
@@ -761,6 +767,34 @@ describe('PATCH /jobs/{id} (§9.7, the calls of ims-python-helper)', () => {
     });
     const both = await svc.request('PATCH', `/v3/jobs/${job.id}`, { status: 'success', resultant_image_id: job.id });
     expect(both.body).toEqual({ ...job, status: 'success', resultant_image_id: job.id });
+  });
+
+  test('16 pods patching one job at once, beside workflow writes from other processes: every change kept, no 5xx', async () => {
+    const job = await createJob();
+    const patches = Array.from({ length: 16 }, (_, w) => Array.from({ length: 5 }, (_, k) => ({ status: STATUSES[(w + k) % STATUSES.length], resultant_image_id: randomUUID() })));
+    const statuses: number[] = [];
+    // Stage writes (history entries) from two other processes, as the workflow's Lambda functions make them.
+    const stages = Array.from({ length: 2 }, () => buildContext(readSettings()));
+    const notes = Array.from({ length: 20 }, (_, i) => `stage note ${i}`);
+    await Promise.all([
+      ...patches.map(async (writer, w) => {
+        for (const patch of writer) {
+          const res = await svc.request('PATCH', `/${w % 2 ? 'v2' : 'v3'}/jobs/${job.id}`, patch);
+          statuses.push(res.status);
+          expect(res.body).toMatchObject(patch);
+        }
+      }),
+      ...stages.map(async (ctx, i) => {
+        for (const detail of notes.filter((_, n) => n % stages.length === i)) {
+          await updateJobState(ctx, job.id, (state) => withHistory(ctx, state, { event: 'note', detail }));
+        }
+      }),
+    ]);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    const history = (await svc.app.store.get<JobState>('job', job.id))!.record.history;
+    const details = new Set(history.map((e) => e.detail));
+    for (const patch of patches.flat()) expect(details).toContain(`resultant_image_id set to ${patch.resultant_image_id}`);
+    for (const note of notes) expect(details).toContain(note);
   });
 
   test('the sequence of image_upload_artifacts: packaging_artifacts, resultant_image_id, success', async () => {

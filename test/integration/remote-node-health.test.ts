@@ -107,7 +107,7 @@ describe('GET /v3/remote-build-nodes/status', () => {
     try {
       const { value: res, ms } = await timed(() => svc.request('GET', `/v3/remote-build-nodes/status/${NODE_A}`));
       expect(res.status).toBe(200);
-      expect(Object.keys(res.body)).toEqual(['xname', 'sshStatus', 'podmanStatus', 'nodeArch', 'numCurrentJobs', 'ableToRunJobs']);
+      expect(Object.keys(res.body)).toEqual(['ableToRunJobs', 'nodeArch', 'numCurrentJobs', 'podmanStatus', 'sshStatus', 'xname']);
       expect(res.body).toEqual({
         xname: NODE_A,
         sshStatus: 'SSH connection established.',

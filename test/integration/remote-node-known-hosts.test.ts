@@ -120,7 +120,7 @@ describe('REMOTE_NODE_KNOWN_HOSTS', () => {
     await registerOnly(LISTED);
     const res = await svc.request('GET', `/v3/remote-build-nodes/status/${LISTED}`);
     expect(res.status).toBe(200);
-    expect(Object.keys(res.body)).toEqual(['xname', 'sshStatus', 'podmanStatus', 'nodeArch', 'numCurrentJobs', 'ableToRunJobs']);
+    expect(Object.keys(res.body)).toEqual(['ableToRunJobs', 'nodeArch', 'numCurrentJobs', 'podmanStatus', 'sshStatus', 'xname']);
     expect(res.body).toEqual(healthy(LISTED));
   });
 
@@ -134,7 +134,7 @@ describe('REMOTE_NODE_KNOWN_HOSTS', () => {
     await registerOnly(WRONG_KEY);
     const res = await svc.request('GET', `/v3/remote-build-nodes/status/${WRONG_KEY}`);
     expect(res.status).toBe(200);
-    expect(Object.keys(res.body)).toEqual(['xname', 'sshStatus', 'podmanStatus', 'nodeArch', 'numCurrentJobs', 'ableToRunJobs']);
+    expect(Object.keys(res.body)).toEqual(['ableToRunJobs', 'nodeArch', 'numCurrentJobs', 'podmanStatus', 'sshStatus', 'xname']);
     expect(res.body).toEqual(refused(WRONG_KEY, 'is not in'));
   });
 

@@ -15,7 +15,7 @@ export function problemErrors(): MiddlewareObj<HttpEvent, HttpResult> {
       }
       if (error instanceof ProblemError) {
         if (error.status >= 500) logger.warn('request failed', { status: error.status, detail: error.detail });
-        request.response = problemResponse(error);
+        request.response = problemResponse(error, error.headers);
         return;
       }
       logger.error('unhandled error', { error: error as Error, path: request.event?.rawPath });

@@ -13,9 +13,13 @@ import { unmountUnder } from './mounts.js';
 const run = promisify(execFile);
 
 export async function removeJobWork(job: LocalJob): Promise<void> {
-  const dir = job.paths.dir;
-  const survivors = await killJobProcesses(job.job.job.id, dir);
-  if (survivors.length > 0) throw new Error(`processes ${survivors.join(', ')} of IMS job ${job.job.job.id} did not end`);
+  await removeWorkOf(job.job.job.id, job.paths.dir);
+}
+
+/** Ends the job's processes and removes its work directory `dir`; both may already be gone. */
+export async function removeWorkOf(jobId: string, dir: string): Promise<void> {
+  const survivors = await killJobProcesses(jobId, dir);
+  if (survivors.length > 0) throw new Error(`processes ${survivors.join(', ')} of IMS job ${jobId} did not end`);
   if (!(await exists(dir))) return;
   const mounted = await unmountUnder(dir);
   if (mounted.length > 0) throw new Error(`still mounted below ${dir}: ${mounted.join(', ')}`);

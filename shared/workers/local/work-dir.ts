@@ -29,7 +29,8 @@ export interface JobPaths {
   state: string;
 }
 
-const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
+/** What a job id must look like to name a work directory. */
+export const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9-]*$/;
 
 export function jobPaths(settings: LocalWorkerSettings, job: WorkerJob): JobPaths {
   const id = job.job.id;
