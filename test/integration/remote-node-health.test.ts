@@ -23,7 +23,10 @@ const NODE_A = 'x1000c0s0b0n0';
 const NODE_B = 'x1000c0s1b0n0';
 const DOWN = 'x1000c0s2b0n0';
 const HUNG = 'x1000c0s3b0n0';
-const PROBE_TIMEOUT_MS = 1500;
+// A probe is four SSH commands; the test process also runs the embedded service (and its
+// reconciler), so the timeout leaves room for a busy event loop. Answers stay cached for the
+// whole file unless a test invalidates them, so the cache tests do not race the clock.
+const PROBE_TIMEOUT_MS = 3000;
 const ARCH = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
 const OTHER_ARCH = ARCH === 'x86_64' ? 'aarch64' : 'x86_64';
 
@@ -54,6 +57,7 @@ beforeAll(async () => {
     REMOTE_NODE_HOST_MAP: `${NODE_A}=127.0.0.1:${nodes[0].port},${NODE_B}=127.0.0.1:${nodes[1].port},${DOWN}=127.0.0.1:${await freePort()},${HUNG}=127.0.0.1:${hungPort}`,
     REMOTE_NODE_WORK_DIR: workDir,
     REMOTE_NODE_PROBE_TIMEOUT_MS: String(PROBE_TIMEOUT_MS),
+    REMOTE_NODE_PROBE_CACHE_MS: '30000',
   });
   const worker = new ScriptedWorker((bucket, k, body, metadata) => svc.putObject(bucket, k, body, metadata));
   registerWorker('scripted', () => worker);
@@ -72,7 +76,7 @@ afterAll(async () => {
   await Promise.all((nodes ?? []).map((n) => n.stop()));
   hungSockets.forEach((s) => s.destroy());
   await new Promise((resolve) => hung?.close(resolve));
-  for (const name of ['IMS_JOB_WORKER', 'REMOTE_NODE_SSH_KEY_FILE', 'REMOTE_NODE_HOST_MAP', 'REMOTE_NODE_WORK_DIR', 'REMOTE_NODE_PROBE_TIMEOUT_MS']) delete process.env[name];
+  for (const name of ['IMS_JOB_WORKER', 'REMOTE_NODE_SSH_KEY_FILE', 'REMOTE_NODE_HOST_MAP', 'REMOTE_NODE_WORK_DIR', 'REMOTE_NODE_PROBE_TIMEOUT_MS', 'REMOTE_NODE_PROBE_CACHE_MS']) delete process.env[name];
   rmSync(scratch, { recursive: true, force: true });
 });
 
