@@ -69,7 +69,7 @@ export function buildContext(settings: Settings = readSettings(), overrides: Con
   return {
     config: settings,
     store: new DynamoRecordStore(makeDynamoClient(settings), settings.tableName, indexRecord),
-    artifacts: new S3ArtifactStore(makeS3Client(settings), { presigner: presignerFor(settings) }),
+    artifacts: makeArtifactStore(settings),
     clock: { nowMicros },
     ids: { newId: randomUUID },
     settings: { bootImagesBucket: settings.bootImagesBucket, maxManifestBytes: settings.maxManifestBytes },
@@ -90,6 +90,11 @@ export function buildContext(settings: Settings = readSettings(), overrides: Con
     stageTimeouts: settings.stageTimeouts,
     nodes: overrides.nodes ?? nodeProber(),
   };
+}
+
+/** The artifact store every use case and worker uses: pre-signed URLs (GET and upload parts) signed by the long-lived signing key when there is one. */
+export function makeArtifactStore(settings: Settings): S3ArtifactStore {
+  return new S3ArtifactStore(makeS3Client(settings), { presigner: presignerFor(settings) });
 }
 
 /** Pre-signed URLs are signed with the long-lived signing key when there is one (shared/artifacts/signing-key.ts). */
