@@ -1,5 +1,5 @@
 /**
- * Synthesizes the job workflow defined in shared/workflow/definition.ts with aws-cdk-lib and
+ * Synthesizes the job workflow defined in infra/workflow/definition.ts with aws-cdk-lib and
  * writes its ASL to shared/workflow/generated/job-workflow.asl.json, the definition the embedded
  * runtime executes. CHECK=1 fails when the committed file is stale.
  */
@@ -10,7 +10,7 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import { buildJobWorkflow, DEFAULT_EXECUTION_TIMEOUT, type JobWorkflowFunctions } from '../shared/workflow/definition.js';
+import { buildJobWorkflow, DEFAULT_EXECUTION_TIMEOUT, type JobWorkflowFunctions } from '../infra/workflow/definition.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outPath = join(root, 'shared/workflow/generated/job-workflow.asl.json');

@@ -13,10 +13,10 @@ import { nowMicros } from './domain/time.js';
 import { indexRecord } from './domain/record-index.js';
 import type { WorkflowRunner } from './domain/ports.js';
 import { DynamoRecordStore } from './store/dynamo-record-store.js';
-import { SfnWorkflowRunner } from './workflow/sfn-runner.js';
+import { SfnWorkflowRunner } from './sfn/sfn-runner.js';
 import type { WorkflowContext } from './workflow/stages.js';
 import { UnconfiguredWorker } from './workers/unconfigured-worker.js';
-import { remoteNodeSettingsFromEnv, remoteNodesConfigured } from './remote-nodes/settings.js';
+import { remoteNodeSettingsFromEnv, remoteNodesConfigured } from './workers/remote-node/settings.js';
 import type { Worker } from './workers/worker.js';
 
 export interface AppContext extends WorkflowContext {
@@ -113,7 +113,7 @@ function nodeProber(): NodeProber {
   return {
     probing: true,
     probe: async (xname) => {
-      prober ??= import('./remote-nodes/node-prober.js').then(({ SshNodeProber }) => (loaded = new SshNodeProber(remote)));
+      prober ??= import('./workers/remote-node/node-prober.js').then(({ SshNodeProber }) => (loaded = new SshNodeProber(remote)));
       return (await prober).probe(xname);
     },
     invalidate: (xname) => loaded?.invalidate?.(xname),

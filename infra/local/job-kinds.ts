@@ -3,7 +3,7 @@
  * the others, what is missing. The service starts either way, since records need no host tools,
  * but a user learns at once rather than from the first failed job.
  */
-import { remoteNodesConfigured, type RemoteNodeSettings } from '#shared/remote-nodes/settings.js';
+import { remoteNodesConfigured, type RemoteNodeSettings } from '#shared/workers/remote-node/settings.js';
 import { missingForJobKind, type LocalJobKind } from '#shared/workers/local/host-tools.js';
 
 const KINDS: readonly LocalJobKind[] = ['customize', 'create'];

@@ -1,6 +1,6 @@
 /**
  * The embedded stand-in for Step Functions: aws-local-stepfunctions runs the ASL that CDK
- * synthesizes from shared/workflow/definition.ts, with each Lambda task mapped to the same
+ * synthesizes from infra/workflow/definition.ts, with each Lambda task mapped to the same
  * handler module CDK deploys. The library does not emulate task tokens, so this runner does:
  * a `.waitForTaskToken` task mints a token, passes it to the stage's handler in place of
  * `$$.Task.Token`, and waits until resume/fail (SendTaskSuccess/Failure) is called with it, or

@@ -1,6 +1,6 @@
 /** `npm start`: the whole service on this machine, no cloud account and no other setup. */
 import { logger } from '#shared/logger.js';
-import { remoteNodeSettingsFromEnv } from '#shared/remote-nodes/settings.js';
+import { remoteNodeSettingsFromEnv } from '#shared/workers/remote-node/settings.js';
 import { EMBEDDED_S3_CREDENTIALS, startEmbedded } from './embedded.js';
 import { jobKindsReport } from './job-kinds.js';
 

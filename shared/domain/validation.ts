@@ -3,27 +3,15 @@
  * (`unknown=RAISE`, lenient booleans and integers, UUIDs echoed canonical) and its error maps.
  *
  * The schemas themselves are the request schemas of api/openapi.yaml, resolved ahead of time by
- * `npm run generate` into shared/http/generated/request-schemas.ts. JSON Schema alone cannot say
+ * `npm run generate` into shared/contract/request-schemas.ts. JSON Schema alone cannot say
  * "accept the string 'yes' as true" or "truncate 2.7 to 2" the way the original does, so the
  * documented `x-ims-*` extensions carry those rules and the custom error texts.
  */
+import type { FieldSchema } from '../contract/field-schema.js';
 import type { ErrorMap } from './errors.js';
 
-export interface FieldSchema {
-  type?: 'object' | 'string' | 'boolean' | 'integer' | 'array';
-  format?: string;
-  nullable?: boolean;
-  enum?: readonly string[];
-  minLength?: number;
-  minimum?: number;
-  default?: unknown;
-  properties?: Readonly<Record<string, FieldSchema>>;
-  required?: readonly string[];
-  additionalProperties?: boolean | FieldSchema;
-  items?: FieldSchema;
-  'x-ims-messages'?: Readonly<{ enum?: string; minLength?: string; minimum?: string }>;
-  [extension: string]: unknown;
-}
+export type { FieldSchema };
+
 
 export type ValidationResult<T> = { ok: true; value: T } | { ok: false; errors: ErrorMap };
 

@@ -1,5 +1,5 @@
 /**
- * The state names of the job workflow (shared/workflow/definition.ts) that runners need, kept
+ * The state names of the job workflow (infra/workflow/definition.ts) that runners need, kept
  * apart so that the embedded runner does not load aws-cdk-lib at run time.
  */
 export const TASK_STATES = {

@@ -32,7 +32,7 @@ import { LambdaSandbox } from '#infra/local/lambda-sandbox.js';
 import { TASK_STATES } from '#shared/workflow/definition-names.js';
 import { getJobState } from '#shared/domain/jobs.js';
 import type { NodeLoad } from '#shared/domain/node-placement.js';
-import { openSession } from '#shared/remote-nodes/ssh-session.js';
+import { openSession } from '#shared/workers/remote-node/ssh-session.js';
 import { registerWorker } from '#shared/wiring.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { ScriptedWorker } from '../helpers/scripted-worker.js';

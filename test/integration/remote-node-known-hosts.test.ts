@@ -12,7 +12,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { remoteNodeSettingsFromEnv } from '#shared/remote-nodes/settings.js';
+import { remoteNodeSettingsFromEnv } from '#shared/workers/remote-node/settings.js';
 import { RemoteNodeWorker } from '#shared/workers/remote-node/remote-node-worker.js';
 import type { WorkerJob } from '#shared/workers/worker.js';
 import { startTestService, type TestService } from '../helpers/service.js';

@@ -6,7 +6,7 @@ import { describe, expect, test } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { aptGetInstallLine, findHostTool, hostTool, HOST_TOOLS, missingHostTools, setupPlan, toolsFor, USES, type HostToolUse } from '../../shared/host-tools.mjs';
-import { remoteNodeSettingsFromEnv } from '#shared/remote-nodes/settings.js';
+import { remoteNodeSettingsFromEnv } from '#shared/workers/remote-node/settings.js';
 import { jobKindsReport } from '#infra/local/job-kinds.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));

@@ -9,9 +9,9 @@ import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkHostKey, fingerprintOf, keyTypeOf, knownHostName, parseKnownHosts } from '#shared/remote-nodes/known-hosts.js';
-import { remoteNodeSettingsFromEnv } from '#shared/remote-nodes/settings.js';
-import { hostKeyRefusal } from '#shared/remote-nodes/ssh-session.js';
+import { checkHostKey, fingerprintOf, keyTypeOf, knownHostName, parseKnownHosts } from '#shared/workers/remote-node/known-hosts.js';
+import { remoteNodeSettingsFromEnv } from '#shared/workers/remote-node/settings.js';
+import { hostKeyRefusal } from '#shared/workers/remote-node/ssh-session.js';
 
 /** An SSH string: uint32 length, then the bytes. */
 function sshString(data: Buffer | string): Buffer {

@@ -10,9 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nodeLoad, RESERVATION_TTL_MS } from '#shared/domain/node-placement.js';
 import { unknownStatus, type NodeHealth } from '#shared/domain/remote-build-nodes.js';
-import { checkNode, parseProbeOutput, probeScript } from '#shared/remote-nodes/node-checks.js';
-import { parseHostMap, remoteNodeSettingsFromEnv, targetOf } from '#shared/remote-nodes/settings.js';
-import type { ExecResult, NodeSession } from '#shared/remote-nodes/ssh-session.js';
+import { checkNode, parseProbeOutput, probeScript } from '#shared/workers/remote-node/node-checks.js';
+import { parseHostMap, remoteNodeSettingsFromEnv, targetOf } from '#shared/workers/remote-node/settings.js';
+import type { ExecResult, NodeSession } from '#shared/workers/remote-node/ssh-session.js';
 import { parseView } from '#shared/workers/remote-node/job-view.js';
 import { partSizeFor } from '#shared/workers/remote-node/results-upload.js';
 

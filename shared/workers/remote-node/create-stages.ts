@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RecipeTemplateError, renderRecipe } from '../local/recipe-template.js';
-import { shq } from '../../remote-nodes/ssh-session.js';
+import { shq } from './ssh-session.js';
 import type { Stage, StageProgress } from '../worker.js';
 import { packageResults } from './results-upload.js';
 import { BUILD_SCRIPT } from './node-scripts.js';

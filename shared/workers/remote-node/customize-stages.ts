@@ -4,7 +4,7 @@
  * user's shell on a port of the node (host network: no bridge, no NAT rules on the node) and
  * squashes the root when the user is done. The worker follows it from its markers and state.
  */
-import { shq } from '../../remote-nodes/ssh-session.js';
+import { shq } from './ssh-session.js';
 import type { Stage, StageProgress } from '../worker.js';
 import { packageResults } from './results-upload.js';
 import { CUSTOMIZE_SCRIPT, sshdConfig } from './node-scripts.js';

@@ -5,8 +5,8 @@
  * can always find everything from the job id alone.
  */
 import { join } from 'node:path';
-import { shq } from '../../remote-nodes/ssh-session.js';
-import type { RemoteNodeSettings } from '../../remote-nodes/settings.js';
+import { shq } from './ssh-session.js';
+import type { RemoteNodeSettings } from './settings.js';
 import { killTasksCommand } from './node-tasks.js';
 
 export interface JobLayout {

@@ -3,8 +3,8 @@
  * container wrote, its port, and the container's state. Every poll starts with it; it is the
  * heartbeat of the job (the node answers) and of its container (podman knows it, running or not).
  */
-import { shq, type NodeSession } from '../../remote-nodes/ssh-session.js';
-import type { RemoteNodeSettings } from '../../remote-nodes/settings.js';
+import { shq, type NodeSession } from './ssh-session.js';
+import type { RemoteNodeSettings } from './settings.js';
 import type { JobLayout } from './job-layout.js';
 import { parseTask, tasksViewCommand, TASKS, type TaskName, type TaskState } from './node-tasks.js';
 

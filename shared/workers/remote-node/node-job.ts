@@ -3,9 +3,9 @@
  * setting up the job directory, building the per-job image on the node, starting the job's
  * container.
  */
-import type { NodeSession } from '../../remote-nodes/ssh-session.js';
-import { shq } from '../../remote-nodes/ssh-session.js';
-import { targetOf, type RemoteNodeSettings } from '../../remote-nodes/settings.js';
+import type { NodeSession } from './ssh-session.js';
+import { shq } from './ssh-session.js';
+import { targetOf, type RemoteNodeSettings } from './settings.js';
 import type { StageProgress, WorkerJob } from '../worker.js';
 import { podmanBuild, podmanRun, type JobLayout, type RunOptions } from './job-layout.js';
 import { describeStopped, type JobView } from './job-view.js';

@@ -12,7 +12,7 @@
  * The scripts are POSIX sh; besides what the job scripts need, a node needs curl, md5sum, dd
  * and stat (coreutils or busybox).
  */
-import { shq } from '../../remote-nodes/ssh-session.js';
+import { shq } from './ssh-session.js';
 import type { NodeJob } from './node-job.js';
 
 /** Starting a task is one quick command (the job's poll commands have the same bound). */

@@ -3,7 +3,7 @@
  * a remote build node (domain/node-placement.ts). ssh2 and the worker load on first use only.
  */
 import { makeArtifactStore, registerWorker } from '../../wiring.js';
-import { remoteNodeSettingsFromEnv } from '../../remote-nodes/settings.js';
+import { remoteNodeSettingsFromEnv } from './settings.js';
 
 registerWorker('remote-node', async (settings) => {
   const { RemoteNodeWorker } = await import('./remote-node-worker.js');

@@ -18,7 +18,7 @@ import { randomBytes } from 'node:crypto';
 import { s3Path } from '../../domain/links.js';
 import type { ArtifactStore, S3Location } from '../../domain/ports.js';
 import { logger } from '../../logger.js';
-import { shq } from '../../remote-nodes/ssh-session.js';
+import { shq } from './ssh-session.js';
 import type { StageProgress, WorkerJob } from '../worker.js';
 import { RESULT_FILES, type ResultFile } from './job-layout.js';
 import { hasResult } from './job-view.js';

@@ -5,7 +5,7 @@
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { squashfsOptionsFromEnv } from '../workers/squashfs-options.js';
+import { squashfsOptionsFromEnv } from '../squashfs-options.js';
 import { knownHostsFromSetting, type KnownHosts } from './known-hosts.js';
 
 export interface NodeTarget {

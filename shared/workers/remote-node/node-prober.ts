@@ -6,8 +6,8 @@
  * (REMOTE_NODE_PROBE_CACHE_MS), so a dead node slows neither GET /status nor POST /jobs, and a
  * burst of job creations costs one probe per node.
  */
-import { logger } from '../logger.js';
-import { unknownStatus, type NodeHealth, type NodeProber } from '../domain/remote-build-nodes.js';
+import { logger } from '../../logger.js';
+import { unknownStatus, type NodeHealth, type NodeProber } from '../../domain/remote-build-nodes.js';
 import { keySourceFor, type KeySource } from './ssh-key.js';
 import { checkNode } from './node-checks.js';
 import { openSession, type NodeSession } from './ssh-session.js';

@@ -7,8 +7,8 @@
  * one login shell instead of four (a root login shell can take a quarter of a second to start),
  * and a step that hangs still leaves the earlier steps' answers.
  */
-import { logger } from '../logger.js';
-import type { NodeHealth } from '../domain/remote-build-nodes.js';
+import { logger } from '../../logger.js';
+import type { NodeHealth } from '../../domain/remote-build-nodes.js';
 import { shq, type NodeSession } from './ssh-session.js';
 import type { RemoteNodeSettings } from './settings.js';
 

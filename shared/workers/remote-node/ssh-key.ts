@@ -5,7 +5,7 @@
  * process). It is never stored in a record and never logged.
  */
 import { readFile } from 'node:fs/promises';
-import { loadSecret } from '../secrets.js';
+import { loadSecret } from '../../secrets.js';
 import type { RemoteNodeSettings } from './settings.js';
 
 export type KeySource = () => Promise<string>;
