@@ -356,7 +356,7 @@ async function benchArtifacts(server: Server) {
   process.env.DYNAMODB_ENDPOINT = server.dynamo;
   const { buildContext } = await import('#shared/wiring.js');
   const { registerArtifacts } = await import('#shared/workflow/register-artifacts.js');
-  const { createImageWithId, resultImageIdFor } = await Promise.all([import('#shared/domain/images.js'), import('#shared/domain/jobs.js')]).then(([a, b]) => ({ ...a, ...b }));
+  const { createImageWithId, resultImageIdFor } = await Promise.all([import('#shared/domain/images.js'), import('#shared/domain/job-create.js')]).then(([a, b]) => ({ ...a, ...b }));
   const ctx = buildContext();
   const jobId = '00000000-0000-4000-8000-000000000001';
   const job = { job: { id: jobId, image_root_archive_name: 'bench' }, resultImageId: resultImageIdFor(jobId) } as never;

@@ -17,7 +17,7 @@ import { SfnWorkflowRunner } from './sfn/sfn-runner.js';
 import type { WorkflowContext } from './workflow/stages.js';
 import { UnconfiguredWorker } from './workers/unconfigured-worker.js';
 import { remoteNodeSettingsFromEnv, remoteNodesConfigured } from './workers/remote-node/settings.js';
-import type { Worker } from './workers/worker.js';
+import type { Worker } from './domain/worker-port.js';
 
 export interface AppContext extends WorkflowContext {
   config: Settings;

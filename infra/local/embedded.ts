@@ -16,7 +16,7 @@ import { makeDynamoClient, makeS3Client } from '#shared/clients.js';
 import { readSettings } from '#shared/config.js';
 import { ensureTable } from '#shared/store/ensure-table.js';
 import { buildContext, resetAppContext, type AppContext } from '#shared/wiring.js';
-import { allJobs, updateJobState } from '#shared/domain/jobs.js';
+import { allJobs, updateJobState } from '#shared/domain/job-state.js';
 import { handleS3Event } from '#functions/events/recipe-upload.js';
 import { logger } from '#shared/logger.js';
 import { createApiServer } from './http-server.js';

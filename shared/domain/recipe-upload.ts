@@ -16,7 +16,8 @@
 import { createHash } from 'node:crypto';
 import { DuplicateLinkError, linkHolder, s3Path } from './links.js';
 import { mutate } from './lifecycle.js';
-import { createJob, nameBasedId, type JobContext } from './jobs.js';
+import { createJob, nameBasedId } from './job-create.js';
+import type { JobContext } from './job-state.js';
 import { createRecipe } from './recipes.js';
 import { parseUploadRequest, SIDECAR_SUFFIX, type UploadRequest } from './recipe-upload-request.js';
 import { ObjectTooLargeError, type S3Location } from './ports.js';

@@ -1,4 +1,4 @@
-import type { CollectedArtifacts, StageProgress, Worker } from './worker.js';
+import type { CollectedArtifacts, StageProgress, Worker } from '../domain/worker-port.js';
 
 /**
  * Stands in when no worker is configured for jobs: every job ends in `error` at once, with a

@@ -6,9 +6,9 @@
  * The original only had this for remote customize containers, and a rebooted node still left jobs
  * at waiting_on_user (ims-job-workflow.md §9 item 1).
  */
-import { updateJobState, withHistory, type JobState } from '../domain/jobs.js';
+import { updateJobState, withHistory, type JobState } from '../domain/job-state.js';
 import type { DomainContext } from '../domain/context.js';
-import type { StageProgress } from '../workers/worker.js';
+import type { StageProgress } from '../domain/worker-port.js';
 
 /** Why the job must fail now, or undefined while contact is fine or not lost for long enough. */
 export async function judgeContact(ctx: DomainContext, jobId: string, state: JobState, progress: StageProgress): Promise<string | undefined> {

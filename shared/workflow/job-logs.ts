@@ -7,9 +7,9 @@
  */
 import { open, stat } from 'node:fs/promises';
 import { parseS3Path, s3Path } from '../domain/links.js';
-import { getJobState, updateJobState, workerJobOf, type JobContext, type JobState } from '../domain/jobs.js';
+import { getJobState, updateJobState, workerJobOf, type JobContext, type JobState } from '../domain/job-state.js';
 import { logger } from '../logger.js';
-import type { Worker } from '../workers/worker.js';
+import type { Worker } from '../domain/worker-port.js';
 
 /** Each log is served up to its last this many bytes, so that the answer stays small (Lambda's limit is 6 MB). */
 export const LOG_TAIL_BYTES = 256 * 1024;

@@ -10,7 +10,7 @@
  * A pass holds no state of its own, so any number of passes may overlap.
  */
 import { logger } from '../logger.js';
-import { unfinishedJobs, type JobState } from '../domain/jobs.js';
+import { unfinishedJobs, type JobState } from '../domain/job-state.js';
 import { checkWaitingStage, runCleanupStage, type WorkflowContext } from './stages.js';
 
 export interface ReconcileReport {

@@ -9,7 +9,7 @@ import { ROOTFS_TYPE } from '../domain/manifest.js';
 import { formatManifestTime } from '../domain/time.js';
 import type { DomainContext } from '../domain/context.js';
 import type { ArtifactLink } from '../domain/records.js';
-import type { CollectedArtifacts, WorkerJob } from '../workers/worker.js';
+import type { CollectedArtifacts, WorkerJob } from '../domain/worker-port.js';
 
 const TYPES = {
   rootfs: ROOTFS_TYPE,

@@ -3,8 +3,8 @@
  * record's connection_info names at creation) reports where it listens; the record must then
  * show that host and port, or users could not reach the shell.
  */
-import type { JobState } from '../domain/jobs.js';
-import type { SshEndpoint } from '../workers/worker.js';
+import type { JobState } from '../domain/job-state.js';
+import type { SshEndpoint } from '../domain/worker-port.js';
 
 /** The state with `ssh_containers[0]` showing the endpoint; the same object when it already does. */
 export function withSshEndpoint(state: JobState, endpoint: SshEndpoint | undefined): JobState {

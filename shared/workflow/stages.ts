@@ -18,14 +18,14 @@ import {
   workerJobOf,
   type JobContext,
   type JobState,
-} from '../domain/jobs.js';
+} from '../domain/job-state.js';
 import { logger } from '../logger.js';
 import { registerArtifacts } from './register-artifacts.js';
 import { judgeContact } from './heartbeat.js';
 import { markNodeJobStarted, releaseNodeJob } from '../domain/node-placement.js';
 import { withSshEndpoint } from './ssh-endpoint.js';
 import { uploadJobLogs } from './job-logs.js';
-import type { Stage } from '../workers/worker.js';
+import type { Stage } from '../domain/worker-port.js';
 import type { StageTimeouts } from './stage-timeouts.js';
 
 export interface StageInput {

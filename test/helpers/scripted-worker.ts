@@ -3,7 +3,7 @@
  * job pod would: reports statuses, and in `package` uploads real artifacts to the embedded S3.
  */
 import { createHash } from 'node:crypto';
-import type { CollectedArtifacts, StageProgress, Worker, WorkerJob } from '#shared/workers/worker.js';
+import type { CollectedArtifacts, StageProgress, Worker, WorkerJob } from '#shared/domain/worker-port.js';
 
 export type Script = 'ok' | 'fail-build' | 'hang-build' | 'hang-ssh';
 

@@ -4,7 +4,7 @@
  * contact, failure. Each job follows the plan named by its image_root_archive_name.
  */
 import { createHash } from 'node:crypto';
-import type { CollectedArtifacts, StageProgress, Worker, WorkerJob } from '#shared/workers/worker.js';
+import type { CollectedArtifacts, StageProgress, Worker, WorkerJob } from '#shared/domain/worker-port.js';
 
 type WorkStage = 'prepare' | 'build' | 'ssh' | 'package';
 

@@ -11,8 +11,8 @@ import { randomUUID } from 'node:crypto';
 import { buildContext, registerWorker } from '#shared/wiring.js';
 import { readSettings } from '#shared/config.js';
 import { formatTimestamp } from '#shared/domain/time.js';
-import { updateJobState, withHistory, type JobState } from '#shared/domain/jobs.js';
-import type { CollectedArtifacts, StageProgress, Worker, WorkerJob } from '#shared/workers/worker.js';
+import { updateJobState, withHistory, type JobState } from '#shared/domain/job-state.js';
+import type { CollectedArtifacts, StageProgress, Worker, WorkerJob } from '#shared/domain/worker-port.js';
 import { startTestService, type TestResponse, type TestService } from '../helpers/service.js';
 import {
   TIMESTAMP_RE,

@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from '@jest/globals';
 import type { JobRecord, JobStatus } from '../../shared/domain/records.js';
-import type { WorkerJob } from '../../shared/workers/worker.js';
+import type { WorkerJob } from '../../shared/domain/worker-port.js';
 import { KubernetesWorker } from '../../shared/workers/kubernetes/kubernetes-worker.js';
 import { KubernetesCleanupError } from '../../shared/workers/kubernetes/cleanup.js';
 import { renderJobManifests } from '../../shared/workers/kubernetes/manifests.js';

@@ -30,7 +30,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { LambdaSandbox } from '#infra/local/lambda-sandbox.js';
 import { TASK_STATES } from '#shared/workflow/definition-names.js';
-import { getJobState } from '#shared/domain/jobs.js';
+import { getJobState } from '#shared/domain/job-state.js';
 import type { NodeLoad } from '#shared/domain/node-placement.js';
 import { openSession } from '#shared/workers/remote-node/ssh-session.js';
 import { registerWorker } from '#shared/wiring.js';

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { remoteNodeSettingsFromEnv } from '#shared/workers/remote-node/settings.js';
 import { RemoteNodeWorker } from '#shared/workers/remote-node/remote-node-worker.js';
-import type { WorkerJob } from '#shared/workers/worker.js';
+import type { WorkerJob } from '#shared/domain/worker-port.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { freePort, generateKey, sshdNode, type SshdNode } from '../helpers/sshd-node.js';
 

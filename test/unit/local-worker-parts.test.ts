@@ -16,7 +16,7 @@ import { missingTools, findTool } from '#shared/workers/local/host-tools.js';
 import { startTask, taskStatus, clearTask } from '#shared/workers/local/background-task.js';
 import { jobProcesses, killJobProcesses, JOB_MARKER } from '#shared/workers/local/job-processes.js';
 import { withSshEndpoint } from '#shared/workflow/ssh-endpoint.js';
-import type { JobState } from '#shared/domain/jobs.js';
+import type { JobState } from '#shared/domain/job-state.js';
 import { sleep } from '../helpers/until.js';
 
 let dir: string;

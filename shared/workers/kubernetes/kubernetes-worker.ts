@@ -5,7 +5,7 @@
  * (the original never did), and removes the objects again.
  */
 import { logger } from '../../logger.js';
-import type { CollectedArtifacts, Stage, StageProgress, Worker, WorkerJob } from '../worker.js';
+import type { CollectedArtifacts, Stage, StageProgress, Worker, WorkerJob } from '../../domain/worker-port.js';
 import { describeApiError } from './api-errors.js';
 import { deleteJobObjects, type CleanupOutcome } from './cleanup.js';
 import { makeKubeApis, type KubeApis } from './kube-apis.js';

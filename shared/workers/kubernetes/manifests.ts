@@ -10,7 +10,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
-import type { WorkerJob } from '../worker.js';
+import type { WorkerJob } from '../../domain/worker-port.js';
 import type { KubernetesWorkerSettings } from './settings.js';
 import { substitute, TemplateError } from './template.js';
 import { jobNamespace, templateParameters } from './template-params.js';

@@ -5,7 +5,7 @@
  */
 import type { V1Secret } from '@kubernetes/client-node';
 import { logger } from '../../logger.js';
-import type { StageProgress, WorkerJob } from '../worker.js';
+import type { StageProgress, WorkerJob } from '../../domain/worker-port.js';
 import { describeApiError, isAlreadyExists, isNotFound } from './api-errors.js';
 import type { KubeApis } from './kube-apis.js';
 import type { Manifest } from './manifests.js';

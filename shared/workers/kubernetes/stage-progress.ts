@@ -4,7 +4,7 @@
  * looked at while a stage is still going, to notice a pod that can no longer report.
  */
 import type { JobRecord, JobStatus } from '../../domain/records.js';
-import type { Stage } from '../worker.js';
+import type { Stage } from '../../domain/worker-port.js';
 
 export type PolledStage = Exclude<Stage, 'register' | 'cleanup' | 'prepare'>;
 

@@ -3,7 +3,7 @@
  * that apply to the job are present, so a template that references, say, `template_dictionary`
  * for a customize job fails clearly instead of rendering an empty key.
  */
-import type { WorkerJob } from '../worker.js';
+import type { WorkerJob } from '../../domain/worker-port.js';
 import type { KubernetesWorkerSettings } from './settings.js';
 
 /** The scripts in the pod compare with Python's str(bool). */

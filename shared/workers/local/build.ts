@@ -6,7 +6,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { StageProgress } from '../worker.js';
+import type { StageProgress } from '../../domain/worker-port.js';
 import { missingTools, type Tool } from './host-tools.js';
 import { exists, pollStep, type LocalJob } from './local-job.js';
 

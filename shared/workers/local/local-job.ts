@@ -6,7 +6,7 @@ import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { JobStatus } from '../../domain/records.js';
-import type { StageProgress, WorkerJob } from '../worker.js';
+import type { StageProgress, WorkerJob } from '../../domain/worker-port.js';
 import { startTask, taskStatus } from './background-task.js';
 import { missingTools, TOOL_PATH, type Tool } from './host-tools.js';
 import { JOB_MARKER } from './job-processes.js';

@@ -7,7 +7,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CollectedArtifacts, JobLogFile, Stage, StageProgress, Worker, WorkerJob } from '../worker.js';
+import type { CollectedArtifacts, JobLogFile, Stage, StageProgress, Worker, WorkerJob } from '../../domain/worker-port.js';
 import { build } from './build.js';
 import { removeJobWork } from './cleanup.js';
 import { withJobLock } from './job-lock.js';

@@ -4,7 +4,7 @@
  * register stage. A root without kernel or initrd fails the job, as in the original.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import type { CollectedArtifacts, StageProgress } from '../worker.js';
+import type { CollectedArtifacts, StageProgress } from '../../domain/worker-port.js';
 import { findBootFiles } from './boot-files.js';
 import { exists, pollStep, type LocalJob } from './local-job.js';
 

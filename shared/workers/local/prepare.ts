@@ -6,7 +6,7 @@
  */
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { StageProgress } from '../worker.js';
+import type { StageProgress } from '../../domain/worker-port.js';
 import { isHttp, kiwiRepositories, unansweredRepositories } from './kiwi-repos.js';
 import { exists, pollStep, type LocalJob } from './local-job.js';
 import { RecipeTemplateError, renderRecipe } from './recipe-template.js';

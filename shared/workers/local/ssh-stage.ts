@@ -9,7 +9,7 @@
 import { constants } from 'node:fs';
 import { lstat, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { StageProgress } from '../worker.js';
+import type { StageProgress } from '../../domain/worker-port.js';
 import { clearTask, startTask, taskStatus } from './background-task.js';
 import { resolveInRoot } from './boot-files.js';
 import { missingTools, type Tool } from './host-tools.js';

@@ -6,7 +6,7 @@
  */
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { WorkerJob } from '../worker.js';
+import type { WorkerJob } from '../../domain/worker-port.js';
 import type { LocalWorkerSettings } from './settings.js';
 
 export interface JobPaths {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RecipeTemplateError, renderRecipe } from '../local/recipe-template.js';
 import { shq } from './ssh-session.js';
-import type { Stage, StageProgress } from '../worker.js';
+import type { Stage, StageProgress } from '../../domain/worker-port.js';
 import { packageResults } from './results-upload.js';
 import { BUILD_SCRIPT } from './node-scripts.js';
 import { buildJobImage, COMMAND_TIMEOUT_MS, containerGone, jobEnv, makeJobDir, markPrepared, startContainer, type NodeJob } from './node-job.js';

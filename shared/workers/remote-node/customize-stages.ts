@@ -5,7 +5,7 @@
  * squashes the root when the user is done. The worker follows it from its markers and state.
  */
 import { shq } from './ssh-session.js';
-import type { Stage, StageProgress } from '../worker.js';
+import type { Stage, StageProgress } from '../../domain/worker-port.js';
 import { packageResults } from './results-upload.js';
 import { CUSTOMIZE_SCRIPT, sshdConfig } from './node-scripts.js';
 import {

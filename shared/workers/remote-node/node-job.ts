@@ -6,7 +6,7 @@
 import type { NodeSession } from './ssh-session.js';
 import { shq } from './ssh-session.js';
 import { targetOf, type RemoteNodeSettings } from './settings.js';
-import type { StageProgress, WorkerJob } from '../worker.js';
+import type { StageProgress, WorkerJob } from '../../domain/worker-port.js';
 import { podmanBuild, podmanRun, type JobLayout, type RunOptions } from './job-layout.js';
 import { describeStopped, type JobView } from './job-view.js';
 import { containerfile } from './node-scripts.js';

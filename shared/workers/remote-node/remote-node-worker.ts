@@ -18,7 +18,7 @@ import { logger } from '../../logger.js';
 import { keySourceFor, type KeySource } from './ssh-key.js';
 import { NodeTimeoutError, NodeUnreachableError, openSession, shq, type NodeSession } from './ssh-session.js';
 import { targetOf, type RemoteNodeSettings } from './settings.js';
-import type { CollectedArtifacts, JobLogFile, Stage, StageProgress, Worker, WorkerJob } from '../worker.js';
+import type { CollectedArtifacts, JobLogFile, Stage, StageProgress, Worker, WorkerJob } from '../../domain/worker-port.js';
 import { advanceCreate } from './create-stages.js';
 import { advanceCustomize } from './customize-stages.js';
 import { jobLayout, removeJobCommand, RESULT_FILES, type ResultFile } from './job-layout.js';

@@ -19,7 +19,7 @@ import { s3Path } from '../../domain/links.js';
 import type { ArtifactStore, S3Location } from '../../domain/ports.js';
 import { logger } from '../../logger.js';
 import { shq } from './ssh-session.js';
-import type { StageProgress, WorkerJob } from '../worker.js';
+import type { StageProgress, WorkerJob } from '../../domain/worker-port.js';
 import { RESULT_FILES, type ResultFile } from './job-layout.js';
 import { hasResult } from './job-view.js';
 import { COMMAND_TIMEOUT_MS, type NodeJob } from './node-job.js';

@@ -1,76 +1,19 @@
 /**
- * Jobs: creation with the original's validation order, artifact resolution and derived fields
- * (ims-api-behaviour.md §9), the PATCH job pods send, deletion, and the job's history.
- *
- * A job is stored as a JobState: the wire record plus what the workflow needs (the worker's
- * inputs, the current stage, the history of stages and statuses, the execution id).
+ * Job creation with the original's validation order, artifact resolution and derived fields
+ * (ims-api-behaviour.md §9); the new job's workflow is started once its state is stored.
  */
 import { createHash } from 'node:crypto';
 import { ProblemError } from './errors.js';
-import { getInState, mutate, removeInState, walkRecords } from './lifecycle.js';
 import { cannotValidateArtifact, parseS3Path, requireArtifact } from './links.js';
 import { ROOTFS_TYPE, readJsonObject, SUPPORTED_VERSIONS } from './manifest.js';
-import { matchesJobFilter, type JobFilter } from './job-filters.js';
-import { formatTimestamp, sortableTimestamp } from './time.js';
-import { toListQuery } from './record-index.js';
-import { placeJob, releaseNodeJob, REMOTE_NODE_WORKER, type Placement, type PlacementContext } from './node-placement.js';
-import type { DomainContext } from './context.js';
-import type { WorkflowRunner } from './ports.js';
-import { JOB_STATUSES, type Arch, type ImageRecord, type JobRecord, type JobStatus, type JobType, type PublicKeyRecord, type RecipeRecord, type SshContainer } from './records.js';
-import type { Stage, Worker, WorkerJob } from '../workers/worker.js';
+import { sortableTimestamp, formatTimestamp } from './time.js';
+import { placeJob, releaseNodeJob, REMOTE_NODE_WORKER, type Placement } from './node-placement.js';
+import { getJobState, JOB_KIND as KIND, recordJobError, updateJobState, type JobContext, type JobState } from './job-state.js';
+import type { Arch, ImageRecord, JobRecord, JobType, PublicKeyRecord, RecipeRecord, SshContainer } from './records.js';
 
-const KIND = 'job';
 const RETRY = 'Determine the specific information that is missing or invalid and then re-run the request with valid information.';
 // The original's texts differ in small ways from message to message; they are kept as it sends them.
 const PLEASE_RETRY = 'Please determine the specific information that is missing or invalid and then re-run the request with valid information.';
-const REVIEW = 'Review the errors, take any corrective action and then re-run the request with valid information.';
-
-export interface JobSettings {
-  defaultBuildEnvSize: number;
-  defaultJobMemSize: number;
-  namespace: string;
-  customerAccessSubnet: string;
-  customerAccessDomain: string;
-  /** JOB_ENABLE_DKMS: customize jobs default to DKMS unless this is false. */
-  enableDkms: boolean;
-  urlExpirationSeconds: number;
-  /** Which worker runs new jobs. */
-  worker: string;
-}
-
-export interface JobContext extends PlacementContext {
-  jobs: JobSettings;
-  workflow: WorkflowRunner;
-  /** The worker by name, loaded on first use. */
-  workerFor(name: string): Promise<Worker>;
-}
-
-export interface HistoryEntry {
-  time: string;
-  event: 'created' | 'status' | 'stage-started' | 'stage-finished' | 'error' | 'note';
-  stage?: Stage;
-  status?: JobStatus;
-  detail?: string;
-}
-
-export interface JobState {
-  job: JobRecord;
-  worker: string;
-  input: Omit<WorkerJob, 'job'>;
-  execution?: string;
-  /**
-   * The stage the workflow is in; `token` while it waits for its work, `checking` (until when)
-   * while a check holds it, `recheck` when another check asked for one more look
-   * (shared/workflow/stages.ts).
-   */
-  stage?: { name: Stage; startedMicros: string; token?: string; checking?: string; recheck?: boolean };
-  reason?: string;
-  /** Since when the worker has not been able to see the job's executor (shared/workflow/heartbeat.ts). */
-  lostContact?: { sinceMicros: string };
-  history: HistoryEntry[];
-  /** The job's logs as kept in the artifact store once the job ended (`s3://` paths). */
-  logs?: { name: string; path: string }[];
-}
 
 export interface JobCreateInput {
   job_type: JobType;
@@ -85,11 +28,6 @@ export interface JobCreateInput {
   kernel_parameters_file_name?: string;
   require_dkms?: boolean;
   ssh_containers?: { name?: string; jail: boolean }[] | null;
-}
-
-export interface JobPatchInput {
-  status?: JobStatus;
-  resultant_image_id?: string;
 }
 
 export const KERNEL_DEFAULT: Record<Arch, string> = { x86_64: 'vmlinuz', aarch64: 'Image' };
@@ -299,157 +237,3 @@ async function placeOnNode(ctx: JobContext, id: string, arch: Arch): Promise<Pla
     return { detail: `remote build node placement failed (${(error as Error).message})` };
   }
 }
-
-export async function getJobState(ctx: DomainContext, id: string): Promise<JobState> {
-  return (await getInState<JobState>(ctx.store, KIND, id, 'live')).record;
-}
-
-export async function findJobState(ctx: DomainContext, id: string): Promise<JobState | undefined> {
-  const stored = await ctx.store.get<JobState>(KIND, id);
-  return stored?.state === 'live' ? stored.record : undefined;
-}
-
-export async function getJob(ctx: DomainContext, id: string): Promise<JobRecord> {
-  return (await getJobState(ctx, id)).job;
-}
-
-/** Every job, a page at a time. */
-export async function* allJobs(ctx: DomainContext): AsyncGenerator<JobRecord> {
-  for await (const stored of walkRecords<JobState>(ctx.store, KIND, 'live')) yield stored.record.job;
-}
-
-/** Jobs not yet ended (neither success nor error), oldest first per status: Queries on the status index. */
-export async function* unfinishedJobs(ctx: DomainContext): AsyncGenerator<JobState> {
-  for (const status of JOB_STATUSES) {
-    if (status === 'success' || status === 'error') continue;
-    let cursor: string | undefined;
-    do {
-      const page = await ctx.store.list<JobState>(KIND, 'live', toListQuery(KIND, { facets: { status } }, { cursor }));
-      for (const stored of page.items) yield stored.record;
-      cursor = page.cursor;
-    } while (cursor);
-  }
-}
-
-/** Read-modify-write of a job's state with the store's optimistic locking. */
-export async function updateJobState(ctx: DomainContext, id: string, change: (state: JobState) => JobState | undefined): Promise<JobState | undefined> {
-  return mutate<JobState>(ctx.store, KIND, id, 'live', async ({ record }) => {
-    const next = change(record);
-    return next ? { record: next, state: 'live' } : undefined;
-  });
-}
-
-function now(ctx: DomainContext): string {
-  return formatTimestamp(ctx.clock.nowMicros());
-}
-
-/** Sets the status with a history entry; a no-op when it already has that status. */
-export function withStatus(ctx: DomainContext, state: JobState, status: JobStatus, detail?: string): JobState {
-  if (state.job.status === status) return state;
-  return {
-    ...state,
-    job: { ...state.job, status },
-    history: [...state.history, { time: now(ctx), event: 'status', status, ...(detail ? { detail } : {}) }],
-  };
-}
-
-export function withHistory(ctx: DomainContext, state: JobState, entry: Omit<HistoryEntry, 'time'>): JobState {
-  return { ...state, history: [...state.history, { time: now(ctx), ...entry }] };
-}
-
-/** Ends a job in `error`, keeping the first reason given. */
-export async function recordJobError(ctx: DomainContext, id: string, reason: string): Promise<JobState | undefined> {
-  return updateJobState(ctx, id, (state) => {
-    if (state.job.status === 'error' && state.reason) return undefined;
-    const next = withStatus(ctx, state, 'error', reason);
-    return withHistory(ctx, { ...next, reason: state.reason ?? reason }, { event: 'error', detail: reason });
-  });
-}
-
-/** PATCH /jobs/{id}: the calls job pods make through ims-python-helper. */
-export async function patchJob(ctx: DomainContext, id: string, patch: JobPatchInput): Promise<JobRecord> {
-  const state = await updateJobState(ctx, id, (current) => {
-    let next = current;
-    if (patch.resultant_image_id !== undefined && patch.resultant_image_id !== current.job.resultant_image_id) {
-      next = withHistory(ctx, { ...next, job: { ...next.job, resultant_image_id: patch.resultant_image_id } }, {
-        event: 'note',
-        detail: `resultant_image_id set to ${patch.resultant_image_id}`,
-      });
-    }
-    if (patch.status !== undefined) next = withStatus(ctx, next, patch.status, 'set through the API');
-    return next;
-  });
-  return (state ?? (await getJobState(ctx, id))).job;
-}
-
-/**
- * Stops the job's execution, removes everything its worker created, then the record. When the
- * worker's cleanup fails the record is kept (so the delete can be retried) and the failures are
- * reported, as the original does.
- */
-export async function deleteJob(ctx: JobContext, id: string): Promise<void> {
-  const state = await getJobState(ctx, id);
-  if (state.execution) await ctx.workflow.stop(state.execution, 'job deleted');
-  if (state.job.remote_build_node) await releaseNodeJob(ctx, state.job.remote_build_node, id);
-  try {
-    await (await ctx.workerFor(state.worker)).cleanup(workerJobOf(state), 'deleted');
-  } catch (error) {
-    // Its workflow is stopped: the kept job must not look as if it were still running.
-    const message = (error as Error).message;
-    await recordJobError(ctx, id, `deleting the job failed, retry the DELETE: ${message}`).catch(() => undefined);
-    throw new ProblemError(500, `Errors were encountered deleting the kubernetes resources for IMS job_id=${id}. ${REVIEW}`, {
-      errors: [message],
-    });
-  }
-  // The job's kept logs go with its record (the images it made stay).
-  for (const log of state.logs ?? []) {
-    const at = parseS3Path(log.path);
-    if (at) await ctx.artifacts.remove(at);
-  }
-  // A write that lands between the read and the remove (a stage, a pod's PATCH) is retried, not lost.
-  await removeInState(ctx.store, KIND, id, 'live');
-}
-
-export async function deleteJobs(ctx: JobContext, filter: JobFilter): Promise<void> {
-  const failures: string[] = [];
-  for await (const { record } of walkRecords<JobState>(ctx.store, KIND, 'live')) {
-    if (!matchesJobFilter(record.job, filter)) continue;
-    try {
-      await deleteJob(ctx, record.job.id);
-    } catch (error) {
-      if (error instanceof ProblemError && error.status === 404) continue;
-      failures.push(`${record.job.id}: ${(error as ProblemError).errors ?? (error as Error).message}`);
-    }
-  }
-  if (failures.length > 0) {
-    throw new ProblemError(500, `Errors were encountered deleting the kubernetes resources for one or more IMS jobs. ${REVIEW}`, {
-      errors: failures,
-    });
-  }
-}
-
-export function workerJobOf(state: JobState): WorkerJob {
-  return { job: state.job, ...state.input };
-}
-
-export interface JobHistory {
-  id: string;
-  status: JobStatus;
-  reason: string | null;
-  stage: Stage | null;
-  worker: string;
-  events: HistoryEntry[];
-}
-
-export async function jobHistory(ctx: DomainContext, id: string): Promise<JobHistory> {
-  const state = await getJobState(ctx, id);
-  return {
-    id,
-    status: state.job.status,
-    reason: state.reason ?? null,
-    stage: state.stage?.name ?? null,
-    worker: state.worker,
-    events: state.history,
-  };
-}
-

@@ -4,7 +4,7 @@
  * check may repeat any number of times, from any process (a stage's entry, a pod's report, the
  * reconciler).
  */
-import type { Arch, JobRecord, JobStatus } from '../domain/records.js';
+import type { Arch, JobRecord, JobStatus } from './records.js';
 
 export type Stage = 'prepare' | 'build' | 'ssh' | 'package' | 'register' | 'cleanup';
 
