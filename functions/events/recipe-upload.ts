@@ -6,7 +6,7 @@
  * Every path delivers every object-created event: the filtering is done here, once.
  */
 import type { S3Event, S3EventRecord, S3Handler } from 'aws-lambda';
-import { ProblemError } from '#shared/domain/errors.js';
+import { DomainError, OperationFailedError, UnavailableError } from '#shared/domain/errors.js';
 import { handleRecipeUpload, type RecipeUpload, type UploadOutcome } from '#shared/domain/recipe-upload.js';
 import { logger } from '#shared/logger.js';
 import { appContext, type AppContext } from '#shared/wiring.js';
@@ -64,12 +64,12 @@ export async function handleS3Event(event: S3Event, app: AppContext = appContext
     try {
       outcomes.push(await handleRecipeUpload(app, upload, rules));
     } catch (error) {
-      if (!(error instanceof ProblemError) || error.status >= 500) {
+      if (!(error instanceof DomainError) || error instanceof UnavailableError || error instanceof OperationFailedError) {
         logger.error('recipe upload failed; the event will be retried', { bucket: upload.bucket, key: upload.key, error: error as Error });
         failures.push(error);
         continue;
       }
-      outcomes.push({ result: 'rejected', errors: { _upload: [error.detail ?? error.message] } });
+      outcomes.push({ result: 'rejected', errors: { _upload: [error.detail] } });
     }
     report(outcomes[outcomes.length - 1], upload);
   }

@@ -1,4 +1,4 @@
-import { ProblemError, PatchConflictError } from './errors.js';
+import { InvalidInputError, PatchConflictError } from './errors.js';
 import { getInState, mutate, removeInState } from './lifecycle.js';
 import { claimLink, copyForMove, deletedLocation, linkRepr, parseS3Path, releaseLink, restoredLocation, s3Path, sameLink } from './links.js';
 import { imageLabelFor, linkedArtifacts, MANIFEST_TYPE, readJsonObject, readManifest, RETRY_HINT, validateImageManifest } from './manifest.js';
@@ -209,7 +209,7 @@ async function undeleteImageHoldingLease(ctx: DomainContext, id: string): Promis
   }
   const manifest = (await readManifest(ctx.artifacts, record.link, ctx.settings.maxManifestBytes)) as Record<string, unknown> | null;
   if (typeof manifest !== 'object' || manifest === null || !Array.isArray(manifest.artifacts)) {
-    throw new ProblemError(422, "The image's manifest.json is malformed. The manifest does not contain an artifacts section.");
+    throw new InvalidInputError("The image's manifest.json is malformed. The manifest does not contain an artifacts section.");
   }
   const copies: S3Location[] = [];
   const restores: { from: S3Location; to: S3Location; type: unknown }[] = [];
@@ -229,7 +229,7 @@ async function undeleteImageHoldingLease(ctx: DomainContext, id: string): Promis
       if (restore === manifestEntry) liveLink = link;
     }
     if (manifestEntry && !liveLink) {
-      throw new ProblemError(422, `Unable to read manifest file for the s3 artifact ${linkRepr(record.link)}. ${RETRY_HINT}`);
+      throw new InvalidInputError(`Unable to read manifest file for the s3 artifact ${linkRepr(record.link)}. ${RETRY_HINT}`);
     }
     await markLive<ImageRecord>(ctx, KIND, id, { link: liveLink });
   } catch (error) {

@@ -3,7 +3,7 @@
  * (ims-api-behaviour.md §9); the new job's workflow is started once its state is stored.
  */
 import { createHash } from 'node:crypto';
-import { ProblemError } from './errors.js';
+import { InvalidRequestError } from './errors.js';
 import { cannotValidateArtifact, parseS3Path, requireArtifact } from './links.js';
 import { ROOTFS_TYPE, readJsonObject, SUPPORTED_VERSIONS } from './manifest.js';
 import { sortableTimestamp, formatTimestamp } from './time.js';
@@ -56,10 +56,10 @@ interface ResolvedArtifact {
 async function resolveRecipe(ctx: JobContext, id: string): Promise<ResolvedArtifact> {
   const stored = await ctx.store.get<RecipeRecord>('recipe', id);
   if (!stored || stored.state !== 'live') {
-    throw new ProblemError(400, `Invalid artifact_id value in job request. No IMS recipe record found matching id=${id}. ${RETRY}`);
+    throw new InvalidRequestError(`Invalid artifact_id value in job request. No IMS recipe record found matching id=${id}. ${RETRY}`);
   }
   const recipe = stored.record;
-  if (!recipe.link) throw new ProblemError(400, `The IMS recipe does not have an artifact_link for recipe_id=${id}. ${PLEASE_RETRY}`);
+  if (!recipe.link) throw new InvalidRequestError(`The IMS recipe does not have an artifact_link for recipe_id=${id}. ${PLEASE_RETRY}`);
   const { location, info } = await requireArtifact(ctx.artifacts, recipe.link);
   return {
     arch: recipe.arch,
@@ -72,28 +72,26 @@ async function resolveRecipe(ctx: JobContext, id: string): Promise<ResolvedArtif
 async function resolveImage(ctx: JobContext, id: string): Promise<ResolvedArtifact> {
   const stored = await ctx.store.get<ImageRecord>('image', id);
   if (!stored || stored.state !== 'live') {
-    throw new ProblemError(400, `Invalid artifact_id value in job request. No IMS image record found matching id=${id}. ${RETRY}`);
+    throw new InvalidRequestError(`Invalid artifact_id value in job request. No IMS image record found matching id=${id}. ${RETRY}`);
   }
   const image = stored.record;
-  if (!image.link) throw new ProblemError(400, `The IMS image does not have an artifact_link for image_id=${id}. ${PLEASE_RETRY}`);
+  if (!image.link) throw new InvalidRequestError(`The IMS image does not have an artifact_link for image_id=${id}. ${PLEASE_RETRY}`);
   const { location } = await requireArtifact(ctx.artifacts, image.link);
   const manifest = await readJsonObject(ctx.artifacts, location, ctx.settings.maxManifestBytes);
   // The original answers 500 for an unreadable manifest; it is bad input, so 400 as the other manifest faults.
   if (!manifest || typeof manifest.version !== 'string' || !SUPPORTED_VERSIONS.includes(manifest.version)) {
-    throw new ProblemError(
-      400,
-      `The manifest.json file is corrupt or invalid for IMS image_id=${id}. Could not determine the manifest version or manifest version is unsupported. ${RETRY}`,
+    throw new InvalidRequestError(`The manifest.json file is corrupt or invalid for IMS image_id=${id}. Could not determine the manifest version or manifest version is unsupported. ${RETRY}`,
     );
   }
   const artifacts = Array.isArray(manifest.artifacts) ? (manifest.artifacts as Record<string, unknown>[]) : [];
   const rootfs = artifacts.filter((a) => a && typeof a.type === 'string' && a.type.startsWith(ROOTFS_TYPE));
   if (rootfs.length !== 1) {
     const which = rootfs.length === 0 ? 'does not include any rootfs artifacts' : 'includes multiple rootfs artifacts';
-    throw new ProblemError(400, `Error reading the manifest.json for IMS image_id=${id}. The manifest ${which}. ${RETRY}`);
+    throw new InvalidRequestError(`Error reading the manifest.json for IMS image_id=${id}. The manifest ${which}. ${RETRY}`);
   }
   const link = rootfs[0].link as Record<string, unknown> | undefined;
   if (!link || typeof link !== 'object') {
-    throw new ProblemError(400, `The rootfs referenced in the manifest.json for ims_image_id=${id} does not have a artifact link. ${PLEASE_RETRY}`);
+    throw new InvalidRequestError(`The rootfs referenced in the manifest.json for ims_image_id=${id} does not have a artifact link. ${PLEASE_RETRY}`);
   }
   const rootfsAt = typeof link.path === 'string' ? parseS3Path(link.path) : undefined;
   const info = rootfsAt ? await ctx.artifacts.head(rootfsAt) : undefined;
@@ -131,18 +129,16 @@ function sshContainersFor(input: JobCreateInput, id: string, service: string, na
  */
 export async function createJob(ctx: JobContext, input: JobCreateInput, id: string = ctx.ids.newId()): Promise<JobRecord> {
   if (input.job_type === 'create' && input.ssh_containers && input.ssh_containers.length > 0) {
-    throw new ProblemError(400, `User defined ssh containers during image create are not currently supported. ${RETRY}`);
+    throw new InvalidRequestError(`User defined ssh containers during image create are not currently supported. ${RETRY}`);
   }
   if (input.ssh_containers && input.ssh_containers.length > 1) {
-    throw new ProblemError(
-      400,
-      'Only one SSH container is currently supported. Please remove additional containers, determine the specific information that is missing or invalid and then re-run the request with valid information.',
+    throw new InvalidRequestError('Only one SSH container is currently supported. Please remove additional containers, determine the specific information that is missing or invalid and then re-run the request with valid information.',
     );
   }
   const artifact = input.job_type === 'create' ? await resolveRecipe(ctx, input.artifact_id) : await resolveImage(ctx, input.artifact_id);
   const key = await ctx.store.get<PublicKeyRecord>('public-key', input.public_key_id);
   if (!key || key.state !== 'live') {
-    throw new ProblemError(400, `Invalid public_key_id value in job request. No IMS public-key record found matching id=${input.public_key_id}`);
+    throw new InvalidRequestError(`Invalid public_key_id value in job request. No IMS public-key record found matching id=${input.public_key_id}`);
   }
 
   const micros = ctx.clock.nowMicros();

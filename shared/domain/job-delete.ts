@@ -1,7 +1,7 @@
 /**
  * Deleting jobs: the execution is stopped and the worker's resources removed before the record.
  */
-import { ProblemError } from './errors.js';
+import { NotFoundError, OperationFailedError } from './errors.js';
 import { removeInState, walkRecords } from './lifecycle.js';
 import { parseS3Path } from './links.js';
 import { matchesJobFilter, type JobFilter } from './job-filters.js';
@@ -25,9 +25,7 @@ export async function deleteJob(ctx: JobContext, id: string): Promise<void> {
     // Its workflow is stopped: the kept job must not look as if it were still running.
     const message = (error as Error).message;
     await recordJobError(ctx, id, `deleting the job failed, retry the DELETE: ${message}`).catch(() => undefined);
-    throw new ProblemError(500, `Errors were encountered deleting the kubernetes resources for IMS job_id=${id}. ${REVIEW}`, {
-      errors: [message],
-    });
+    throw new OperationFailedError(`Errors were encountered deleting the kubernetes resources for IMS job_id=${id}. ${REVIEW}`, [message]);
   }
   // The job's kept logs go with its record (the images it made stay).
   for (const log of state.logs ?? []) {
@@ -45,13 +43,11 @@ export async function deleteJobs(ctx: JobContext, filter: JobFilter): Promise<vo
     try {
       await deleteJob(ctx, record.job.id);
     } catch (error) {
-      if (error instanceof ProblemError && error.status === 404) continue;
-      failures.push(`${record.job.id}: ${(error as ProblemError).errors ?? (error as Error).message}`);
+      if (error instanceof NotFoundError) continue;
+      failures.push(`${record.job.id}: ${error instanceof OperationFailedError ? error.errors : (error as Error).message}`);
     }
   }
   if (failures.length > 0) {
-    throw new ProblemError(500, `Errors were encountered deleting the kubernetes resources for one or more IMS jobs. ${REVIEW}`, {
-      errors: failures,
-    });
+    throw new OperationFailedError(`Errors were encountered deleting the kubernetes resources for one or more IMS jobs. ${REVIEW}`, failures);
   }
 }

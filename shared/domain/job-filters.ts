@@ -3,7 +3,7 @@
  * age that does not parse is a 400 (the original read it as 0 and deleted every job), combined
  * ages add up (`1h30m` is 90 minutes), and filter errors carry their text in `detail`.
  */
-import { ProblemError } from './errors.js';
+import { InvalidRequestError } from './errors.js';
 import { JOB_STATUSES, type JobRecord, type JobStatus } from './records.js';
 
 export interface JobFilter {
@@ -32,8 +32,8 @@ export function parseAge(text: string): number | undefined {
   return consumed === input.length ? total : undefined;
 }
 
-function badFilter(message: string): ProblemError {
-  return new ProblemError(400, message);
+function badFilter(message: string): InvalidRequestError {
+  return new InvalidRequestError(message);
 }
 
 export function parseJobFilter(query: Record<string, string[]>, nowMs: number): JobFilter {

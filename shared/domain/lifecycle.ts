@@ -15,7 +15,7 @@
  *   gets in before new ones, and keeps trying for WRITE_BUDGET_MS. Only then does it give up,
  *   with RecordBusyError: a 503 problem with Retry-After, never a 500, and nothing written.
  */
-import { ProblemError, RecordNotFoundError } from './errors.js';
+import { RecordNotFoundError, UnavailableError } from './errors.js';
 import type { RecordStore, StoredRecord } from './ports.js';
 import type { RecordKind, RecordState } from './records.js';
 import { toListQuery, type ListFilter } from './record-index.js';
@@ -35,11 +35,9 @@ function backoff(attempt: number, waitedMs: number): Promise<void> {
 }
 
 /** A record kept changing under one writer for WRITE_BUDGET_MS: the request can be repeated. */
-export class RecordBusyError extends ProblemError {
+export class RecordBusyError extends UnavailableError {
   constructor(kind: RecordKind, id: string) {
-    super(503, `The ${kind} ${id} is being changed by many requests at once; this change was not made. Retry the request in a moment.`, {
-      headers: { 'retry-after': String(BUSY_RETRY_AFTER_SECONDS) },
-    });
+    super(`The ${kind} ${id} is being changed by many requests at once; this change was not made. Retry the request in a moment.`, BUSY_RETRY_AFTER_SECONDS);
   }
 }
 

@@ -3,7 +3,7 @@
  * texts (which embed Python's repr of the link), existence checks, link uniqueness, and the
  * "rename under deleted/" moves of soft delete and undelete.
  */
-import { ArtifactValidationError, ProblemError } from './errors.js';
+import { ArtifactValidationError, InvalidInputError } from './errors.js';
 import type { ArtifactStore, RecordStore, S3Location } from './ports.js';
 import type { ArtifactLink, RecordKind } from './records.js';
 
@@ -66,11 +66,10 @@ export function sameLink(stored: ArtifactLink, sent: ArtifactLink | Record<strin
 const LINK_SCOPE: Partial<Record<RecordKind, string>> = { recipe: 'recipe-link', image: 'image-link' };
 
 /** Another record has (or is about to have) the link path; a 422 on the wire. */
-export class DuplicateLinkError extends ProblemError {
+export class DuplicateLinkError extends InvalidInputError {
   constructor(path: string, kind: RecordKind, owner: string) {
     const what = kind === 'image' ? 'IMS image' : 'IMS recipe';
     super(
-      422,
       `The link path ${path} matches the link path for the ${what} record ${owner}. The link value must be unique and cannot be duplicated. Determine the specific information that is missing or invalid and then re-run the request with valid information.`,
     );
   }

@@ -2,7 +2,7 @@
  * Image manifests (manifest.json version 1.0): the checks the original runs before it accepts an
  * image link (same checks, same order, same codes), and reading manifests for delete and undelete.
  */
-import { ManifestValidationError, ProblemError } from './errors.js';
+import { InvalidRequestError, ManifestValidationError } from './errors.js';
 import { linkRepr, parseS3Path, requireArtifact } from './links.js';
 import { ObjectTooLargeError, type ArtifactStore, type S3Location } from './ports.js';
 import type { ArtifactLink } from './records.js';
@@ -56,7 +56,7 @@ export async function readManifest(artifacts: ArtifactStore, link: ArtifactLink,
     text = location ? await artifacts.readText(location, maxBytes) : undefined;
   } catch (error) {
     if (error instanceof ObjectTooLargeError) {
-      throw new ProblemError(400, `Image manifest file is larger than the expected maximum size for the s3 artifact ${linkRepr(link)}. ${RETRY}`);
+      throw new InvalidRequestError(`Image manifest file is larger than the expected maximum size for the s3 artifact ${linkRepr(link)}. ${RETRY}`);
     }
     throw error;
   }
@@ -81,7 +81,7 @@ export async function validateImageManifest(
 ): Promise<Manifest> {
   const { location, info } = await requireArtifact(artifacts, link);
   const tooLarge = () =>
-    new ProblemError(400, `Image manifest file is larger than the expected maximum size for the s3 artifact ${linkRepr(link)}. ${RETRY}`);
+    new InvalidRequestError(`Image manifest file is larger than the expected maximum size for the s3 artifact ${linkRepr(link)}. ${RETRY}`);
   if (info.size >= maxBytes) throw tooLarge();
   let text: string | undefined;
   try {
@@ -128,10 +128,10 @@ export async function validateImageManifest(
   const rootfs = list.filter((a) => typeof a.type === 'string' && a.type.startsWith(ROOTFS_TYPE));
   // The original's texts differ: "for IMS {link}" without, "for {link}" with several rootfs.
   if (rootfs.length === 0) {
-    throw new ProblemError(400, `Error reading the manifest.json for IMS ${imageLabel}. The manifest does not include any rootfs artifacts. ${DETERMINE}`);
+    throw new InvalidRequestError(`Error reading the manifest.json for IMS ${imageLabel}. The manifest does not include any rootfs artifacts. ${DETERMINE}`);
   }
   if (rootfs.length > 1) {
-    throw new ProblemError(400, `Error reading the manifest.json for ${imageLabel}. The manifest includes multiple rootfs artifacts. ${DETERMINE}`);
+    throw new InvalidRequestError(`Error reading the manifest.json for ${imageLabel}. The manifest includes multiple rootfs artifacts. ${DETERMINE}`);
   }
   return manifest as unknown as Manifest;
 }

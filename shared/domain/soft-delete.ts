@@ -5,7 +5,7 @@
  * can be repeated to completion without losing an artifact.
  */
 import { mutate, removeInState, walkRecords } from './lifecycle.js';
-import { ProblemError } from './errors.js';
+import { ConflictError, DomainError, InvalidInputError, NotFoundError } from './errors.js';
 import { CLAIM_LEASE_MS } from './links.js';
 import { formatTimestamp } from './time.js';
 import type { DomainContext } from './context.js';
@@ -36,7 +36,7 @@ export async function withArtifactLease<T>(ctx: DomainContext, kind: RecordKind,
       continue;
     }
     if (Date.now() >= deadline) {
-      throw new ProblemError(409, `Another request is moving the artifacts of this record. Re-run the request when it has finished.`);
+      throw new ConflictError(`Another request is moving the artifacts of this record. Re-run the request when it has finished.`);
     }
     await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(250, 10 * 2 ** attempt)));
   }
@@ -88,17 +88,16 @@ export async function forEachRecord<T>(
     try {
       await each(id, stored);
     } catch (error) {
-      if (error instanceof ProblemError && error.status === 404) continue; // removed meanwhile
-      if (!(error instanceof ProblemError)) throw error;
-      failures[id] = [error.detail ?? error.title];
+      if (error instanceof NotFoundError) continue; // removed meanwhile
+      if (!(error instanceof DomainError)) throw error;
+      failures[id] = [error.detail];
     }
   }
   const ids = Object.keys(failures);
   if (ids.length > 0) {
-    throw new ProblemError(
-      422,
+    throw new InvalidInputError(
       `${ids.length} record(s) could not be processed and were left as they were; the others were processed. See errors for each id.`,
-      { errors: failures },
+      failures,
     );
   }
 }

@@ -4,7 +4,7 @@
  * `metadata_key`+`metadata_value`, job `status` and `job_type`. Without them a list answers the
  * whole collection as the original does. Bad values are 400 problems.
  */
-import { ProblemError } from '../domain/errors.js';
+import { ProblemError } from './problem.js';
 import type { ListFilter } from '../domain/record-index.js';
 import { JOB_STATUSES } from '../domain/records.js';
 import type { ApiRequest } from './types.js';

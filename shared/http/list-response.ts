@@ -4,7 +4,7 @@
  * to the socket as it comes; under API Gateway (whose Lambda responses stop at 6 MB) an answer
  * that would not fit is refused with a 413 that says how to page.
  */
-import { ProblemError } from '../domain/errors.js';
+import { ProblemError } from './problem.js';
 import { listPage, streamRecords } from '../domain/lifecycle.js';
 import type { RecordKind, RecordState } from '../domain/records.js';
 import { toJsonText } from './json-text.js';

@@ -1,6 +1,44 @@
-import { ProblemError, REASON_PHRASES } from '../domain/errors.js';
+import type { ErrorMap } from '../domain/errors.js';
 import { toJsonText } from './json-text.js';
 import type { HttpResult } from './types.js';
+
+export const REASON_PHRASES: Record<number, string> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Entity',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+export const URL_NOT_FOUND_DETAIL =
+  'The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.';
+
+/**
+ * One RFC 7807 problem as the original service emits it: `status`, `title` (the reason phrase
+ * unless overridden), `detail` (omitted when empty) and `errors` (only when given).
+ */
+export class ProblemError extends Error {
+  readonly status: number;
+  readonly title: string;
+  readonly detail?: string;
+  readonly errors?: ErrorMap | string[];
+  /** Response headers the problem calls for (e.g. `retry-after` on a 503). */
+  readonly headers?: Record<string, string>;
+
+  constructor(status: number, detail?: string, options: { title?: string; errors?: ErrorMap | string[]; headers?: Record<string, string> } = {}) {
+    super(detail ?? options.title ?? REASON_PHRASES[status] ?? 'Error');
+    this.name = new.target.name;
+    this.status = status;
+    this.title = options.title ?? REASON_PHRASES[status] ?? 'Error';
+    this.detail = detail;
+    this.errors = options.errors;
+    this.headers = options.headers;
+  }
+}
 
 /** The RFC 7807 body of a problem: empty members are left out, as the original does. */
 export function problemBody(error: ProblemError, extra: Record<string, unknown> = {}): Record<string, unknown> {

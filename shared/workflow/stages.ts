@@ -7,7 +7,7 @@
  * sends a heartbeat while the work goes on, so a job costs the same few history events whether it
  * runs a minute or a day. Every stage has a time limit measured from its entry.
  */
-import { ProblemError } from '../domain/errors.js';
+import { NotFoundError } from '../domain/errors.js';
 import { createImageWithId } from '../domain/images.js';
 import {
   findJobState,
@@ -70,7 +70,7 @@ async function enterStage(ctx: WorkflowContext, jobId: string, stage: Stage, tok
     const entered = { ...s, stage: { name: stage, startedMicros: ctx.clock.nowMicros().toString(), ...(token ? { token } : {}) } };
     return withHistory(ctx, entered, { event: 'stage-started', stage });
   }).catch((error: unknown) => {
-    if (error instanceof ProblemError && error.status === 404) return undefined;
+    if (error instanceof NotFoundError) return undefined;
     throw error;
   });
   return state ?? (await findJobState(ctx, jobId));
@@ -196,7 +196,7 @@ async function takeLease(ctx: WorkflowContext, jobId: string): Promise<JobState 
     const { recheck: _asked, ...rest } = stage;
     return { ...s, stage: { ...rest, checking: (now + CHECK_LEASE_MICROS).toString() } };
   }).catch((error: unknown) => {
-    if (error instanceof ProblemError && error.status === 404) return undefined;
+    if (error instanceof NotFoundError) return undefined;
     throw error;
   });
   // Set inside the change above, which TypeScript does not follow.
@@ -215,7 +215,7 @@ async function dropLease(ctx: WorkflowContext, jobId: string, token: string): Pr
     again = recheck === true;
     return { ...s, stage };
   }).catch((error: unknown) => {
-    if (!(error instanceof ProblemError && error.status === 404)) throw error;
+    if (!(error instanceof NotFoundError)) throw error;
   });
   return again;
 }
@@ -242,7 +242,7 @@ async function takeToken(ctx: WorkflowContext, jobId: string, token: string): Pr
     const { token: _spent, checking: _held, recheck: _asked, ...stage } = s.stage;
     return { ...s, stage };
   }).catch((error: unknown) => {
-    if (!(error instanceof ProblemError && error.status === 404)) throw error;
+    if (!(error instanceof NotFoundError)) throw error;
   });
   return took;
 }

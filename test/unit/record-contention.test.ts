@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, jest, test } from '@jest/globals';
 import { mutate, removeInState, RecordBusyError, WRITE_BUDGET_MS, BUSY_RETRY_AFTER_SECONDS } from '#shared/domain/lifecycle.js';
-import { problemErrors } from '#shared/http/middleware/problem-errors.js';
+import { problemErrors, problemOf } from '#shared/http/middleware/problem-errors.js';
 import type { RecordStore, StoredRecord } from '#shared/domain/ports.js';
 import type { RecordKind, RecordState } from '#shared/domain/records.js';
 
@@ -144,8 +144,8 @@ describe('writers racing other processes', () => {
     await jest.advanceTimersByTimeAsync(WRITE_BUDGET_MS + 1_000);
     const error = await outcome;
     expect(error).toBeInstanceOf(RecordBusyError);
-    expect((error as RecordBusyError).status).toBe(503);
-    expect((error as RecordBusyError).headers).toEqual({ 'retry-after': String(BUSY_RETRY_AFTER_SECONDS) });
+    expect(problemOf(error as RecordBusyError).status).toBe(503);
+    expect(problemOf(error as RecordBusyError).headers).toEqual({ 'retry-after': String(BUSY_RETRY_AFTER_SECONDS) });
     expect((store.items.get('image#hot')!.record as Doc).keys).toEqual({});
     // The record is not left locked: the next writer gets its turn.
     store.rivals = 0;

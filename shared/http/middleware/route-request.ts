@@ -1,7 +1,6 @@
 import type { MiddlewareObj, Request } from '@middy/core';
-import { URL_NOT_FOUND_DETAIL } from '../../domain/errors.js';
 import { appContext } from '../../wiring.js';
-import { HttpProtocolError } from '../problem.js';
+import { HttpProtocolError, URL_NOT_FOUND_DETAIL } from '../problem.js';
 import { allowedMethods, matchRoute, type HandlerGroup, type Method } from '../routes.js';
 import type { HttpEvent, HttpResult, ImsRequestState, Operations } from '../types.js';
 
