@@ -28,12 +28,12 @@ export async function benchJobCost(): Promise<Record<string, unknown>[]> {
   delete process.env.S3_ENDPOINT;
   delete process.env.DYNAMODB_ENDPOINT;
   const { startEmbedded } = await import('../infra/local/embedded.js');
-  const { registerWorker } = await import('../shared/wiring.js');
   const { PutObjectCommand } = await import('@aws-sdk/client-s3');
   const { makeS3Client } = await import('../shared/clients.js');
   const { readSettings } = await import('../shared/config.js');
   const invocations = new Map<string, number>();
   const svc = await startEmbedded({
+    workers: { timed: () => worker },
     port: 0,
     s3Port: 0,
     scratchDir: join(dir, 's3'),
@@ -53,7 +53,6 @@ export async function benchJobCost(): Promise<Record<string, unknown>[]> {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, Metadata: metadata }));
   };
   const worker = new TimedWorker(Object.fromEntries(cases.map((c) => [c.name, c.plan])), () => now, put);
-  registerWorker('timed', () => worker);
   const call = async (method: string, path: string, body?: unknown) =>
     (await fetch(`${svc.url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })).json() as Promise<any>;
   await put('ims', 'recipes/b/recipe.tgz', 'x');

@@ -1,7 +1,8 @@
 /**
- * The adapters a handler uses, built once per process (per Lambda container) from the
- * environment. The embedded runtime and the tests set the same environment variables (and may
- * hand in their own workflow runner or workers), so the code path is the same everywhere.
+ * The adapters a handler uses, built from Settings handed in by the entry point: each Lambda
+ * entry point builds its context once per container (contextFrom), the embedded runtime builds
+ * one and hands it to the handlers it serves (and may hand in its own workflow runner or, in
+ * tests, workers), so the code path is the same everywhere.
  */
 import { randomUUID } from 'node:crypto';
 import { S3ArtifactStore } from './artifacts/s3-artifact-store.js';
@@ -16,23 +17,27 @@ import { DynamoRecordStore } from './store/dynamo-record-store.js';
 import { SfnWorkflowRunner } from './sfn/sfn-runner.js';
 import type { WorkflowContext } from './workflow/stages.js';
 import { UnconfiguredWorker } from './workers/unconfigured-worker.js';
-import { remoteNodeSettingsFromEnv, remoteNodesConfigured } from './workers/remote-node/settings.js';
+import { remoteNodeSettingsFromEnv, remoteNodesConfigured, type RemoteNodeSettings } from './workers/remote-node/settings.js';
 import type { Worker } from './domain/worker-port.js';
+import type { Env, WorkerFactory } from './workers/worker-deps.js';
+
+export type { Env, WorkerDeps, WorkerFactory } from './workers/worker-deps.js';
 
 export interface AppContext extends WorkflowContext {
   config: Settings;
   nodes: NodeProber;
 }
 
-/** Builds a worker; may load its (large) client library on first use. */
-export type WorkerFactory = (settings: Settings) => Worker | Promise<Worker>;
-
-const workerFactories = new Map<string, WorkerFactory>();
-
-/** Makes a worker available by name (IMS_JOB_WORKER selects the one new jobs use). */
-export function registerWorker(name: string, factory: WorkerFactory): void {
-  workerFactories.set(name, factory);
-}
+/**
+ * Every worker there is, by the name IMS_JOB_WORKER gives (and `remote-node`, which job creation
+ * picks when it places a job on a remote build node). Each module loads on first use, so a
+ * process that never runs a kind of job never loads its client library.
+ */
+export const WORKERS: Readonly<Record<string, WorkerFactory>> = {
+  kubernetes: async (deps) => (await import('./workers/kubernetes/factory.js')).createKubernetesWorker(deps),
+  local: async (deps) => (await import('./workers/local/factory.js')).createLocalWorker(deps),
+  'remote-node': async (deps) => (await import('./workers/remote-node/factory.js')).createRemoteNodeWorker(deps),
+};
 
 const NO_WORKER_HINT =
   'set IMS_JOB_WORKER (kubernetes, with KUBECONFIG or in-cluster credentials; local, on this host as root) to run image jobs';
@@ -48,19 +53,26 @@ const noWorkflow: WorkflowRunner = {
   status: async () => 'UNKNOWN',
 };
 
-export interface ContextOverrides {
+export interface ContextOptions {
+  /** The environment the adapters' own settings readers get (workers, remote nodes); none when absent. */
+  env?: Env;
   workflow?: WorkflowRunner;
   nodes?: NodeProber;
+  /** Workers beside (or in place of) the built-in ones, by name (tests' scripted workers). */
+  workers?: Readonly<Record<string, WorkerFactory>>;
 }
 
-export function buildContext(settings: Settings = readSettings(), overrides: ContextOverrides = {}): AppContext {
+export function buildContext(settings: Settings = readSettings(), options: ContextOptions = {}): AppContext {
+  const env = options.env ?? {};
+  const factories = { ...WORKERS, ...options.workers };
+  const artifacts = makeArtifactStore(settings);
   const workers = new Map<string, Promise<Worker>>();
   const workerFor = (name: string): Promise<Worker> => {
     let worker = workers.get(name);
     if (!worker) {
-      const factory = workerFactories.get(name);
+      const factory = Object.hasOwn(factories, name) ? factories[name] : undefined;
       const hint = name === 'none' ? NO_WORKER_HINT : `worker '${name}' is not available here; ${NO_WORKER_HINT}`;
-      worker = Promise.resolve(factory ? factory(settings) : new UnconfiguredWorker(hint));
+      worker = Promise.resolve(factory ? factory({ settings, env, artifacts }) : new UnconfiguredWorker(hint));
       worker.catch(() => workers.delete(name));
       workers.set(name, worker);
     }
@@ -69,7 +81,7 @@ export function buildContext(settings: Settings = readSettings(), overrides: Con
   return {
     config: settings,
     store: new DynamoRecordStore(makeDynamoClient(settings), settings.tableName, indexRecord),
-    artifacts: makeArtifactStore(settings),
+    artifacts,
     clock: { nowMicros },
     ids: { newId: randomUUID },
     settings: { bootImagesBucket: settings.bootImagesBucket, maxManifestBytes: settings.maxManifestBytes },
@@ -84,11 +96,11 @@ export function buildContext(settings: Settings = readSettings(), overrides: Con
       worker: settings.jobWorker,
     },
     workflow:
-      overrides.workflow ??
+      options.workflow ??
       (settings.stateMachineArn ? new SfnWorkflowRunner(makeSfnClient(settings), settings.stateMachineArn) : noWorkflow),
     workerFor,
     stageTimeouts: settings.stageTimeouts,
-    nodes: overrides.nodes ?? nodeProber(),
+    nodes: options.nodes ?? nodeProber(remoteNodeSettingsFromEnv(env)),
   };
 }
 
@@ -104,8 +116,7 @@ function presignerFor(settings: Settings) {
 }
 
 /** SSH probes when a key for the nodes is configured; otherwise every node shows the original's initial values. */
-function nodeProber(): NodeProber {
-  const remote = remoteNodeSettingsFromEnv();
+function nodeProber(remote: RemoteNodeSettings): NodeProber {
   if (!remoteNodesConfigured(remote)) return unprobedNodes;
   // The SSH client (ssh2) loads on the first probe, so handlers that never probe never load it.
   let prober: Promise<NodeProber> | undefined;
@@ -120,14 +131,11 @@ function nodeProber(): NodeProber {
   };
 }
 
-let current: AppContext | undefined;
-
-export function appContext(): AppContext {
-  current ??= buildContext();
-  return current;
-}
-
-/** Replaces the cached context (embedded runtime, tests); undefined makes the next call read the environment again. */
-export function resetAppContext(next?: AppContext): void {
-  current = next;
+/**
+ * The context of a Lambda entry point: built on first use from the environment it is given
+ * (the function's own, `process.env`, at the door), then kept for the life of the container.
+ */
+export function contextFrom(env: Env): () => AppContext {
+  let context: AppContext | undefined;
+  return () => (context ??= buildContext(readSettings(env), { env }));
 }

@@ -1,4 +1,5 @@
 import { createApiHandler } from '#shared/http/api-handler.js';
+import { contextFrom, type AppContext } from '#shared/wiring.js';
 import { noContent, ok } from '#shared/http/results.js';
 import * as images from '#shared/domain/images.js';
 import * as publicKeys from '#shared/domain/public-keys.js';
@@ -6,7 +7,7 @@ import * as recipes from '#shared/domain/recipes.js';
 import type { DomainContext } from '#shared/domain/context.js';
 import type { RecordKind } from '#shared/domain/records.js';
 import { listResult } from '#shared/http/list-response.js';
-import type { Operations } from '#shared/http/types.js';
+import type { ApiHandler, Operations } from '#shared/http/types.js';
 
 interface DeletedKind {
   name: string;
@@ -73,4 +74,7 @@ const operations: Operations = Object.fromEntries(
   ]),
 ) as Operations;
 
-export const handler = createApiHandler('deleted', operations);
+export const handlerWith = (context: () => AppContext): ApiHandler => createApiHandler('deleted', operations, context);
+
+/** The Lambda entry point: its context is built, once per container, from the function's environment. */
+export const handler = handlerWith(contextFrom(process.env));

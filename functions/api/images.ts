@@ -1,4 +1,5 @@
 import { createApiHandler } from '#shared/http/api-handler.js';
+import { contextFrom, type AppContext } from '#shared/wiring.js';
 import { listResult } from '#shared/http/list-response.js';
 import { cascadeOf, created, deleteModeOf, noContent, ok } from '#shared/http/results.js';
 import {
@@ -11,7 +12,7 @@ import {
   type ImageInput,
   type ImagePatch,
 } from '#shared/domain/images.js';
-import type { Operations } from '#shared/http/types.js';
+import type { ApiHandler, Operations } from '#shared/http/types.js';
 
 const operations: Operations = {
   'images.collection GET': { run: (r) => listResult(r, r.path, { kind: 'image', allow: { arch: true, metadata: true } }) },
@@ -42,4 +43,7 @@ const operations: Operations = {
   },
 };
 
-export const handler = createApiHandler('images', operations);
+export const handlerWith = (context: () => AppContext): ApiHandler => createApiHandler('images', operations, context);
+
+/** The Lambda entry point: its context is built, once per container, from the function's environment. */
+export const handler = handlerWith(contextFrom(process.env));

@@ -1,8 +1,6 @@
-import '#shared/workers/kubernetes/register.js';
-import '#shared/workers/remote-node/register.js';
-import '#shared/workers/local/register.js';
 import { listResult } from '#shared/http/list-response.js';
 import { createApiHandler } from '#shared/http/api-handler.js';
+import { contextFrom, type AppContext } from '#shared/wiring.js';
 import { created, noContent, ok } from '#shared/http/results.js';
 import { createJob, type JobCreateInput } from '#shared/domain/job-create.js';
 import { deleteJob, deleteJobs } from '#shared/domain/job-delete.js';
@@ -11,7 +9,7 @@ import { getJob, patchJob, type JobState, type JobPatchInput } from '#shared/dom
 import { parseJobFilter } from '#shared/domain/job-filters.js';
 import { readJobLogs } from '#shared/workflow/job-logs.js';
 import { resumeReportedStage } from '#shared/workflow/stages.js';
-import type { Operations } from '#shared/http/types.js';
+import type { ApiHandler, Operations } from '#shared/http/types.js';
 
 const operations: Operations = {
   'jobs.collection GET': { run: (r) => listResult<JobState>(r, r.path, { kind: 'job', allow: { arch: true, job: true }, view: (s) => s.job }) },
@@ -41,4 +39,7 @@ const operations: Operations = {
   'jobs.logs GET': { run: async (r) => ok(await readJobLogs(r.app, r.params.job_id)) },
 };
 
-export const handler = createApiHandler('jobs', operations);
+export const handlerWith = (context: () => AppContext): ApiHandler => createApiHandler('jobs', operations, context);
+
+/** The Lambda entry point: its context is built, once per container, from the function's environment. */
+export const handler = handlerWith(contextFrom(process.env));

@@ -1,8 +1,9 @@
 import { createApiHandler } from '#shared/http/api-handler.js';
+import { contextFrom, type AppContext } from '#shared/wiring.js';
 import { created, deleteModeOf, noContent, ok } from '#shared/http/results.js';
 import { listResult } from '#shared/http/list-response.js';
 import { createPublicKey, deleteAllPublicKeys, deletePublicKey, getPublicKey, type PublicKeyInput } from '#shared/domain/public-keys.js';
-import type { Operations } from '#shared/http/types.js';
+import type { ApiHandler, Operations } from '#shared/http/types.js';
 
 const operations: Operations = {
   'public-keys.collection GET': { run: (r) => listResult(r, r.path, { kind: 'public-key' }) },
@@ -25,4 +26,7 @@ const operations: Operations = {
   },
 };
 
-export const handler = createApiHandler('public-keys', operations);
+export const handlerWith = (context: () => AppContext): ApiHandler => createApiHandler('public-keys', operations, context);
+
+/** The Lambda entry point: its context is built, once per container, from the function's environment. */
+export const handler = handlerWith(contextFrom(process.env));

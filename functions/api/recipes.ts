@@ -1,9 +1,10 @@
 import { createApiHandler } from '#shared/http/api-handler.js';
+import { contextFrom, type AppContext } from '#shared/wiring.js';
 import { cascadeOf, created, deleteModeOf, noContent, ok } from '#shared/http/results.js';
 import { getRecipe } from '#shared/domain/recipes.js';
 import { listResult } from '#shared/http/list-response.js';
 import { createRecipe, deleteAllRecipes, deleteRecipe, patchRecipe, type RecipeInput, type RecipePatch } from '#shared/domain/recipes.js';
-import type { Operations } from '#shared/http/types.js';
+import type { ApiHandler, Operations } from '#shared/http/types.js';
 
 const operations: Operations = {
   'recipes.collection GET': { run: (r) => listResult(r, r.path, { kind: 'recipe', allow: { arch: true } }) },
@@ -34,4 +35,7 @@ const operations: Operations = {
   },
 };
 
-export const handler = createApiHandler('recipes', operations);
+export const handlerWith = (context: () => AppContext): ApiHandler => createApiHandler('recipes', operations, context);
+
+/** The Lambda entry point: its context is built, once per container, from the function's environment. */
+export const handler = handlerWith(contextFrom(process.env));

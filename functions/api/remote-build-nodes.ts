@@ -1,5 +1,6 @@
 import { listResult } from '#shared/http/list-response.js';
 import { createApiHandler } from '#shared/http/api-handler.js';
+import { contextFrom, type AppContext } from '#shared/wiring.js';
 import { created, noContent, ok } from '#shared/http/results.js';
 import {
   allRemoteBuildNodeStatus,
@@ -10,7 +11,7 @@ import {
   remoteBuildNodeStatus,
 } from '#shared/domain/remote-build-nodes.js';
 import type { RemoteBuildNodeRecord } from '#shared/domain/records.js';
-import type { Operations } from '#shared/http/types.js';
+import type { ApiHandler, Operations } from '#shared/http/types.js';
 
 const operations: Operations = {
   'remote-build-nodes.collection GET': { run: (r) => listResult(r, r.path, { kind: 'remote-build-node' }) },
@@ -25,4 +26,7 @@ const operations: Operations = {
   'remote-build-nodes.status.item GET': { run: async (r) => ok(await remoteBuildNodeStatus(r.app, r.app.nodes, r.params.xname)) },
 };
 
-export const handler = createApiHandler('remote-build-nodes', operations);
+export const handlerWith = (context: () => AppContext): ApiHandler => createApiHandler('remote-build-nodes', operations, context);
+
+/** The Lambda entry point: its context is built, once per container, from the function's environment. */
+export const handler = handlerWith(contextFrom(process.env));

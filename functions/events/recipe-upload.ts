@@ -9,7 +9,7 @@ import type { S3Event, S3EventRecord, S3Handler } from 'aws-lambda';
 import { DomainError, OperationFailedError, UnavailableError } from '#shared/domain/errors.js';
 import { handleRecipeUpload, type RecipeUpload, type UploadOutcome } from '#shared/domain/recipe-upload.js';
 import { logger } from '#shared/logger.js';
-import { appContext, type AppContext } from '#shared/wiring.js';
+import { contextFrom, type AppContext } from '#shared/wiring.js';
 
 /** AWS URL-encodes keys in events ('+' for a space); radosgw sends them as they are. */
 function keyOf(record: S3EventRecord): string {
@@ -55,7 +55,7 @@ function report(outcome: UploadOutcome, upload: RecipeUpload): void {
  * thrown after the other records are done, so that Lambda retries the event; the upload's
  * claims make that retry finish the work instead of repeating it.
  */
-export async function handleS3Event(event: S3Event, app: AppContext = appContext()): Promise<UploadOutcome[]> {
+export async function handleS3Event(event: S3Event, app: AppContext): Promise<UploadOutcome[]> {
   const rules = { bucket: app.config.imsBucket, prefix: app.config.recipeUploadPrefix };
   const outcomes: UploadOutcome[] = [];
   const failures: unknown[] = [];
@@ -77,6 +77,9 @@ export async function handleS3Event(event: S3Event, app: AppContext = appContext
   return outcomes;
 }
 
+/** The Lambda entry point: its context is built, once per container, from the function's environment. */
+const context = contextFrom(process.env);
+
 export const handler: S3Handler = async (event) => {
-  await handleS3Event(event);
+  await handleS3Event(event, context());
 };

@@ -1,8 +1,11 @@
-import '#shared/workers/kubernetes/register.js';
-import '#shared/workers/remote-node/register.js';
-import '#shared/workers/local/register.js';
 import { runCleanupStage, type CleanupInput } from '#shared/workflow/stages.js';
-import { appContext } from '#shared/wiring.js';
+import { contextFrom, type AppContext } from '#shared/wiring.js';
 
 /** Workflow stage `cleanup`: records the error on failure paths, then removes what the worker created. */
-export const handler = async (input: CleanupInput) => runCleanupStage(appContext(), input);
+export const handlerWith =
+  (context: () => AppContext) =>
+  async (input: CleanupInput) =>
+    runCleanupStage(context(), input);
+
+/** The Lambda entry point: its context is built, once per container, from the function's environment. */
+export const handler = handlerWith(contextFrom(process.env));

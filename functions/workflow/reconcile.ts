@@ -1,8 +1,11 @@
-import '#shared/workers/kubernetes/register.js';
-import '#shared/workers/remote-node/register.js';
-import '#shared/workers/local/register.js';
 import { reconcileJobs } from '#shared/workflow/reconcile.js';
-import { appContext } from '#shared/wiring.js';
+import { contextFrom, type AppContext } from '#shared/wiring.js';
 
 /** Scheduled once a minute: checks every job not yet ended, resumes, heartbeats or fails its execution. */
-export const handler = async () => reconcileJobs(appContext());
+export const handlerWith =
+  (context: () => AppContext) =>
+  async () =>
+    reconcileJobs(context());
+
+/** The Lambda entry point: its context is built, once per container, from the function's environment. */
+export const handler = handlerWith(contextFrom(process.env));

@@ -1,8 +1,11 @@
-import '#shared/workers/kubernetes/register.js';
-import '#shared/workers/remote-node/register.js';
-import '#shared/workers/local/register.js';
 import { runRegisterStage, type StageInput } from '#shared/workflow/stages.js';
-import { appContext } from '#shared/wiring.js';
+import { contextFrom, type AppContext } from '#shared/wiring.js';
 
 /** Workflow stage `register`: uploads or checks the artifacts, creates the image record, ends in success. */
-export const handler = async (input: StageInput) => runRegisterStage(appContext(), input);
+export const handlerWith =
+  (context: () => AppContext) =>
+  async (input: StageInput) =>
+    runRegisterStage(context(), input);
+
+/** The Lambda entry point: its context is built, once per container, from the function's environment. */
+export const handler = handlerWith(contextFrom(process.env));

@@ -1,8 +1,11 @@
-import '#shared/workers/kubernetes/register.js';
-import '#shared/workers/remote-node/register.js';
-import '#shared/workers/local/register.js';
 import { enterWaitingStage, type WaitingStageInput } from '#shared/workflow/stages.js';
-import { appContext } from '#shared/wiring.js';
+import { contextFrom, type AppContext } from '#shared/wiring.js';
 
 /** Workflow stage `ssh`: parks the task token, starts or checks the worker's work, and resumes the execution when it is done. */
-export const handler = async (input: Omit<WaitingStageInput, 'stage'>): Promise<void> => enterWaitingStage(appContext(), { ...input, stage: 'ssh' });
+export const handlerWith =
+  (context: () => AppContext) =>
+  async (input: Omit<WaitingStageInput, 'stage'>): Promise<void> =>
+    enterWaitingStage(context(), { ...input, stage: 'ssh' });
+
+/** The Lambda entry point: its context is built, once per container, from the function's environment. */
+export const handler = handlerWith(contextFrom(process.env));

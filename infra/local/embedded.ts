@@ -15,11 +15,12 @@ import { ensureBuckets } from '#shared/artifacts/ensure-buckets.js';
 import { makeDynamoClient, makeS3Client } from '#shared/clients.js';
 import { readSettings } from '#shared/config.js';
 import { ensureTable } from '#shared/store/ensure-table.js';
-import { buildContext, resetAppContext, type AppContext } from '#shared/wiring.js';
+import { buildContext, type AppContext, type WorkerFactory } from '#shared/wiring.js';
 import { allJobs, updateJobState } from '#shared/domain/job-state.js';
 import { handleS3Event } from '#functions/events/recipe-upload.js';
 import { logger } from '#shared/logger.js';
 import { createApiServer } from './http-server.js';
+import { apiHandlers } from './handlers.js';
 import { EMBEDDED_STATE_MACHINE_ARN, startSfnEndpoint } from './sfn-endpoint.js';
 import { reconcileJobs } from '#shared/workflow/reconcile.js';
 import { LocalWorkflowRunner, type LocalRunnerOptions } from './local-workflow-runner.js';
@@ -50,6 +51,8 @@ export interface EmbeddedOptions {
    * test services with tables of their own may share a work root.
    */
   sweepOrphanedWork?: boolean;
+  /** Workers beside the built-in ones, by name (tests run jobs on scripted workers). */
+  workers?: Record<string, WorkerFactory>;
 }
 
 export interface EmbeddedService {
@@ -116,16 +119,18 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   const settings = readSettings({ ...env, IMS_JOB_WORKER: env.IMS_JOB_WORKER || 'local' });
   await ensureTable(makeDynamoClient(settings), settings.tableName);
   await ensureBuckets(makeS3Client(settings), [settings.imsBucket, settings.bootImagesBucket]);
-  const workflow = new LocalWorkflowRunner(options.workflow);
+  const workflow = new LocalWorkflowRunner(options.workflow, () => app);
   const sfn = await startSfnEndpoint(workflow);
   env.SFN_ENDPOINT = sfn.url;
   env.STATE_MACHINE_ARN = EMBEDDED_STATE_MACHINE_ARN;
-  const app = buildContext({ ...settings, sfnEndpoint: sfn.url, stateMachineArn: EMBEDDED_STATE_MACHINE_ARN }, { workflow });
+  const app: AppContext = buildContext(
+    { ...settings, sfnEndpoint: sfn.url, stateMachineArn: EMBEDDED_STATE_MACHINE_ARN },
+    { env, workflow, workers: options.workers },
+  );
   if (options.workflow?.clock) {
     const clock = options.workflow.clock;
     app.clock = { nowMicros: () => BigInt(Math.round(clock.nowMs() * 1000)) };
   }
-  resetAppContext(app);
   stops.push(async () => {
     workflow.stopAll();
     await workflow.drain();
@@ -140,7 +145,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   const uploads = s3Events ? handleUploads(s3Events, app) : undefined;
   if (uploads) stops.push(uploads.stop);
 
-  const server = createApiServer();
+  const server = createApiServer(apiHandlers(() => app));
   const address = await listen(server, options.port ?? 8080, host);
   stops.push(
     () =>
@@ -162,7 +167,6 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     s3EventsSettled: async () => uploads?.settled(),
     stop: async () => {
       for (const stop of stops.reverse()) await stop();
-      resetAppContext(undefined);
     },
   };
 }

@@ -4,13 +4,14 @@ import { matchRoute } from '#shared/http/routes.js';
 import { frameworkProblem } from '#shared/http/problem.js';
 import { markStreaming } from '#shared/http/streaming.js';
 import { logger } from '#shared/logger.js';
-import { apiHandlers } from './handlers.js';
+import type { HandlerGroup } from '#shared/http/routes.js';
+import type { ApiHandler } from '#shared/http/types.js';
 import { lambdaContext, toEvent, writeResult } from './lambda-adapter.js';
 
 /** API Gateway's payload limit for a request body. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
 
-export function createApiServer(): Server {
+export function createApiServer(handlers: Record<HandlerGroup, ApiHandler>): Server {
   return createServer((req, res) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -28,7 +29,7 @@ export function createApiServer(): Server {
         markStreaming(event);
         // Unknown URLs go to the service handler, which answers them with the original's 404 problem.
         const group = matchRoute(event.rawPath, event.requestContext.http.method)?.route.group ?? 'service';
-        const result = await apiHandlers[group](event, lambdaContext(`ims-${group}`));
+        const result = await handlers[group](event, lambdaContext(`ims-${group}`));
         await writeResult(res, result);
       })().catch((error: unknown) => {
         logger.error('embedded server failure', { error: error as Error });

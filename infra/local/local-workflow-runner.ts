@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { logger } from '#shared/logger.js';
 import type { ExecutionStatus, WorkflowRunner } from '#shared/domain/ports.js';
+import type { AppContext } from '#shared/wiring.js';
 import { TASK_STATES, WAITING_STATES } from '#shared/workflow/definition-names.js';
 
 // aws-local-stepfunctions calls Promise.withResolvers, which Node 20 lacks.
@@ -34,7 +35,8 @@ const { StateMachine } = await import('aws-local-stepfunctions');
 
 type StageHandler = (input: any) => Promise<unknown>;
 
-async function loadHandlers(): Promise<Record<string, StageHandler>> {
+/** The stage handlers CDK deploys, each served with the embedded runtime's context. */
+async function loadHandlers(context: () => AppContext): Promise<Record<string, StageHandler>> {
   const modules = {
     prepare: await import('#functions/workflow/prepare.js'),
     build: await import('#functions/workflow/build.js'),
@@ -43,7 +45,7 @@ async function loadHandlers(): Promise<Record<string, StageHandler>> {
     register: await import('#functions/workflow/register.js'),
     cleanup: await import('#functions/workflow/cleanup.js'),
   };
-  return Object.fromEntries(Object.entries(TASK_STATES).map(([state, stage]) => [state, modules[stage].handler as StageHandler]));
+  return Object.fromEntries(Object.entries(TASK_STATES).map(([state, stage]) => [state, modules[stage].handlerWith(context) as StageHandler]));
 }
 
 /** Milliseconds since some origin; tests pass a virtual clock. */
@@ -102,7 +104,13 @@ export class LocalWorkflowRunner implements WorkflowRunner {
    */
   private readonly inFlight = new Set<Promise<unknown>>();
 
-  constructor(private readonly options: LocalRunnerOptions = {}) {
+  /** `context` is the embedded runtime's, which its stage handlers use (asked for when the first execution starts). */
+  constructor(
+    private readonly options: LocalRunnerOptions = {},
+    private readonly context: () => AppContext = () => {
+      throw new Error('the embedded workflow runner has no context to run stages with');
+    },
+  ) {
     const path = fileURLToPath(new URL('../../shared/workflow/generated/job-workflow.asl.json', import.meta.url));
     this.definition = JSON.parse(readFileSync(path, 'utf8'));
     this.clock = options.clock ?? { nowMs: () => Date.now() };
@@ -117,7 +125,7 @@ export class LocalWorkflowRunner implements WorkflowRunner {
 
   async start(jobId: string): Promise<string> {
     for (const [id, e] of this.executions) if (e.jobId === jobId && e.status === 'RUNNING') return id;
-    this.handlers ??= await loadHandlers();
+    this.handlers ??= await loadHandlers(this.context);
     if (this.stopped) throw new Error('the embedded workflow is shutting down');
     const executionId = `local:${jobId}:${randomUUID()}`;
     const wrap = this.options.wrapTask ?? ((_s: string, h: StageHandler) => h);

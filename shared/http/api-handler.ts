@@ -10,15 +10,17 @@ import { jsonResponse } from './problem.js';
 import { canStream, RESPONSE_STREAM, type StreamingResult } from './streaming.js';
 import type { HandlerGroup } from './routes.js';
 import type { ApiHandler, HttpEvent, HttpResult, Operations } from './types.js';
+import type { AppContext } from '../wiring.js';
 
 /**
  * One Lambda handler for one resource group: normalize headers → route → precheck → parse JSON
- * → validate → the operation; RFC 7807 problems for every failure.
+ * → validate → the operation; RFC 7807 problems for every failure. `context` gives the adapters
+ * the operations use, built by the entry point.
  */
-export function createApiHandler(group: HandlerGroup, operations: Operations): ApiHandler {
+export function createApiHandler(group: HandlerGroup, operations: Operations, context: () => AppContext): ApiHandler {
   return middy<HttpEvent, HttpResult>()
     .use(httpHeaderNormalizer())
-    .use(routeRequest(group, operations))
+    .use(routeRequest(group, operations, context))
     .use(precheck())
     .use(jsonBody())
     .use(validateBody())

@@ -5,7 +5,6 @@
  * would; the kubernetes worker itself is tested in kubernetes-worker.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { registerWorker } from '#shared/wiring.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { until } from '../helpers/until.js';
 import { ScriptedWorker } from '../helpers/scripted-worker.js';
@@ -21,8 +20,8 @@ beforeAll(async () => {
   process.env.IMS_JOB_WORKER = 'scripted';
   process.env.IMS_STAGE_TIMEOUT_BUILD = '2';
   worker = new ScriptedWorker((bucket, key, body, metadata) => svc.putObject(bucket, key, body, metadata));
-  registerWorker('scripted', () => worker);
   svc = await startTestService({
+    workers: { scripted: () => worker },
     workflow: {
       wrapTask: (state, handler) => async (input) => {
         const out = await handler(input);

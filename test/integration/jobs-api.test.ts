@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
-import { buildContext, registerWorker } from '#shared/wiring.js';
+import { buildContext } from '#shared/wiring.js';
 import { readSettings } from '#shared/config.js';
 import { formatTimestamp } from '#shared/domain/time.js';
 import { updateJobState, withHistory, type JobState } from '#shared/domain/job-state.js';
@@ -85,10 +85,8 @@ beforeAll(async () => {
     delete process.env[name];
   }
   process.env.IMS_JOB_WORKER = 'parked';
-  registerWorker('parked', () => parked);
-  registerWorker('parked-broken', () => broken);
   // One poll when the job starts, then a long wait: the workflow leaves the records alone.
-  svc = await startTestService({ reconcileMs: 600_000 });
+  svc = await startTestService({ reconcileMs: 600_000, workers: { parked: () => parked, 'parked-broken': () => broken } });
   keyId = (await svc.request('POST', '/v3/public-keys', { name: 'jobs', public_key: 'ssh-ed25519 AAAAC3Nza jobs@test' })).body.id;
   recipe = await newRecipe({ require_dkms: false });
   dkmsRecipe = await newRecipe(); // recipes default to require_dkms true (§5.2)

@@ -10,7 +10,6 @@ import { CopyObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Event } from 'aws-lambda';
 import { handleS3Event } from '#functions/events/recipe-upload.js';
 import type { RecordStore } from '#shared/domain/ports.js';
-import { registerWorker } from '#shared/wiring.js';
 import { ScriptedWorker } from '../helpers/scripted-worker.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { untilWith } from '../helpers/until.js';
@@ -23,8 +22,7 @@ let keyId: string;
 beforeAll(async () => {
   process.env.IMS_JOB_WORKER = 'scripted';
   const worker = new ScriptedWorker((bucket, key, body, metadata) => svc.putObject(bucket, key, body, metadata));
-  registerWorker('scripted', () => worker);
-  svc = await startTestService();
+  svc = await startTestService({ workers: { scripted: () => worker } });
   keyId = (await svc.request('POST', '/v3/public-keys', { name: 'builder', public_key: 'ssh-ed25519 AAAA' })).body.id;
 });
 

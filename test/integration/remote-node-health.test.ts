@@ -15,7 +15,6 @@ import { createJob } from '#shared/domain/job-create.js';
 import { getJobState, type JobContext } from '#shared/domain/job-state.js';
 import { markNodeJobStarted, releaseNodeJob, reserveLeastLoaded, type NodeLoad } from '#shared/domain/node-placement.js';
 import type { NodeHealth } from '#shared/domain/remote-build-nodes.js';
-import { registerWorker } from '#shared/wiring.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { ScriptedWorker } from '../helpers/scripted-worker.js';
 import { freePort, generateKey, sshdNode, type SshdNode } from '../helpers/sshd-node.js';
@@ -61,8 +60,7 @@ beforeAll(async () => {
     REMOTE_NODE_PROBE_CACHE_MS: '30000',
   });
   const worker = new ScriptedWorker((bucket, k, body, metadata) => svc.putObject(bucket, k, body, metadata));
-  registerWorker('scripted', () => worker);
-  svc = await startTestService();
+  svc = await startTestService({ workers: { scripted: () => worker } });
   for (const arch of ['x86_64', 'aarch64']) {
     await svc.putObject('ims', `recipes/rbn-${arch}/recipe.tgz`, 'recipe archive', { md5sum: 'abc' });
     const res = await svc.request('POST', '/v3/recipes', { name: `r-${arch}`, recipe_type: 'kiwi-ng', linux_distribution: 'sles15', arch, link: { path: `s3://ims/recipes/rbn-${arch}/recipe.tgz`, type: 's3' } });

@@ -33,7 +33,6 @@ import { TASK_STATES } from '#shared/workflow/definition-names.js';
 import { getJobState } from '#shared/domain/job-state.js';
 import type { NodeLoad } from '#shared/domain/node-placement.js';
 import { openSession } from '#shared/workers/remote-node/ssh-session.js';
-import { registerWorker } from '#shared/wiring.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { ScriptedWorker } from '../helpers/scripted-worker.js';
 import { freePort, generateKey, sshdNode, type SshdNode, type TestKey } from '../helpers/sshd-node.js';
@@ -170,10 +169,10 @@ beforeAll(async () => {
   });
   // The default worker: a job that lands there was not placed, which these tests would notice.
   const worker = new ScriptedWorker((bucket, k, body, metadata) => svc.putObject(bucket, k, body, metadata));
-  registerWorker('scripted', () => worker);
   // Every task of the workflow, and every reconciler pass, is one Lambda invocation of its handler, in the sandbox.
   const invoke = (state: string) => (input: unknown) => sandbox.invoke(`functions/workflow/${TASK_STATES[state as keyof typeof TASK_STATES]}`, input);
   svc = await startTestService({
+    workers: { scripted: () => worker },
     reconcileMs: 1000,
     reconcile: () => sandbox.invoke('functions/workflow/reconcile', {}),
     workflow: { wrapTask: (state) => invoke(state) },

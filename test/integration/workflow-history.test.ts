@@ -11,7 +11,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { registerWorker } from '#shared/wiring.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { TimedWorker, type JobPlan } from '../helpers/timed-worker.js';
 import { countHistory } from '../helpers/history-events.js';
@@ -49,8 +48,8 @@ beforeAll(async () => {
   process.env.IMS_STAGE_TIMEOUT_BUILD = String(5 * HOUR);
   process.env.IMS_STAGE_TIMEOUT_SSH = String(25 * HOUR);
   worker = new TimedWorker(plans, () => now, (bucket, key, body, metadata) => svc.putObject(bucket, key, body, metadata));
-  registerWorker('timed', () => worker);
   svc = await startTestService({
+    workers: { timed: () => worker },
     reconcileMs: 0,
     workflow: {
       clock: { nowMs: () => now },

@@ -15,7 +15,6 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { CreateTopicCommand, DeleteTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { S3Event } from 'aws-lambda';
 import { handleS3Event } from '#functions/events/recipe-upload.js';
-import { registerWorker } from '#shared/wiring.js';
 import { ScriptedWorker } from '../helpers/scripted-worker.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 
@@ -45,9 +44,8 @@ function startReceiver(): Promise<Server> {
 beforeAll(async () => {
   if (!endpoint || !credentials.accessKeyId) throw new Error('run through .ci/radosgw-tests.sh: S3_ENDPOINT and radosgw credentials are not set');
   process.env.IMS_JOB_WORKER = 'scripted';
-  registerWorker('scripted', () => new ScriptedWorker((bucket, key, body, metadata) => svc.putObject(bucket, key, body, metadata)));
   receiver = await startReceiver();
-  svc = await startTestService(); // creates the buckets in radosgw
+  svc = await startTestService({ workers: { scripted: () => new ScriptedWorker((bucket, key, body, metadata) => svc.putObject(bucket, key, body, metadata)) } }); // creates the buckets in radosgw
   sns = new SNSClient({ region: 'us-east-1', endpoint, credentials });
   const topic = await sns.send(
     new CreateTopicCommand({ Name: `ims-recipe-uploads-${randomUUID()}`, Attributes: { 'push-endpoint': `http://127.0.0.1:${(receiver.address() as AddressInfo).port}` } }),

@@ -1,5 +1,5 @@
 import type { MiddlewareObj, Request } from '@middy/core';
-import { appContext } from '../../wiring.js';
+import type { AppContext } from '../../wiring.js';
 import { HttpProtocolError, URL_NOT_FOUND_DETAIL } from '../problem.js';
 import { allowedMethods, matchRoute, type HandlerGroup, type Method } from '../routes.js';
 import type { HttpEvent, HttpResult, ImsRequestState, Operations } from '../types.js';
@@ -23,8 +23,11 @@ export function parseQuery(raw: string | undefined): Record<string, string[]> {
   return query;
 }
 
-/** Finds the operation for the request's path and method among the operations of one handler group. */
-export function routeRequest(group: HandlerGroup, operations: Operations): MiddlewareObj<HttpEvent, HttpResult> {
+/**
+ * Finds the operation for the request's path and method among the operations of one handler
+ * group; the request gets the context its entry point hands in.
+ */
+export function routeRequest(group: HandlerGroup, operations: Operations, context: () => AppContext): MiddlewareObj<HttpEvent, HttpResult> {
   return {
     before: async (request) => {
       const event = request.event;
@@ -52,7 +55,7 @@ export function routeRequest(group: HandlerGroup, operations: Operations): Middl
         query: parseQuery(event.rawQueryString),
         body: undefined,
         rawBody: undefined,
-        app: appContext(),
+        app: context(),
       };
     },
   };

@@ -99,7 +99,7 @@ export interface KubernetesWorkerSettings {
   kube: KubeSource;
 }
 
-type Env = Record<string, string | undefined>;
+type Env = Readonly<Record<string, string | undefined>>;
 
 const IMAGE_REGISTRY = 'artifactory.algol60.net/csm-docker/stable';
 

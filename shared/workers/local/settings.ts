@@ -26,7 +26,7 @@ function positive(value: string | undefined, fallback: number): number {
   return Number.isFinite(n) && n > 0 ? n : fallback;
 }
 
-export function localSettingsFromEnv(env: NodeJS.ProcessEnv): LocalWorkerSettings {
+export function localSettingsFromEnv(env: Readonly<Record<string, string | undefined>>): LocalWorkerSettings {
   const listen = env.IMS_SSH_LISTEN_ADDRESS || '127.0.0.1';
   const wildcard = listen === '0.0.0.0' || listen === '::';
   return {
