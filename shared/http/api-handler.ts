@@ -1,5 +1,6 @@
 import middy from '@middy/core';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
+import { authorize, authorizeBody } from './middleware/authorize.js';
 import { jsonBody } from './middleware/json-body.js';
 import { precheck } from './middleware/precheck.js';
 import { problemErrors } from './middleware/problem-errors.js';
@@ -12,16 +13,19 @@ import type { HandlerGroup } from './routes.js';
 import type { ApiHandler, HttpEvent, HttpResult, Operations } from './types.js';
 
 /**
- * One Lambda handler for one resource group: normalize headers → route → precheck → parse JSON
- * → validate → the operation; RFC 7807 problems for every failure.
+ * One Lambda handler for one resource group: normalize headers → route → authorize (the route's
+ * scope) → precheck → parse JSON → validate → authorize by the body (job kinds) → the operation;
+ * RFC 7807 problems for every failure.
  */
 export function createApiHandler(group: HandlerGroup, operations: Operations): ApiHandler {
   return middy<HttpEvent, HttpResult>()
     .use(httpHeaderNormalizer())
     .use(routeRequest(group, operations))
+    .use(authorize())
     .use(precheck())
     .use(jsonBody())
     .use(validateBody())
+    .use(authorizeBody())
     .use(problemErrors())
     .handler(async (event) => {
       const state = imsState(event);

@@ -3,6 +3,7 @@ import { ProblemError } from '../../domain/errors.js';
 import { logger } from '../../logger.js';
 import { HttpProtocolError, problemResponse } from '../problem.js';
 import type { HttpEvent, HttpResult } from '../types.js';
+import { AuthorizationError, authorizationProblem } from './authorize.js';
 
 /** Last in the chain: every failure becomes an RFC 7807 problem; unexpected ones are logged as 500s. */
 export function problemErrors(): MiddlewareObj<HttpEvent, HttpResult> {
@@ -11,6 +12,10 @@ export function problemErrors(): MiddlewareObj<HttpEvent, HttpResult> {
       const error = request.error;
       if (error instanceof HttpProtocolError) {
         request.response = problemResponse(error, error.headers, error.withMessage ? { message: error.detail } : {});
+        return;
+      }
+      if (error instanceof AuthorizationError) {
+        request.response = authorizationProblem(error);
         return;
       }
       if (error instanceof ProblemError) {
