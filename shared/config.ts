@@ -36,6 +36,31 @@ export interface Settings {
   /** A Step Functions-compatible endpoint (the embedded one, for handlers run in their own process). */
   sfnEndpoint?: string;
   stageTimeouts: StageTimeouts;
+  /** Authorization by JWT scopes per route class (shared/http/middleware/authorize.ts). */
+  auth: AuthSettings;
+  /** Secret values (and SSM parameters) are read again once older than this (SECRETS_MAX_AGE_SECONDS). */
+  secretsMaxAgeSeconds: number;
+}
+
+/**
+ * IMS_AUTH_*: which scope each class of route needs. Deployed, API Gateway's JWT authorizer
+ * checks the token and hands its claims in the event; under `npm start` the embedded server
+ * checks the bearer token itself against the JWKS (infra/local/jwt.ts).
+ */
+export interface AuthSettings {
+  /** IMS_AUTH_SCOPES=on: every route but the probes needs the scope of its class. */
+  scopes: boolean;
+  /** The claim holding the scopes: a space-separated string or an array; a dotted path reaches into an object. */
+  claim: string;
+  readScope: string;
+  writeScope: string;
+  adminScope: string;
+  /** Under `npm start`: where the signing keys of tokens are (IMS_AUTH_JWKS_URL or IMS_AUTH_JWKS_FILE). */
+  jwksUrl?: string;
+  jwksFile?: string;
+  /** Under `npm start`: the `iss` and `aud` a token must carry (when set). */
+  issuer?: string;
+  audience?: string;
 }
 
 /** SigV4 pre-signed URLs live 7 days at most; S3 refuses a longer X-Amz-Expires. */
@@ -50,6 +75,39 @@ function boolFrom(value: string | undefined, fallback: boolean): boolean {
   if (value === undefined || value === '') return fallback;
   return ['1', 'true', 'yes', 'on', 't', 'y'].includes(value.toLowerCase());
 }
+
+/** `on`/`off` and their usual spellings; anything else stops the service with a clear message. */
+function switchFrom(name: string, value: string | undefined): boolean {
+  const text = (value ?? '').trim().toLowerCase();
+  if (['', 'off', 'false', '0', 'no'].includes(text)) return false;
+  if (['on', 'true', '1', 'yes'].includes(text)) return true;
+  throw new Error(`${name}='${value}' is not valid: use 'on' or 'off'`);
+}
+
+function scopeFrom(name: string, value: string | undefined, fallback: string): string {
+  const scope = value?.trim() || fallback;
+  if (/\s/.test(scope)) throw new Error(`${name}='${value}' is not valid: a scope has no spaces`);
+  return scope;
+}
+
+export function readAuthSettings(env: NodeJS.ProcessEnv = process.env): AuthSettings {
+  const claim = env.IMS_AUTH_CLAIM?.trim() || 'scope';
+  if (claim.split('.').some((part) => part === '')) throw new Error(`IMS_AUTH_CLAIM='${env.IMS_AUTH_CLAIM}' is not valid: a claim name or a dotted path`);
+  return {
+    scopes: switchFrom('IMS_AUTH_SCOPES', env.IMS_AUTH_SCOPES),
+    claim,
+    readScope: scopeFrom('IMS_AUTH_READ_SCOPE', env.IMS_AUTH_READ_SCOPE, 'ims:read'),
+    writeScope: scopeFrom('IMS_AUTH_WRITE_SCOPE', env.IMS_AUTH_WRITE_SCOPE, 'ims:write'),
+    adminScope: scopeFrom('IMS_AUTH_ADMIN_SCOPE', env.IMS_AUTH_ADMIN_SCOPE, 'ims:admin'),
+    jwksUrl: env.IMS_AUTH_JWKS_URL || undefined,
+    jwksFile: env.IMS_AUTH_JWKS_FILE || undefined,
+    issuer: env.IMS_AUTH_ISSUER || undefined,
+    audience: env.IMS_AUTH_AUDIENCE || undefined,
+  };
+}
+
+/** Seconds a secret value is reused before it is read again (SECRETS_MAX_AGE_SECONDS). */
+export const DEFAULT_SECRETS_MAX_AGE_SECONDS = 300;
 
 export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   return {
@@ -83,5 +141,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       package: intFrom(env.IMS_STAGE_TIMEOUT_PACKAGE, DEFAULT_STAGE_TIMEOUTS.package),
       register: intFrom(env.IMS_STAGE_TIMEOUT_REGISTER, DEFAULT_STAGE_TIMEOUTS.register),
     },
+    auth: readAuthSettings(env),
+    secretsMaxAgeSeconds: intFrom(env.SECRETS_MAX_AGE_SECONDS, DEFAULT_SECRETS_MAX_AGE_SECONDS),
   };
 }

@@ -13,7 +13,7 @@ import dynalite from 'dynalite';
 import S3rver from 's3rver';
 import { ensureBuckets } from '#shared/artifacts/ensure-buckets.js';
 import { makeDynamoClient, makeS3Client } from '#shared/clients.js';
-import { readSettings } from '#shared/config.js';
+import { readAuthSettings, readSettings } from '#shared/config.js';
 import { ensureTable } from '#shared/store/ensure-table.js';
 import { buildContext, type AppContext, type WorkerFactory } from '#shared/wiring.js';
 import { allJobs, updateJobState } from '#shared/domain/job-state.js';
@@ -84,6 +84,8 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   const stops: (() => Promise<void>)[] = [];
   const env = process.env;
   let s3Events: EventEmitter | undefined;
+  // First: bad IMS_AUTH_* settings stop the start before anything runs.
+  const auth = readAuthSettings(env);
 
   if (!env.DYNAMODB_ENDPOINT) {
     const path = options.dataDir ? join(resolve(options.dataDir), 'dynamodb') : undefined;
@@ -145,7 +147,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   const uploads = s3Events ? handleUploads(s3Events, app) : undefined;
   if (uploads) stops.push(uploads.stop);
 
-  const server = createApiServer(apiHandlers(() => app));
+  const server = createApiServer(apiHandlers(() => app), { auth });
   const address = await listen(server, options.port ?? 8080, host);
   stops.push(
     () =>

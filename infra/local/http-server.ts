@@ -1,17 +1,54 @@
-/** node:http in front of the Lambda handlers: the embedded stand-in for API Gateway. */
+/**
+ * node:http in front of the Lambda handlers: the embedded stand-in for API Gateway. With
+ * IMS_AUTH_SCOPES=on it also stands in for API Gateway's JWT authorizer: a bearer token is
+ * checked (infra/local/jwt.ts) and its claims handed to the handler where API Gateway puts them;
+ * the probes are never checked.
+ */
 import { createServer, type Server } from 'node:http';
-import { matchRoute } from '#shared/http/routes.js';
-import { frameworkProblem } from '#shared/http/problem.js';
+import type { AuthSettings } from '#shared/config.js';
+import { AuthorizationError, authorizationProblem } from '#shared/http/middleware/authorize.js';
+import { accessRule, matchRoute, type HandlerGroup } from '#shared/http/routes.js';
+import type { ApiHandler, HttpEvent, HttpResult } from '#shared/http/types.js';
+import { frameworkProblem, ProblemError, problemResponse } from '#shared/http/problem.js';
 import { markStreaming } from '#shared/http/streaming.js';
 import { logger } from '#shared/logger.js';
-import type { HandlerGroup } from '#shared/http/routes.js';
-import type { ApiHandler } from '#shared/http/types.js';
+import { bearerToken, jwksKeys, TokenError, verifyToken, type KeyLookup } from './jwt.js';
 import { lambdaContext, toEvent, writeResult } from './lambda-adapter.js';
 
 /** API Gateway's payload limit for a request body. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
 
-export function createApiServer(handlers: Record<HandlerGroup, ApiHandler>): Server {
+/**
+ * What API Gateway's JWT authorizer does before a handler runs: a token that does not verify is a
+ * 401; a valid one's claims go in `requestContext.authorizer.jwt.claims`. No token, no claims:
+ * the handler answers the 401 (shared/http/middleware/authorize.ts).
+ */
+function tokenChecker(auth: AuthSettings): (event: HttpEvent) => Promise<HttpResult | undefined> {
+  const keys: KeyLookup = jwksKeys(auth);
+  return async (event) => {
+    const route = matchRoute(event.rawPath, event.requestContext.http.method)?.route;
+    if (!route || accessRule(route, event.requestContext.http.method.toUpperCase()) === 'public') return undefined;
+    const token = bearerToken(event.headers.authorization);
+    if (!token) return undefined;
+    try {
+      const claims = await verifyToken(token, keys, auth);
+      Object.assign(event.requestContext, { authorizer: { jwt: { claims, scopes: null } } });
+      return undefined;
+    } catch (error) {
+      if (error instanceof TokenError) return authorizationProblem(new AuthorizationError(401, `The bearer token was refused: ${error.message}.`));
+      logger.warn('bearer token not checked', { error: (error as Error).message });
+      return problemResponse(new ProblemError(503, 'The keys that sign bearer tokens are unavailable right now. Retry the request later.'));
+    }
+  };
+}
+
+export interface ApiServerOptions {
+  /** IMS_AUTH_*: with scopes on, bearer tokens are checked here as API Gateway would. */
+  auth?: AuthSettings;
+}
+
+export function createApiServer(handlers: Record<HandlerGroup, ApiHandler>, options: ApiServerOptions = {}): Server {
+  const checkToken = options.auth?.scopes ? tokenChecker(options.auth) : undefined;
   return createServer((req, res) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -27,6 +64,11 @@ export function createApiServer(handlers: Record<HandlerGroup, ApiHandler>): Ser
         }
         const event = toEvent(req, Buffer.concat(chunks));
         markStreaming(event);
+        const refused = await checkToken?.(event);
+        if (refused) {
+          await writeResult(res, refused);
+          return;
+        }
         // Unknown URLs go to the service handler, which answers them with the original's 404 problem.
         const group = matchRoute(event.rawPath, event.requestContext.http.method)?.route.group ?? 'service';
         const result = await handlers[group](event, lambdaContext(`ims-${group}`));

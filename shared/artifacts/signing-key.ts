@@ -5,8 +5,8 @@
  * IAM user's access key works as long as it says (SigV4: at most 7 days).
  *
  * Deployed, the key is the stack's signing user's, JSON `{"accessKeyId", "secretAccessKey"}` in
- * the secret S3_SIGNING_SECRET_ARN names, read again every SIGNING_KEY_MAX_AGE_MS so a rotated
- * key reaches running containers. Otherwise the static S3_ACCESS_KEY/S3_SECRET_KEY (the embedded
+ * the secret S3_SIGNING_SECRET_ARN names, read again every SIGNING_KEY_MAX_AGE_MS (or sooner, by
+ * SECRETS_MAX_AGE_SECONDS) so a rotated key reaches running containers. Otherwise the static S3_ACCESS_KEY/S3_SECRET_KEY (the embedded
  * S3's, or any S3-compatible store's) are the key.
  */
 import type { S3Client } from '@aws-sdk/client-s3';

@@ -1,5 +1,6 @@
 import middy from '@middy/core';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
+import { authorize, authorizeBody } from './middleware/authorize.js';
 import { jsonBody } from './middleware/json-body.js';
 import { precheck } from './middleware/precheck.js';
 import { problemErrors } from './middleware/problem-errors.js';
@@ -13,17 +14,20 @@ import type { ApiHandler, HttpEvent, HttpResult, Operations } from './types.js';
 import type { AppContext } from '../wiring.js';
 
 /**
- * One Lambda handler for one resource group: normalize headers → route → precheck → parse JSON
- * → validate → the operation; RFC 7807 problems for every failure. `context` gives the adapters
- * the operations use, built by the entry point.
+ * One Lambda handler for one resource group: normalize headers → route → authorize (the route's
+ * scope) → precheck → parse JSON → validate → authorize by the body (job kinds) → the operation;
+ * RFC 7807 problems for every failure. `context` gives the adapters the operations use, built by
+ * the entry point.
  */
 export function createApiHandler(group: HandlerGroup, operations: Operations, context: () => AppContext): ApiHandler {
   return middy<HttpEvent, HttpResult>()
     .use(httpHeaderNormalizer())
     .use(routeRequest(group, operations, context))
+    .use(authorize())
     .use(precheck())
     .use(jsonBody())
     .use(validateBody())
+    .use(authorizeBody())
     .use(problemErrors())
     .handler(async (event) => {
       const state = imsState(event);

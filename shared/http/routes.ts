@@ -6,6 +6,22 @@ export type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 export type HandlerGroup = 'service' | 'public-keys' | 'recipes' | 'images' | 'deleted' | 'remote-build-nodes' | 'jobs';
 export type ApiVersion = 'v2' | 'v3';
 
+/**
+ * Who may call a route (IMS_AUTH_SCOPES): `public` routes are never checked (the probes), `read`
+ * needs the read scope, `write` the write scope, `admin` the admin scope; admin implies write,
+ * write implies read.
+ */
+export type AccessClass = 'public' | 'read' | 'write' | 'admin';
+
+/** A class decided by one field of the validated body: a customize job opens a root shell, a create job does not. */
+export interface BodyAccess {
+  field: string;
+  values: Record<string, AccessClass>;
+  otherwise: AccessClass;
+}
+
+export type AccessRule = AccessClass | BodyAccess;
+
 export interface RouteDef {
   /** OpenAPI-style path, e.g. `/v3/images/{image_id}`. */
   path: string;
@@ -13,7 +29,19 @@ export interface RouteDef {
   /** Names the operation family independently of the version prefix, e.g. `images.item`. */
   resource: string;
   methods: readonly Method[];
+  /** Per method; unlisted: GET `read`, POST and PATCH `write`, DELETE `admin` (soft, hard and purge alike). */
+  access?: Partial<Record<Method, AccessRule>>;
 }
+
+const DEFAULT_ACCESS: Record<Method, AccessClass> = { GET: 'read', POST: 'write', PATCH: 'write', DELETE: 'admin' };
+
+/** The access rule of a method of a route (HEAD and OPTIONS are GET's). */
+export function accessRule(route: RouteDef, method: string): AccessRule {
+  const m = (method === 'HEAD' || method === 'OPTIONS' ? 'GET' : method) as Method;
+  return route.access?.[m] ?? DEFAULT_ACCESS[m] ?? 'admin';
+}
+
+const PUBLIC: RouteDef['access'] = { GET: 'public' };
 
 const VERSIONED: readonly ['', '/v2', '/v3'] = ['', '/v2', '/v3'];
 
@@ -36,28 +64,34 @@ export function servedPaths(route: RouteDef): string[] {
   return BASE_PATHS.map((base) => `${base}${route.path}`);
 }
 
-function versioned(group: HandlerGroup, name: string, idParam: string, collection: readonly Method[], item: readonly Method[]): RouteDef[] {
+function versioned(group: HandlerGroup, name: string, idParam: string, collection: readonly Method[], item: readonly Method[], access?: RouteDef['access']): RouteDef[] {
   return VERSIONED.flatMap((prefix) => [
-    { path: `${prefix}/${name}`, group, resource: `${name}.collection`, methods: collection },
+    { path: `${prefix}/${name}`, group, resource: `${name}.collection`, methods: collection, ...(access ? { access } : {}) },
     { path: `${prefix}/${name}/{${idParam}}`, group, resource: `${name}.item`, methods: item },
   ]);
 }
 
+/** PATCH of a deleted record restores it: an admin's act, as deleting is. */
+const UNDELETE: RouteDef['access'] = { PATCH: 'admin' };
+
+/** A create job builds from a recipe; a customize job opens a root shell into an image. */
+const JOB_CREATION: RouteDef['access'] = { POST: { field: 'job_type', values: { create: 'write' }, otherwise: 'admin' } };
+
 function deleted(name: string, idParam: string): RouteDef[] {
   return [
-    { path: `/v3/deleted/${name}`, group: 'deleted', resource: `deleted.${name}.collection`, methods: ['GET', 'PATCH', 'DELETE'] },
-    { path: `/v3/deleted/${name}/{${idParam}}`, group: 'deleted', resource: `deleted.${name}.item`, methods: ['GET', 'PATCH', 'DELETE'] },
+    { path: `/v3/deleted/${name}`, group: 'deleted', resource: `deleted.${name}.collection`, methods: ['GET', 'PATCH', 'DELETE'], access: UNDELETE },
+    { path: `/v3/deleted/${name}/{${idParam}}`, group: 'deleted', resource: `deleted.${name}.item`, methods: ['GET', 'PATCH', 'DELETE'], access: UNDELETE },
   ];
 }
 
 export const ROUTES: readonly RouteDef[] = [
-  { path: '/healthz/ready', group: 'service', resource: 'healthz.ready', methods: ['GET'] },
-  { path: '/healthz/live', group: 'service', resource: 'healthz.live', methods: ['GET'] },
-  { path: '/version', group: 'service', resource: 'version', methods: ['GET'] },
+  { path: '/healthz/ready', group: 'service', resource: 'healthz.ready', methods: ['GET'], access: PUBLIC },
+  { path: '/healthz/live', group: 'service', resource: 'healthz.live', methods: ['GET'], access: PUBLIC },
+  { path: '/version', group: 'service', resource: 'version', methods: ['GET'], access: PUBLIC },
   ...versioned('public-keys', 'public-keys', 'public_key_id', ['GET', 'POST', 'DELETE'], ['GET', 'DELETE']),
   ...versioned('recipes', 'recipes', 'recipe_id', ['GET', 'POST', 'DELETE'], ['GET', 'PATCH', 'DELETE']),
   ...versioned('images', 'images', 'image_id', ['GET', 'POST', 'DELETE'], ['GET', 'PATCH', 'DELETE']),
-  ...versioned('jobs', 'jobs', 'job_id', ['GET', 'POST', 'DELETE'], ['GET', 'PATCH', 'DELETE']),
+  ...versioned('jobs', 'jobs', 'job_id', ['GET', 'POST', 'DELETE'], ['GET', 'PATCH', 'DELETE'], JOB_CREATION),
   { path: '/v3/jobs/{job_id}/history', group: 'jobs', resource: 'jobs.history', methods: ['GET'] },
   { path: '/v3/jobs/{job_id}/logs', group: 'jobs', resource: 'jobs.logs', methods: ['GET'] },
   ...deleted('public-keys', 'public_key_id'),

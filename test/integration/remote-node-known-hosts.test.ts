@@ -4,7 +4,9 @@
  * probed as usual; a node presenting a key that is not listed, or that is @revoked, is reported
  * unreachable in the original status format, and the reason names the node, its address, the
  * key's type and fingerprint. The remote-node worker refuses such a node too: its job sees the
- * node as lost. Without the setting any host key is accepted (remote-node-health.test.ts).
+ * node as lost. Without the setting any host key is accepted under `npm start`
+ * (remote-node-health.test.ts); deployed (a Lambda function) every node is refused unless the
+ * operator opts out, and the known hosts may come from a Secrets Manager secret instead.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
@@ -13,6 +15,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { remoteNodeSettingsFromEnv } from '#shared/workers/remote-node/settings.js';
+import { knownHostsSourceFor, NO_KNOWN_HOSTS } from '#shared/workers/remote-node/known-hosts-source.js';
+import { SshNodeProber } from '#shared/workers/remote-node/node-prober.js';
 import { RemoteNodeWorker } from '#shared/workers/remote-node/remote-node-worker.js';
 import type { WorkerJob } from '#shared/domain/worker-port.js';
 import { startTestService, type TestService } from '../helpers/service.js';
@@ -32,6 +36,8 @@ const SETTINGS = ['REMOTE_NODE_SSH_KEY_FILE', 'REMOTE_NODE_HOST_MAP', 'REMOTE_NO
 let svc: TestService;
 let scratch: string;
 let nodes: Record<string, SshdNode>;
+/** The known_hosts text the service is configured with. */
+let knownHostsText: string;
 const saved: Partial<Record<(typeof SETTINGS)[number], string>> = {};
 
 /** `keytype base64` of a .pub line (its comment dropped). */
@@ -69,7 +75,7 @@ beforeAll(async () => {
     REMOTE_NODE_WORK_DIR: workDir,
     // Host keys are under test here, not the probe's timeout: a loaded machine may take seconds per probe.
     REMOTE_NODE_PROBE_TIMEOUT_MS: '15000',
-    REMOTE_NODE_KNOWN_HOSTS: [
+    REMOTE_NODE_KNOWN_HOSTS: (knownHostsText = [
       '# remote build nodes',
       `${address(LISTED)} ${nodes[LISTED].hostPublicKey}`,
       `${hashedName(`[${HASHED}]:${nodes[HASHED].port}`)} ${keyOf(nodes[HASHED].hostPublicKey)}`,
@@ -77,7 +83,7 @@ beforeAll(async () => {
       `${address(REVOKED)},${REVOKED} ${keyOf(nodes[REVOKED].hostPublicKey)}`,
       `@revoked ${address(REVOKED)} ${keyOf(nodes[REVOKED].hostPublicKey)}`,
       '',
-    ].join('\n'),
+    ].join('\n')),
   });
   svc = await startTestService();
 }, 30_000);
@@ -161,5 +167,37 @@ describe('REMOTE_NODE_KNOWN_HOSTS', () => {
         timeoutSeconds: 60,
       },
     });
+  });
+});
+
+describe('deployed: failing closed, and known hosts from a secret', () => {
+  const SECRET = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:ims-known-hosts';
+  /** The service's settings as a Lambda function would read them, without REMOTE_NODE_KNOWN_HOSTS. */
+  const deployedEnv = (extra: Record<string, string> = {}) => ({ ...process.env, REMOTE_NODE_KNOWN_HOSTS: '', AWS_LAMBDA_FUNCTION_NAME: 'ims-build', ...extra });
+  const job = (xname: string) => ({ job: { id: 'c0ffee00-0000-4000-8000-000000000002', job_type: 'create', remote_build_node: xname } }) as unknown as WorkerJob;
+  const results = () => ({ artifacts: svc.app.artifacts, bucket: 'boot-images', urlExpirySeconds: 3600 });
+
+  test('without known hosts the node is refused: its status says why, and a job on it fails with that reason', async () => {
+    const settings = remoteNodeSettingsFromEnv(deployedEnv());
+    const status = await new SshNodeProber(settings).probe(LISTED);
+    expect(status).toMatchObject({ xname: LISTED, sshStatus: `Unable to connect to node. Error: ${NO_KNOWN_HOSTS}`, ableToRunJobs: false });
+    const worker = new RemoteNodeWorker(settings, { results: results() });
+    expect(await worker.advance('prepare', job(LISTED))).toEqual({ state: 'failed', reason: `remote build node ${LISTED} is refused: ${NO_KNOWN_HOSTS}` });
+  });
+
+  test('REMOTE_NODE_ACCEPT_UNKNOWN_HOSTS=true opts out: the node is reached whatever its host key', async () => {
+    const status = await new SshNodeProber(remoteNodeSettingsFromEnv(deployedEnv({ REMOTE_NODE_ACCEPT_UNKNOWN_HOSTS: 'true' }))).probe(WRONG_KEY);
+    expect(status).toMatchObject(healthy(WRONG_KEY));
+  });
+
+  test('known hosts from the secret: a listed node is healthy, another key is refused naming the secret', async () => {
+    const read: string[] = [];
+    const settings = remoteNodeSettingsFromEnv(deployedEnv({ REMOTE_NODE_KNOWN_HOSTS_SECRET_ARN: SECRET }));
+    const knownHosts = knownHostsSourceFor(settings, { secrets: async (id) => (read.push(id), knownHostsText) });
+    const fromSecret = new SshNodeProber(settings, { knownHosts });
+    expect(await fromSecret.probe(LISTED)).toMatchObject(healthy(LISTED));
+    const wrong = await fromSecret.probe(WRONG_KEY);
+    expect(wrong.sshStatus).toBe(refused(WRONG_KEY, 'is not in').sshStatus.replace('REMOTE_NODE_KNOWN_HOSTS', `the secret ${SECRET}`));
+    expect(read).toEqual([SECRET, SECRET]);
   });
 });

@@ -5,28 +5,14 @@
  */
 import { describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkHostKey, fingerprintOf, keyTypeOf, knownHostName, parseKnownHosts } from '#shared/workers/remote-node/known-hosts.js';
 import { remoteNodeSettingsFromEnv } from '#shared/workers/remote-node/settings.js';
 import { hostKeyRefusal } from '#shared/workers/remote-node/ssh-session.js';
-
-/** An SSH string: uint32 length, then the bytes. */
-function sshString(data: Buffer | string): Buffer {
-  const bytes = Buffer.from(data);
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(bytes.length);
-  return Buffer.concat([length, bytes]);
-}
-
-/** A fresh ed25519 host key blob, as a server sends it. */
-function ed25519Blob(): Buffer {
-  const { publicKey } = generateKeyPairSync('ed25519');
-  const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url');
-  return Buffer.concat([sshString('ssh-ed25519'), sshString(raw)]);
-}
+import { ed25519Blob } from '../helpers/host-key-blobs.js';
 
 /** `ssh-ed25519 base64` as in a known_hosts line or a .pub file. */
 const keyText = (blob: Buffer) => `ssh-ed25519 ${blob.toString('base64')}`;

@@ -11,6 +11,7 @@ import {
 import { logger } from '../../logger.js';
 import { HttpProtocolError, ProblemError, problemResponse } from '../problem.js';
 import type { HttpEvent, HttpResult } from '../types.js';
+import { AuthorizationError, authorizationProblem } from './authorize.js';
 
 /** The status each kind of domain error is answered with, most specific kinds first. */
 const STATUS_OF: [abstract new (...args: never[]) => DomainError, number][] = [
@@ -37,6 +38,10 @@ export function problemErrors(): MiddlewareObj<HttpEvent, HttpResult> {
       const error = request.error;
       if (error instanceof HttpProtocolError) {
         request.response = problemResponse(error, error.headers, error.withMessage ? { message: error.detail } : {});
+        return;
+      }
+      if (error instanceof AuthorizationError) {
+        request.response = authorizationProblem(error);
         return;
       }
       const problem = error instanceof DomainError ? problemOf(error) : error;

@@ -24,6 +24,8 @@ export interface KnownHostEntry {
 
 export interface KnownHosts {
   entries: KnownHostEntry[];
+  /** Where the text came from, for messages (absent: REMOTE_NODE_KNOWN_HOSTS). */
+  source?: string;
 }
 
 export type HostKeyVerdict = 'trusted' | 'revoked' | 'unknown';
@@ -32,8 +34,13 @@ const SETTING = 'REMOTE_NODE_KNOWN_HOSTS';
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
 const SHA1_BYTES = 20;
 
-function fail(line: number, why: string): never {
-  throw new Error(`${SETTING} line ${line}: ${why}`);
+function fail(line: number, why: string, source = SETTING): never {
+  throw new Error(`${source} line ${line}: ${why}`);
+}
+
+/** Where a set of known hosts came from, as messages name it. */
+export function sourceOf(known: KnownHosts): string {
+  return known.source ?? SETTING;
 }
 
 /** The key type a key blob names in its first field (an SSH string), or undefined when it has none. */
@@ -58,7 +65,7 @@ function decodeBase64(text: string): Buffer | undefined {
   return BASE64.test(text) && text.length % 4 === 0 ? Buffer.from(text, 'base64') : undefined;
 }
 
-function parseHosts(field: string, line: number): Pick<KnownHostEntry, 'patterns' | 'hashed'> {
+function parseHosts(field: string, line: number, fail: (line: number, why: string) => never): Pick<KnownHostEntry, 'patterns' | 'hashed'> {
   if (field.startsWith('|')) {
     const parts = field.split('|');
     if (parts.length !== 4 || parts[1] !== '1') fail(line, `the hashed host name '${field}' is not |1|salt|hash`);
@@ -77,8 +84,9 @@ function parseHosts(field: string, line: number): Pick<KnownHostEntry, 'patterns
  * are checked for syntax and then ignored: nodes present plain host keys, and a CA line must not
  * make a key trusted by itself. Any malformed line throws, naming its line number.
  */
-export function parseKnownHosts(text: string): KnownHosts {
+export function parseKnownHosts(text: string, source?: string): KnownHosts {
   const entries: KnownHostEntry[] = [];
+  const failAt: (line: number, why: string) => never = (line, why) => fail(line, why, source);
   text.split('\n').forEach((raw, index) => {
     const line = index + 1;
     const content = raw.trim();
@@ -86,18 +94,18 @@ export function parseKnownHosts(text: string): KnownHosts {
     const fields = content.split(/\s+/);
     let marker: string | undefined;
     if (fields[0].startsWith('@')) marker = fields.shift();
-    if (marker !== undefined && marker !== '@revoked' && marker !== '@cert-authority') fail(line, `unknown marker '${marker}' (only @revoked and @cert-authority exist)`);
-    if (fields.length < 3) fail(line, 'expected [marker] hosts keytype base64-key [comment]');
+    if (marker !== undefined && marker !== '@revoked' && marker !== '@cert-authority') failAt(line, `unknown marker '${marker}' (only @revoked and @cert-authority exist)`);
+    if (fields.length < 3) failAt(line, 'expected [marker] hosts keytype base64-key [comment]');
     const [hostsField, keyType, keyText] = fields;
-    const hosts = parseHosts(hostsField, line);
+    const hosts = parseHosts(hostsField, line, failAt);
     const key = decodeBase64(keyText);
-    if (!key) fail(line, `the key of type ${keyType} is not base64`);
+    if (!key) failAt(line, `the key of type ${keyType} is not base64`);
     const named = keyTypeOf(key);
-    if (named !== keyType) fail(line, `the key is ${named === undefined ? 'not an SSH public key' : `of type ${named}, not ${keyType}`}`);
+    if (named !== keyType) failAt(line, `the key is ${named === undefined ? 'not an SSH public key' : `of type ${named}, not ${keyType}`}`);
     if (marker === '@cert-authority') return;
     entries.push({ line, revoked: marker === '@revoked', ...hosts, keyType, key });
   });
-  return { entries };
+  return { entries, ...(source ? { source } : {}) };
 }
 
 /** Undefined (no verification) when the setting is unset or empty. */

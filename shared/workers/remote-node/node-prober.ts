@@ -10,6 +10,7 @@ import { logger } from '../../logger.js';
 import { unknownStatus, type NodeHealth, type NodeProber } from '../../domain/remote-build-nodes.js';
 import { keySourceFor, type KeySource } from './ssh-key.js';
 import { checkNode } from './node-checks.js';
+import { knownHostsSourceFor, type KnownHostsSource } from './known-hosts-source.js';
 import { openSession, type NodeSession } from './ssh-session.js';
 import { targetOf, type RemoteNodeSettings } from './settings.js';
 
@@ -22,6 +23,7 @@ function describe(error: unknown): string {
 
 export interface ProberDeps {
   keySource?: KeySource;
+  knownHosts?: KnownHostsSource;
   open?: typeof openSession;
   now?: () => number;
 }
@@ -30,6 +32,7 @@ export class SshNodeProber implements NodeProber {
   readonly probing = true;
   private readonly cache = new Map<string, { at: number; health: Promise<NodeHealth> }>();
   private readonly keySource: KeySource;
+  private readonly knownHosts: KnownHostsSource;
   private readonly open: typeof openSession;
   private readonly now: () => number;
 
@@ -38,6 +41,7 @@ export class SshNodeProber implements NodeProber {
     deps: ProberDeps = {},
   ) {
     this.keySource = deps.keySource ?? keySourceFor(settings);
+    this.knownHosts = deps.knownHosts ?? knownHostsSourceFor(settings);
     this.open = deps.open ?? openSession;
     this.now = deps.now ?? Date.now;
   }
@@ -61,8 +65,8 @@ export class SshNodeProber implements NodeProber {
     const started = this.now();
     let session: NodeSession;
     try {
-      const key = await this.keySource();
-      session = await this.open(targetOf(this.settings, xname), key, this.settings.probeTimeoutMs, { knownHosts: this.settings.knownHosts });
+      const [key, knownHosts] = await Promise.all([this.keySource(), this.knownHosts()]);
+      session = await this.open(targetOf(this.settings, xname), key, this.settings.probeTimeoutMs, { knownHosts });
     } catch (error) {
       status.sshStatus = `Unable to connect to node. Error: ${describe(error)}`;
       logger.warn('remote build node unreachable', { xname, error: describe(error) });

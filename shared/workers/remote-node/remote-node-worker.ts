@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { s3Path } from '../../domain/links.js';
 import { logger } from '../../logger.js';
 import { keySourceFor, type KeySource } from './ssh-key.js';
+import { HostKeysRefusedError, knownHostsSourceFor, type KnownHostsSource } from './known-hosts-source.js';
 import { NodeTimeoutError, NodeUnreachableError, openSession, shq, type NodeSession } from './ssh-session.js';
 import { targetOf, type RemoteNodeSettings } from './settings.js';
 import type { CollectedArtifacts, JobLogFile, Stage, StageProgress, Worker, WorkerJob } from '../../domain/worker-port.js';
@@ -31,6 +32,7 @@ export interface RemoteNodeWorkerDeps {
   /** Where the results go (the boot-images bucket) and how the node's uploads are signed. */
   results: ResultTarget;
   keySource?: KeySource;
+  knownHosts?: KnownHostsSource;
   open?: typeof openSession;
 }
 
@@ -42,6 +44,7 @@ export const NODE_LOG_CAP_BYTES = 2 * 1024 * 1024;
 export class RemoteNodeWorker implements Worker {
   readonly name = 'remote-node';
   private readonly keySource: KeySource;
+  private readonly knownHosts: KnownHostsSource;
   private readonly open: typeof openSession;
   private readonly results: ResultTarget;
 
@@ -50,14 +53,14 @@ export class RemoteNodeWorker implements Worker {
     deps: RemoteNodeWorkerDeps,
   ) {
     this.keySource = deps.keySource ?? keySourceFor(settings);
+    this.knownHosts = deps.knownHosts ?? knownHostsSourceFor(settings);
     this.open = deps.open ?? openSession;
     this.results = deps.results;
   }
 
   private async connect(xname: string): Promise<NodeSession> {
-    return this.open(targetOf(this.settings, xname), await this.keySource(), this.settings.connectTimeoutMs, {
-      knownHosts: this.settings.knownHosts,
-    });
+    const [key, knownHosts] = await Promise.all([this.keySource(), this.knownHosts()]);
+    return this.open(targetOf(this.settings, xname), key, this.settings.connectTimeoutMs, { knownHosts });
   }
 
   private lost(xname: string, what: string): StageProgress {
@@ -72,6 +75,8 @@ export class RemoteNodeWorker implements Worker {
       session = await this.connect(xname);
     } catch (error) {
       if (error instanceof NodeUnreachableError) return this.lost(xname, `is unreachable: ${error.message}`);
+      // Fails closed: no host key can be trusted, and waiting does not change that.
+      if (error instanceof HostKeysRefusedError) return { state: 'failed', reason: `remote build node ${xname} is refused: ${error.message}` };
       throw error;
     }
     try {

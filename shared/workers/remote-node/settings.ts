@@ -26,9 +26,17 @@ export interface RemoteNodeSettings {
   hosts: Map<string, { host: string; port?: number }>;
   /**
    * REMOTE_NODE_KNOWN_HOSTS: known_hosts text; when set, a node must present a host key listed
-   * for its address or its xname. Unset: any host key is accepted.
+   * for its address or its xname. The other sources and what happens without any: known-hosts-source.ts.
    */
   knownHosts?: KnownHosts;
+  /** REMOTE_NODE_KNOWN_HOSTS_SECRET_ARN: the same text in a Secrets Manager secret. */
+  knownHostsSecretArn?: string;
+  /** REMOTE_NODE_KNOWN_HOSTS_PARAMETER: the same text in an SSM parameter (String or SecureString). */
+  knownHostsParameter?: string;
+  /** REMOTE_NODE_ACCEPT_UNKNOWN_HOSTS=true: without known hosts, any host key is accepted, deployed too. */
+  acceptUnknownHosts: boolean;
+  /** Running as a Lambda function (AWS_LAMBDA_FUNCTION_NAME): without known hosts, nodes are refused. */
+  deployed: boolean;
   /** Bound on one probe (connect, arch, podman, job count); a dead node never costs more. */
   probeTimeoutMs: number;
   /** How long a probe's answer is reused (status requests and placement bursts). */
@@ -88,6 +96,10 @@ export function remoteNodeSettingsFromEnv(env: Readonly<Record<string, string | 
     port: int(env.REMOTE_NODE_SSH_PORT, 22),
     hosts: parseHostMap(env.REMOTE_NODE_HOST_MAP),
     knownHosts: knownHostsFromSetting(env.REMOTE_NODE_KNOWN_HOSTS),
+    knownHostsSecretArn: env.REMOTE_NODE_KNOWN_HOSTS_SECRET_ARN || undefined,
+    knownHostsParameter: env.REMOTE_NODE_KNOWN_HOSTS_PARAMETER || undefined,
+    acceptUnknownHosts: (env.REMOTE_NODE_ACCEPT_UNKNOWN_HOSTS ?? '').toLowerCase() === 'true',
+    deployed: Boolean(env.AWS_LAMBDA_FUNCTION_NAME),
     probeTimeoutMs: int(env.REMOTE_NODE_PROBE_TIMEOUT_MS, 3000),
     probeCacheMs: int(env.REMOTE_NODE_PROBE_CACHE_MS, 10_000),
     connectTimeoutMs: int(env.REMOTE_NODE_CONNECT_TIMEOUT_MS, 10_000),

@@ -1,8 +1,8 @@
 /**
  * The private key IMS uses to reach remote build nodes. It comes from configuration only: a file
  * on this host (re-read for every connection, so a rotated key is picked up, as the original
- * re-checks its key before each job, CASMCMS-8977) or a Secrets Manager secret (read once per
- * process). It is never stored in a record and never logged.
+ * re-checks its key before each job, CASMCMS-8977) or a Secrets Manager secret (read again once
+ * older than SECRETS_MAX_AGE_SECONDS). It is never stored in a record and never logged.
  */
 import { readFile } from 'node:fs/promises';
 import { loadSecret } from '../../secrets.js';

@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import type { Client, ConnectConfig, SFTPWrapper } from 'ssh2';
 import type { NodeTarget } from './settings.js';
-import { checkHostKey, fingerprintOf, knownHostName, keyTypeOf, type KnownHosts } from './known-hosts.js';
+import { checkHostKey, fingerprintOf, knownHostName, keyTypeOf, sourceOf, type KnownHosts } from './known-hosts.js';
 
 export interface ExecResult {
   /** null when the command ended by a signal (or the channel closed without a status). */
@@ -72,7 +72,7 @@ function keep(buffer: string, chunk: Buffer): string {
 }
 
 export interface SessionOptions {
-  /** When given, the node's host key must be listed for its address or its xname (REMOTE_NODE_KNOWN_HOSTS). */
+  /** When given, the node's host key must be listed for its address or its xname (known-hosts-source.ts). */
   knownHosts?: KnownHosts;
 }
 
@@ -82,7 +82,7 @@ export function hostKeyRefusal(known: KnownHosts, target: NodeTarget, key: Buffe
   if (verdict === 'trusted') return undefined;
   const described = `${keyTypeOf(key) ?? 'unknown key type'} ${fingerprintOf(key)}`;
   const where = verdict === 'revoked' ? 'is marked @revoked in' : 'is not in';
-  return `the host key of ${target.xname} (${target.host}:${target.port}, ${described}) ${where} REMOTE_NODE_KNOWN_HOSTS`;
+  return `the host key of ${target.xname} (${target.host}:${target.port}, ${described}) ${where} ${sourceOf(known)}`;
 }
 
 export async function openSession(target: NodeTarget, privateKey: string, timeoutMs: number, options: SessionOptions = {}): Promise<NodeSession> {
