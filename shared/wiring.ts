@@ -6,13 +6,13 @@
 import { randomUUID } from 'node:crypto';
 import { S3ArtifactStore } from './artifacts/s3-artifact-store.js';
 import { makeSigningS3Client, signingKeySource } from './artifacts/signing-key.js';
-import { makeDynamoClient, makeS3Client, makeSfnClient } from './clients.js';
+import { makeS3Client, makeSfnClient } from './clients.js';
 import { readSettings, type Settings } from './config.js';
 import { unprobedNodes, type NodeProber } from './domain/remote-build-nodes.js';
 import { nowMicros } from './domain/time.js';
 import { indexRecord } from './domain/record-index.js';
 import type { WorkflowRunner } from './domain/ports.js';
-import { DynamoRecordStore } from './store/dynamo-record-store.js';
+import { recordStoreFor } from './store/record-stores.js';
 import { SfnWorkflowRunner } from './workflow/sfn-runner.js';
 import type { WorkflowContext } from './workflow/stages.js';
 import { UnconfiguredWorker } from './workers/unconfigured-worker.js';
@@ -68,7 +68,7 @@ export function buildContext(settings: Settings = readSettings(), overrides: Con
   };
   return {
     config: settings,
-    store: new DynamoRecordStore(makeDynamoClient(settings), settings.tableName, indexRecord),
+    store: recordStoreFor(settings, indexRecord),
     artifacts: makeArtifactStore(settings),
     clock: { nowMicros },
     ids: { newId: randomUUID },

@@ -11,6 +11,11 @@ export interface StoredRecord<T> {
   version: number;
   /** Time-ordered key of the record's creation, stable across soft delete and undelete. */
   order: string;
+  /**
+   * The record as JSON text with the keys of every object in code point order (domain/json-text.ts),
+   * when the store keeps it so: responses then write it as it is. Describes `record` as read.
+   */
+  json?: string;
 }
 
 export interface RecordPage<T> {

@@ -7,7 +7,8 @@
 import { ProblemError } from '../domain/errors.js';
 import { listPage, streamRecords } from '../domain/lifecycle.js';
 import type { RecordKind, RecordState } from '../domain/records.js';
-import { toJsonText } from './json-text.js';
+import { JsonText, toJsonText } from '../domain/json-text.js';
+import type { StoredRecord } from '../domain/ports.js';
 import { nextPageLink, parseListParams } from './list-params.js';
 import type { ApiRequest, ApiResult } from './types.js';
 
@@ -22,7 +23,10 @@ export interface ListOptions<T> {
 export async function listResult<T>(request: ApiRequest, path: string, options: ListOptions<T>): Promise<ApiResult> {
   const params = parseListParams(request, options.allow);
   const state = options.state ?? 'live';
-  const view = options.view ?? ((r: T) => r);
+  // A record shown as stored is written as the store's text of it, when it keeps one.
+  const view = options.view
+    ? (stored: StoredRecord<T>) => options.view!(stored.record)
+    : (stored: StoredRecord<T>) => (stored.json !== undefined ? new JsonText(stored.json) : stored.record);
   if (params.limit !== undefined) {
     const page = await listPage<T>(request.app.store, options.kind, state, params.filter, { limit: params.limit, cursor: params.cursor });
     return {

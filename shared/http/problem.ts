@@ -1,5 +1,5 @@
 import { ProblemError, REASON_PHRASES } from '../domain/errors.js';
-import { toJsonText } from './json-text.js';
+import { toJsonText } from '../domain/json-text.js';
 import type { HttpResult } from './types.js';
 
 /** The RFC 7807 body of a problem: empty members are left out, as the original does. */

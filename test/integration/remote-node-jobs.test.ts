@@ -174,6 +174,8 @@ beforeAll(async () => {
   // Every task of the workflow, and every reconciler pass, is one Lambda invocation of its handler, in the sandbox.
   const invoke = (state: string) => (input: unknown) => sandbox.invoke(`functions/workflow/${TASK_STATES[state as keyof typeof TASK_STATES]}`, input);
   svc = await startTestService({
+    // The stage handlers run in processes of their own: records where they can reach them.
+    recordStore: 'dynalite',
     reconcileMs: 1000,
     reconcile: () => sandbox.invoke('functions/workflow/reconcile', {}),
     workflow: { wrapTask: (state) => invoke(state) },
