@@ -24,7 +24,8 @@ interface Server {
   proc: ChildProcess;
   url: string;
   s3: string;
-  dynamo: string;
+  /** Absent when the server keeps records in its memory store. */
+  dynamo?: string;
 }
 
 function startNodeOptions(): string {
@@ -283,9 +284,29 @@ function freshProcessMs(script: string, cwd: string, env: NodeJS.ProcessEnv): { 
   return timed[1];
 }
 
+/**
+ * A DynamoDB for handlers run outside the server: the server's, or (when the server keeps its
+ * records in its memory store, as `npm start` does) a dynalite of the bench's own with the table.
+ */
+let ownDynamo: Promise<string> | undefined;
+async function dynamoEndpoint(server: Server): Promise<string> {
+  if (server.dynamo) return server.dynamo;
+  ownDynamo ??= (async () => {
+    const [{ default: dynalite }, { DynamoDBClient }, { ensureTable }] = await Promise.all([import('dynalite'), import('@aws-sdk/client-dynamodb'), import('#shared/store/ensure-table.js')]);
+    const db = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    await new Promise<void>((ok) => db.listen(0, '127.0.0.1', () => ok()));
+    const endpoint = `http://127.0.0.1:${(db.address() as { port: number }).port}`;
+    const client = new DynamoDBClient({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    await ensureTable(client, process.env.TABLE_NAME || 'ims');
+    client.destroy();
+    return endpoint;
+  })();
+  return ownDynamo;
+}
+
 async function benchColdStart(server: Server) {
   const assets = await synthBundles();
-  const env = { ...process.env, DYNAMODB_ENDPOINT: server.dynamo, S3_ENDPOINT: server.s3, S3_ACCESS_KEY: 'S3RVER', S3_SECRET_KEY: 'S3RVER', POWERTOOLS_LOG_LEVEL: 'SILENT', AWS_REGION: 'us-east-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', NODE_OPTIONS: '' };
+  const env = { ...process.env, DYNAMODB_ENDPOINT: await dynamoEndpoint(server), S3_ENDPOINT: server.s3, S3_ACCESS_KEY: 'S3RVER', S3_SECRET_KEY: 'S3RVER', POWERTOOLS_LOG_LEVEL: 'SILENT', AWS_REGION: 'us-east-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', NODE_OPTIONS: '' };
   const rows: Record<string, unknown>[] = [];
   const libraries = new Map<string, { bytes: number; dir: string }>();
   for (const [file, dir] of assets) {
@@ -353,7 +374,7 @@ async function benchArtifacts(server: Server) {
   process.env.S3_ENDPOINT = server.s3;
   process.env.S3_ACCESS_KEY = 'S3RVER';
   process.env.S3_SECRET_KEY = 'S3RVER';
-  process.env.DYNAMODB_ENDPOINT = server.dynamo;
+  process.env.DYNAMODB_ENDPOINT = await dynamoEndpoint(server);
   const { buildContext } = await import('#shared/wiring.js');
   const { registerArtifacts } = await import('#shared/workflow/register-artifacts.js');
   const { createImageWithId, resultImageIdFor } = await Promise.all([import('#shared/domain/images.js'), import('#shared/domain/jobs.js')]).then(([a, b]) => ({ ...a, ...b }));
