@@ -9,8 +9,18 @@ import { lambdaContext, toEvent, writeResult } from './lambda-adapter.js';
 
 /** API Gateway's payload limit for a request body. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
+/** Lambda's limit on a synchronous invocation's response (the result as JSON). */
+export const LAMBDA_RESPONSE_BYTES = 6 * 1024 * 1024;
 
-export function createApiServer(): Server {
+export interface ApiServerOptions {
+  /**
+   * Answer as API Gateway in front of Lambda does: no streamed responses, and a handler result
+   * over Lambda's response limit fails the request (502), as the invocation would.
+   */
+  lambdaLimits?: boolean;
+}
+
+export function createApiServer(options: ApiServerOptions = {}): Server {
   return createServer((req, res) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -25,10 +35,15 @@ export function createApiServer(): Server {
           return;
         }
         const event = toEvent(req, Buffer.concat(chunks));
-        markStreaming(event);
+        if (!options.lambdaLimits) markStreaming(event);
         // Unknown URLs go to the service handler, which answers them with the original's 404 problem.
         const group = matchRoute(event.rawPath, event.requestContext.http.method)?.route.group ?? 'service';
         const result = await apiHandlers[group](event, lambdaContext(`ims-${group}`));
+        if (options.lambdaLimits && Buffer.byteLength(JSON.stringify(result)) > LAMBDA_RESPONSE_BYTES) {
+          logger.error('handler result over the Lambda response limit', { path: event.rawPath, limit: LAMBDA_RESPONSE_BYTES });
+          await writeResult(res, { statusCode: 502, headers: { 'content-type': 'application/json' }, body: '{"message":"Internal Server Error"}' });
+          return;
+        }
         await writeResult(res, result);
       })().catch((error: unknown) => {
         logger.error('embedded server failure', { error: error as Error });
