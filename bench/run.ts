@@ -3,7 +3,7 @@
  * bench/results.md and bench/results.json. Not a test: it measures, it does not pass or fail.
  *
  *   BENCH_LEVELS=1000,10000,100000   record counts to measure at (default all three)
- *   BENCH_PARTS=records,cold,artifacts,jobs,jobcost
+ *   BENCH_PARTS=records,deployedlist,cold,artifacts,jobs,jobcost
  *   BENCH_ARTIFACT_MIB=1024          size of the image root for the artifact part
  *   BENCH_SERVER_NODE_OPTIONS=...    node options of the server (default: those of `npm start`)
  */
@@ -17,14 +17,15 @@ import { fileURLToPath } from 'node:url';
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const tmp = join(root, 'bench/tmp');
 const levels = (process.env.BENCH_LEVELS ?? '1000,10000,100000').split(',').map(Number);
-const parts = new Set((process.env.BENCH_PARTS ?? 'records,cold,artifacts,jobs,jobcost').split(','));
+const parts = new Set((process.env.BENCH_PARTS ?? 'records,deployedlist,cold,artifacts,jobs,jobcost').split(','));
 const artifactMiB = Number(process.env.BENCH_ARTIFACT_MIB ?? 1024);
 
 interface Server {
   proc: ChildProcess;
   url: string;
   s3: string;
-  dynamo: string;
+  /** Absent when the server keeps records in its memory store. */
+  dynamo?: string;
 }
 
 function startNodeOptions(): string {
@@ -283,9 +284,29 @@ function freshProcessMs(script: string, cwd: string, env: NodeJS.ProcessEnv): { 
   return timed[1];
 }
 
+/**
+ * A DynamoDB for handlers run outside the server: the server's, or (when the server keeps its
+ * records in its memory store, as `npm start` does) a dynalite of the bench's own with the table.
+ */
+let ownDynamo: Promise<string> | undefined;
+async function dynamoEndpoint(server: Server): Promise<string> {
+  if (server.dynamo) return server.dynamo;
+  ownDynamo ??= (async () => {
+    const [{ default: dynalite }, { DynamoDBClient }, { ensureTable }] = await Promise.all([import('dynalite'), import('@aws-sdk/client-dynamodb'), import('#shared/store/ensure-table.js')]);
+    const db = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+    await new Promise<void>((ok) => db.listen(0, '127.0.0.1', () => ok()));
+    const endpoint = `http://127.0.0.1:${(db.address() as { port: number }).port}`;
+    const client = new DynamoDBClient({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+    await ensureTable(client, process.env.TABLE_NAME || 'ims');
+    client.destroy();
+    return endpoint;
+  })();
+  return ownDynamo;
+}
+
 async function benchColdStart(server: Server) {
   const assets = await synthBundles();
-  const env = { ...process.env, DYNAMODB_ENDPOINT: server.dynamo, S3_ENDPOINT: server.s3, S3_ACCESS_KEY: 'S3RVER', S3_SECRET_KEY: 'S3RVER', POWERTOOLS_LOG_LEVEL: 'SILENT', AWS_REGION: 'us-east-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', NODE_OPTIONS: '' };
+  const env = { ...process.env, DYNAMODB_ENDPOINT: await dynamoEndpoint(server), S3_ENDPOINT: server.s3, S3_ACCESS_KEY: 'S3RVER', S3_SECRET_KEY: 'S3RVER', POWERTOOLS_LOG_LEVEL: 'SILENT', AWS_REGION: 'us-east-1', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', NODE_OPTIONS: '' };
   const rows: Record<string, unknown>[] = [];
   const libraries = new Map<string, { bytes: number; dir: string }>();
   for (const [file, dir] of assets) {
@@ -353,7 +374,7 @@ async function benchArtifacts(server: Server) {
   process.env.S3_ENDPOINT = server.s3;
   process.env.S3_ACCESS_KEY = 'S3RVER';
   process.env.S3_SECRET_KEY = 'S3RVER';
-  process.env.DYNAMODB_ENDPOINT = server.dynamo;
+  process.env.DYNAMODB_ENDPOINT = await dynamoEndpoint(server);
   const { buildContext } = await import('#shared/wiring.js');
   const { registerArtifacts } = await import('#shared/workflow/register-artifacts.js');
   const { createImageWithId, resultImageIdFor } = await Promise.all([import('#shared/domain/images.js'), import('#shared/domain/job-create.js')]).then(([a, b]) => ({ ...a, ...b }));
@@ -387,7 +408,7 @@ function markdown(results: Record<string, any>): string {
     lines.push(
       '## Records (images), embedded server in its own process',
       '',
-      'Server CPU is the server process\'s user + system time over the run divided by its requests (10 ms ticks), so it includes the embedded DynamoDB (dynalite) and S3 running in the same process.',
+      'Server CPU is the server process\'s user + system time over the run divided by its requests (10 ms ticks), so it includes the embedded record store and S3 running in the same process. Latencies and req/s are those of a shared 2-core machine on which other work runs: server CPU per request is the stable figure.',
       '',
       '| records | operation | requests | req/s | p50 ms | p99 ms | errors | server CPU ms/req |',
       '|---:|---|---:|---:|---:|---:|---:|---:|',
@@ -397,7 +418,7 @@ function markdown(results: Record<string, any>): string {
       else if ('race' in r) continue;
       else lines.push(`| ${r.level} | ${r.op} | ${r.requests} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.errors} | ${r.cpuMs ?? ''} |`);
     }
-    lines.push('');
+    lines.push('', ...targetsTable(results.records), '');
     const races = results.records.filter((r: any) => 'race' in r);
     if (races.length) {
       lines.push(
@@ -413,6 +434,20 @@ function markdown(results: Record<string, any>): string {
       }
       lines.push('');
     }
+  }
+  if (results.deployedList) {
+    const d = results.deployedList;
+    lines.push(
+      '## The whole list as deployed (API Gateway + Lambda, no streaming)',
+      '',
+      `${d.records} images (${(d.bytes / 1024 ** 2).toFixed(1)} MiB of JSON): the handler under Lambda's limits answers ${d.firstAnswer}${d.firstAnswer === 302 ? ", the list having been written to S3 (the embedded s3rver) as it was read; the client follows the redirect to it" : ' with the list inline (it fits)'}. Median of 3, in the bench's process.`,
+      '',
+      '| path | ms |',
+      '|---|---:|',
+      `| deployed: ${d.firstAnswer === 302 ? 'handler → S3 multipart upload → 302 → GET of the pre-signed URL' : 'handler → 200 inline'} | ${d.deployedMs} |`,
+      `| embedded server: streamed | ${d.streamedMs} |`,
+      '',
+    );
   }
   if (results.coldStart) {
     lines.push(
@@ -461,6 +496,30 @@ function markdown(results: Record<string, any>): string {
   return lines.join('\n');
 }
 
+/** The original's figures (Flask + gunicorn, same machine) and what this service must reach. */
+const ORIGINAL = { getCpuMs: 0.98, getP50Ms: 1.25, list: { 1000: 24, 10000: 244 } as Record<number, number>, rssMiB: 141 };
+
+function targetsTable(records: any[]): string[] {
+  const row = (level: number, op: string) => records.find((r) => r.level === level && r.op === op);
+  const lines = ['### Against the targets', '', '| records | figure | original | target | measured | ratio to the original | met |', '|---:|---|---:|---:|---:|---:|---|'];
+  const add = (level: number, figure: string, original: number | undefined, target: number, measured: number | undefined) => {
+    if (measured === undefined) return;
+    const ratio = original ? `${(measured / original).toFixed(2)}×` : '';
+    lines.push(`| ${level} | ${figure} | ${original ?? ''} | ≤ ${target} | ${measured} | ${ratio} | ${measured <= target ? 'yes' : 'no'} |`);
+  };
+  for (const level of [...new Set(records.map((r) => r.level as number))]) {
+    const whole = row(level, 'whole list (unpaginated) c=1');
+    const originalList = ORIGINAL.list[level] ?? (ORIGINAL.list[10000] * level) / 10000;
+    add(level, 'whole list p50 ms', ORIGINAL.list[level], originalList / 2, whole?.p50);
+    add(level, 'GET server CPU ms', ORIGINAL.getCpuMs, 0.8, row(level, 'get c=1')?.cpuMs);
+    add(level, 'PATCH server CPU ms', undefined, 3, row(level, 'patch c=1')?.cpuMs);
+    add(level, 'POST server CPU ms', undefined, 3, row(level, 'create c=1 (CPU)')?.cpuMs);
+    add(level, 'server peak RSS MiB', ORIGINAL.rssMiB, 200, row(level, 'server peak RSS (MiB)')?.value);
+  }
+  lines.push('', 'Beyond 10k the list target is linear: half of the original\'s time at 10k, times the growth. The RSS target is the one at 100k; it is shown at every size.');
+  return lines;
+}
+
 mkdirSync(tmp, { recursive: true });
 const server = await startServer();
 // A run of some parts (BENCH_PARTS) keeps the other parts' figures from the last results.
@@ -478,6 +537,7 @@ const results: Record<string, unknown> = {
 };
 try {
   if (parts.has('records')) results.records = await benchRecords(server);
+  if (parts.has('deployedlist')) results.deployedList = await (await import('./deployed-list.js')).benchDeployedList(Math.max(...levels));
   if (parts.has('cold')) results.coldStart = await benchColdStart(server);
   if (parts.has('artifacts')) results.artifacts = await benchArtifacts(server);
   if (parts.has('jobs')) results.jobs = await (await import('./job-latency.js')).benchJobLatency();

@@ -22,6 +22,11 @@ export interface Settings {
   /** Archives uploaded under this prefix of the IMS bucket register recipes (functions/events/recipe-upload.ts). */
   recipeUploadPrefix: string;
   maxManifestBytes: number;
+  /**
+   * Largest whole list a buffered (Lambda) response carries, in bytes of the Lambda response
+   * (IMS_LIST_INLINE_MAX_BYTES); a larger one is written to S3 and answered with a redirect to it.
+   */
+  listInlineMaxBytes: number;
   /** Lifetime of pre-signed URLs (S3_URL_EXPIRATION), at most MAX_PRESIGNED_URL_SECONDS. */
   urlExpirationSeconds: number;
   version: string;
@@ -123,6 +128,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     bootImagesBucket: env.S3_BOOT_IMAGES_BUCKET || 'boot-images',
     recipeUploadPrefix: env.RECIPE_UPLOAD_PREFIX ?? 'recipes/',
     maxManifestBytes: intFrom(env.MAX_IMAGE_MANIFEST_SIZE_BYTES, 1024 * 1024),
+    listInlineMaxBytes: intFrom(env.IMS_LIST_INLINE_MAX_BYTES, 6_000_000),
     urlExpirationSeconds: Math.min(intFrom(env.S3_URL_EXPIRATION, 432000), MAX_PRESIGNED_URL_SECONDS),
     version: env.IMS_VERSION || 'Unknown',
     jobWorker: env.IMS_JOB_WORKER || (env.KUBECONFIG || env.KUBERNETES_SERVICE_HOST ? 'kubernetes' : 'none'),

@@ -12,7 +12,7 @@ import { readSettings, type Settings } from './config.js';
 import { unprobedNodes, type NodeProber } from './domain/remote-build-nodes.js';
 import { nowMicros } from './domain/time.js';
 import { indexRecord } from './domain/record-index.js';
-import type { WorkflowRunner } from './domain/ports.js';
+import type { RecordStore, WorkflowRunner } from './domain/ports.js';
 import { DynamoRecordStore } from './store/dynamo-record-store.js';
 import { SfnWorkflowRunner } from './sfn/sfn-runner.js';
 import type { WorkflowContext } from './workflow/stages.js';
@@ -60,6 +60,8 @@ export interface ContextOptions {
   nodes?: NodeProber;
   /** Workers beside (or in place of) the built-in ones, by name (tests' scripted workers). */
   workers?: Readonly<Record<string, WorkerFactory>>;
+  /** The record store; DynamoDB (DYNAMODB_ENDPOINT, TABLE_NAME) when absent. The embedded runtime hands in its memory store. */
+  store?: RecordStore;
 }
 
 export function buildContext(settings: Settings = readSettings(), options: ContextOptions = {}): AppContext {
@@ -80,7 +82,7 @@ export function buildContext(settings: Settings = readSettings(), options: Conte
   };
   return {
     config: settings,
-    store: new DynamoRecordStore(makeDynamoClient(settings), settings.tableName, indexRecord),
+    store: options.store ?? new DynamoRecordStore(makeDynamoClient(settings), settings.tableName, indexRecord),
     artifacts,
     clock: { nowMicros },
     ids: { newId: randomUUID },

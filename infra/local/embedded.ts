@@ -1,9 +1,10 @@
 /**
- * The embedded default: dynalite and s3rver in this process, persisted under a data directory,
- * behind the same adapters the deployed service uses. Real endpoints replace either one when
- * DYNAMODB_ENDPOINT or S3_ENDPOINT is set.
+ * The embedded default: records in this process's memory store (journaled under the data
+ * directory) and s3rver, behind the same ports the deployed service uses. Real endpoints replace
+ * either one when DYNAMODB_ENDPOINT or S3_ENDPOINT is set; IMS_STORE chooses the record store
+ * explicitly (see recordStoreChoice).
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import type { EventEmitter } from 'node:events';
@@ -15,6 +16,8 @@ import { ensureBuckets } from '#shared/artifacts/ensure-buckets.js';
 import { makeDynamoClient, makeS3Client } from '#shared/clients.js';
 import { readAuthSettings, readSettings } from '#shared/config.js';
 import { ensureTable } from '#shared/store/ensure-table.js';
+import { openMemoryStore } from '#shared/store/record-stores.js';
+import { indexRecord } from '#shared/domain/record-index.js';
 import { buildContext, type AppContext, type WorkerFactory } from '#shared/wiring.js';
 import { allJobs, updateJobState } from '#shared/domain/job-state.js';
 import { handleS3Event } from '#functions/events/recipe-upload.js';
@@ -32,7 +35,7 @@ export interface EmbeddedOptions {
   host?: string;
   port?: number;
   s3Port?: number;
-  /** Where dynalite and s3rver keep their data; undefined keeps records in memory (tests). */
+  /** Where the record store and s3rver keep their data; undefined keeps records in memory only (tests). */
   dataDir?: string;
   /** Directory for s3rver when dataDir is not given. */
   scratchDir?: string;
@@ -53,12 +56,16 @@ export interface EmbeddedOptions {
   sweepOrphanedWork?: boolean;
   /** Workers beside the built-in ones, by name (tests run jobs on scripted workers). */
   workers?: Record<string, WorkerFactory>;
+  /** The record store, as IMS_STORE chooses it (which it replaces): 'dynalite' when handlers run in processes of their own. */
+  recordStore?: 'memory' | 'dynalite';
 }
 
 export interface EmbeddedService {
   url: string;
   s3Endpoint?: string;
+  /** The DynamoDB endpoint records are in; absent with the memory store. */
   dynamoEndpoint?: string;
+  recordStore: RecordStoreChoice;
   app: AppContext;
   workflow: LocalWorkflowRunner;
   /** Runs one reconciler pass now (the timer runs them too, unless reconcileMs is 0). */
@@ -70,6 +77,33 @@ export interface EmbeddedService {
   /** Resolves when every embedded S3 event received so far has been handled. */
   s3EventsSettled(): Promise<void>;
   stop(): Promise<void>;
+}
+
+const DYNALITE_DIR = 'dynamodb';
+
+/**
+ * Where records are kept: the memory store in this process (journaled under the data directory),
+ * dynalite in this process (handlers that run in processes of their own reach it over the
+ * network, as they reach DynamoDB deployed), or DynamoDB at DYNAMODB_ENDPOINT.
+ */
+export type RecordStoreChoice = 'memory' | 'dynalite' | 'dynamodb';
+
+/**
+ * IMS_STORE=memory chooses the memory store, IMS_STORE=dynalite a database reachable from other
+ * processes: DYNAMODB_ENDPOINT when set, else dynalite. Without IMS_STORE: DYNAMODB_ENDPOINT when
+ * set, dynalite for a data directory that dynalite already keeps, else memory.
+ */
+function recordStoreChoice(env: NodeJS.ProcessEnv, dataDir: string | undefined, requested?: 'memory' | 'dynalite'): RecordStoreChoice {
+  const chosen = requested ?? (env.IMS_STORE?.trim() || undefined);
+  if (chosen !== undefined && chosen !== 'memory' && chosen !== 'dynalite') throw new Error(`IMS_STORE is '${chosen}': use memory or dynalite (or unset it)`);
+  if (chosen === 'memory') return 'memory';
+  if (env.DYNAMODB_ENDPOINT) return 'dynamodb';
+  if (chosen === 'dynalite') return 'dynalite';
+  if (dataDir && existsSync(join(resolve(dataDir), DYNALITE_DIR)) && !existsSync(join(resolve(dataDir), 'records'))) {
+    logger.warn('records stay in dynalite: this data directory was written by it (IMS_STORE=memory starts an empty memory store beside it)', { dataDir });
+    return 'dynalite';
+  }
+  return 'memory';
 }
 
 function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
@@ -87,8 +121,9 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   // First: bad IMS_AUTH_* settings stop the start before anything runs.
   const auth = readAuthSettings(env);
 
-  if (!env.DYNAMODB_ENDPOINT) {
-    const path = options.dataDir ? join(resolve(options.dataDir), 'dynamodb') : undefined;
+  const storeChoice = recordStoreChoice(env, options.dataDir, options.recordStore);
+  if (storeChoice === 'dynalite') {
+    const path = options.dataDir ? join(resolve(options.dataDir), DYNALITE_DIR) : undefined;
     if (path) mkdirSync(path, { recursive: true });
     const db = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
     const address = await listen(db, 0, '127.0.0.1');
@@ -119,7 +154,12 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
 
   // On one machine jobs run on this host (shared/workers/local) unless IMS_JOB_WORKER says otherwise.
   const settings = readSettings({ ...env, IMS_JOB_WORKER: env.IMS_JOB_WORKER || 'local' });
-  await ensureTable(makeDynamoClient(settings), settings.tableName);
+  const store = storeChoice === 'memory' ? openMemoryStore(indexRecord, options.dataDir ? join(resolve(options.dataDir), 'records') : undefined) : undefined;
+  if (store) {
+    stops.push(async () => store.close());
+  } else {
+    await ensureTable(makeDynamoClient(settings), settings.tableName);
+  }
   await ensureBuckets(makeS3Client(settings), [settings.imsBucket, settings.bootImagesBucket]);
   const workflow = new LocalWorkflowRunner(options.workflow, () => app);
   const sfn = await startSfnEndpoint(workflow);
@@ -127,7 +167,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   env.STATE_MACHINE_ARN = EMBEDDED_STATE_MACHINE_ARN;
   const app: AppContext = buildContext(
     { ...settings, sfnEndpoint: sfn.url, stateMachineArn: EMBEDDED_STATE_MACHINE_ARN },
-    { env, workflow, workers: options.workers },
+    { env, workflow, workers: options.workers, store },
   );
   if (options.workflow?.clock) {
     const clock = options.workflow.clock;
@@ -160,7 +200,8 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   return {
     url: `http://${host}:${address.port}`,
     s3Endpoint: settings.s3Endpoint,
-    dynamoEndpoint: settings.dynamoEndpoint,
+    dynamoEndpoint: storeChoice === 'memory' ? undefined : settings.dynamoEndpoint,
+    recordStore: storeChoice,
     app,
     workflow,
     reconcile: reconciler.runNow,

@@ -17,6 +17,8 @@ import { lambdaContext, toEvent, writeResult } from './lambda-adapter.js';
 
 /** API Gateway's payload limit for a request body. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
+/** Lambda's limit on a synchronous invocation's response (the result as JSON). */
+export const LAMBDA_RESPONSE_BYTES = 6 * 1024 * 1024;
 
 /**
  * What API Gateway's JWT authorizer does before a handler runs: a token that does not verify is a
@@ -45,6 +47,11 @@ function tokenChecker(auth: AuthSettings): (event: HttpEvent) => Promise<HttpRes
 export interface ApiServerOptions {
   /** IMS_AUTH_*: with scopes on, bearer tokens are checked here as API Gateway would. */
   auth?: AuthSettings;
+  /**
+   * Answer as API Gateway in front of Lambda does: no streamed responses, and a handler result
+   * over Lambda's response limit fails the request (502), as the invocation would.
+   */
+  lambdaLimits?: boolean;
 }
 
 export function createApiServer(handlers: Record<HandlerGroup, ApiHandler>, options: ApiServerOptions = {}): Server {
@@ -63,7 +70,7 @@ export function createApiServer(handlers: Record<HandlerGroup, ApiHandler>, opti
           return;
         }
         const event = toEvent(req, Buffer.concat(chunks));
-        markStreaming(event);
+        if (!options.lambdaLimits) markStreaming(event);
         const refused = await checkToken?.(event);
         if (refused) {
           await writeResult(res, refused);
@@ -72,6 +79,11 @@ export function createApiServer(handlers: Record<HandlerGroup, ApiHandler>, opti
         // Unknown URLs go to the service handler, which answers them with the original's 404 problem.
         const group = matchRoute(event.rawPath, event.requestContext.http.method)?.route.group ?? 'service';
         const result = await handlers[group](event, lambdaContext(`ims-${group}`));
+        if (options.lambdaLimits && Buffer.byteLength(JSON.stringify(result)) > LAMBDA_RESPONSE_BYTES) {
+          logger.error('handler result over the Lambda response limit', { path: event.rawPath, limit: LAMBDA_RESPONSE_BYTES });
+          await writeResult(res, { statusCode: 502, headers: { 'content-type': 'application/json' }, body: '{"message":"Internal Server Error"}' });
+          return;
+        }
         await writeResult(res, result);
       })().catch((error: unknown) => {
         logger.error('embedded server failure', { error: error as Error });

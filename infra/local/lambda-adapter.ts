@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'aws-lambda';
 import type { HttpEvent, HttpResult } from '#shared/http/types.js';
 import { RESPONSE_STREAM, type StreamingResult } from '#shared/http/streaming.js';
-import { toJsonText } from '#shared/http/json-text.js';
+import { toJsonText } from '#shared/domain/json-text.js';
 
 export function toEvent(req: IncomingMessage, body: Buffer): HttpEvent {
   const url = new URL(req.url ?? '/', 'http://local');
@@ -68,18 +68,25 @@ export function lambdaContext(functionName: string): Context {
   };
 }
 
+/** Bytes of a streamed list gathered before they go to the socket as one chunk. */
+const STREAM_CHUNK = 64 * 1024;
+
 /** Writes a list the handler streamed, item by item, so no answer is held in memory whole. */
 async function writeStream(res: ServerResponse, result: StreamingResult, stream: AsyncIterable<unknown>): Promise<void> {
   res.writeHead(result.statusCode ?? 200, { ...(result.headers as Record<string, string>), 'transfer-encoding': 'chunked' });
+  let chunk = '[';
   let first = true;
-  res.write('[');
   try {
     for await (const item of stream) {
-      const chunk = (first ? '' : ',') + toJsonText(item);
+      chunk += (first ? '' : ',') + toJsonText(item);
       first = false;
-      if (!res.write(chunk)) await new Promise((r) => res.once('drain', r));
+      if (chunk.length >= STREAM_CHUNK) {
+        const more = res.write(chunk);
+        chunk = '';
+        if (!more) await new Promise((r) => res.once('drain', r));
+      }
     }
-    res.end(']');
+    res.end(`${chunk}]`);
   } catch (error) {
     // Headers are gone already: end the connection so the client sees a broken body, not a short list.
     res.destroy(error as Error);

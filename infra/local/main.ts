@@ -17,6 +17,7 @@ logger.info('IMS is listening', {
   url: service.url,
   s3Endpoint: service.s3Endpoint,
   s3Credentials: service.s3Endpoint?.includes('127.0.0.1') ? EMBEDDED_S3_CREDENTIALS : undefined,
+  recordStore: service.recordStore,
   dynamoEndpoint: service.dynamoEndpoint,
   dataDir,
 });

@@ -15,6 +15,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { HandlerGroup } from '#shared/http/routes.js';
+import { LIST_OBJECT_DAYS, LIST_OBJECT_PREFIX } from '#shared/http/list-objects.js';
 import { buildJobWorkflow, DEFAULT_EXECUTION_TIMEOUT, type JobWorkflowFunctions } from '#infra/workflow/definition.js';
 import { knownHostsFromSetting } from '#shared/workers/remote-node/known-hosts.js';
 import { ImsFunction } from '../constructs/ims-function.js';
@@ -28,6 +29,7 @@ import {
   acknowledgeReconcilerExecutions,
   acknowledgeSchedulerInvoke,
   acknowledgeExternalSecret,
+  acknowledgeListObjects,
   acknowledgeS3SigningIdentity,
   acknowledgeStateMachine,
   acknowledgeTableAccess,
@@ -99,6 +101,7 @@ export class ImsStack extends Stack {
     const accessLogs = createAccessLogsBucket(this, 'AccessLogs');
     this.imsBucket = createDataBucket(this, 'ImsBucket', { bucketName: props.imsBucketName, accessLogs, versioned: false });
     this.bootImagesBucket = createDataBucket(this, 'BootImagesBucket', { bucketName: props.bootImagesBucketName, accessLogs, versioned: true });
+    this.imsBucket.addLifecycleRule({ prefix: LIST_OBJECT_PREFIX, expiration: Duration.days(LIST_OBJECT_DAYS) });
 
     // Created without a value (CloudFormation fills in a random placeholder); the operator puts
     // the real one in after the first deploy, so no secret ever appears in the template.
@@ -269,6 +272,9 @@ export class ImsStack extends Stack {
     );
     user.addToPolicy(new iam.PolicyStatement({ actions: ['s3:ListBucket', 's3:GetBucketLocation'], resources: [this.bootImagesBucket.bucketArn] }));
     user.addToPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [this.imsBucket.arnForObjects(`${RECIPE_PREFIX}*`)] }));
+    // The jobs function signs with this key: the URLs of its whole-list objects too.
+    user.addToPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [this.imsBucket.arnForObjects(`${LIST_OBJECT_PREFIX}*`)] }));
+    acknowledgeListObjects(user, this.imsBucket, LIST_OBJECT_PREFIX);
     const key = new iam.AccessKey(this, 'S3SigningKey', { user });
     const secret = new secretsmanager.Secret(this, 'S3SigningKeySecret', {
       description: 'IMS: S3 access key that signs pre-signed URLs and that job pods upload with (JSON accessKeyId, secretAccessKey)',
@@ -284,6 +290,11 @@ export class ImsStack extends Stack {
     const api = this.apiFunctions;
     for (const group of ['public-keys', 'recipes', 'images', 'deleted', 'remote-build-nodes', 'jobs'] as const) {
       this.grantTable(api[group]);
+      // A whole list too large for a Lambda response is written under lists/ and read through a pre-signed URL.
+      api[group].fn.addToRolePolicy(
+        new iam.PolicyStatement({ actions: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload'], resources: [this.imsBucket.arnForObjects(`${LIST_OBJECT_PREFIX}*`)] }),
+      );
+      acknowledgeListObjects(api[group], this.imsBucket, LIST_OBJECT_PREFIX);
     }
     // Recipes live in the ims bucket, image manifests and artifacts in boot-images; soft delete
     // and undelete rename objects in place, hence write.

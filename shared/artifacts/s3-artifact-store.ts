@@ -17,7 +17,7 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Upload } from '@aws-sdk/lib-storage';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { Transform } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { DependencyUnavailableError } from '../domain/errors.js';
 import { ObjectTooLargeError, type ArtifactStore, type ObjectInfo, type S3Location } from '../domain/ports.js';
 
@@ -164,6 +164,21 @@ export class S3ArtifactStore implements ArtifactStore {
     } catch (error) {
       await this.s3.send(new AbortMultipartUploadCommand({ Bucket: to.bucket, Key: to.key, UploadId })).catch(() => undefined);
       throw error;
+    }
+  }
+
+  async putTextStream({ bucket, key }: S3Location, text: AsyncIterable<string>, contentType: string): Promise<void> {
+    try {
+      await new Upload({
+        client: this.s3,
+        params: { Bucket: bucket, Key: key, Body: Readable.from(text, { objectMode: false }), ContentType: contentType },
+        partSize: this.uploadPartSize,
+        queueSize: 1,
+        leavePartsOnError: false,
+      }).done();
+    } catch (error) {
+      if (isClientError(error)) throw error;
+      throw new DependencyUnavailableError('The artifact store (S3)');
     }
   }
 

@@ -16,7 +16,7 @@
  *   with RecordBusyError: a 503 problem with Retry-After, never a 500, and nothing written.
  */
 import { RecordNotFoundError, UnavailableError } from './errors.js';
-import type { RecordStore, StoredRecord } from './ports.js';
+import type { RecordPage, RecordStore, StoredRecord } from './ports.js';
 import type { RecordKind, RecordState } from './records.js';
 import { toListQuery, type ListFilter } from './record-index.js';
 
@@ -170,17 +170,16 @@ export async function listPage<T>(
   state: RecordState,
   filter: ListFilter,
   page: { limit?: number; cursor?: string },
-): Promise<{ items: T[]; cursor?: string }> {
-  const result = await store.list<T>(kind, state, toListQuery(kind, filter, page));
-  return { items: result.items.map((s) => s.record), cursor: result.cursor };
+): Promise<RecordPage<T>> {
+  return store.list<T>(kind, state, toListQuery(kind, filter, page));
 }
 
 /** Every record matching the filter, a page at a time, without holding the collection in memory. */
-export async function* streamRecords<T>(store: RecordStore, kind: RecordKind, state: RecordState, filter: ListFilter): AsyncGenerator<T> {
+export async function* streamRecords<T>(store: RecordStore, kind: RecordKind, state: RecordState, filter: ListFilter): AsyncGenerator<StoredRecord<T>> {
   let cursor: string | undefined;
   do {
     const page = await store.list<T>(kind, state, toListQuery(kind, filter, { cursor }));
-    for (const item of page.items) yield item.record;
+    yield* page.items;
     cursor = page.cursor;
   } while (cursor);
 }

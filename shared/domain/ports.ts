@@ -11,6 +11,11 @@ export interface StoredRecord<T> {
   version: number;
   /** Time-ordered key of the record's creation, stable across soft delete and undelete. */
   order: string;
+  /**
+   * The record as JSON text with the keys of every object in code point order (domain/json-text.ts),
+   * when the store keeps it so: responses then write it as it is. Describes `record` as read.
+   */
+  json?: string;
 }
 
 export interface RecordPage<T> {
@@ -91,6 +96,8 @@ export interface ArtifactStore {
   readTail(location: S3Location, maxBytes: number): Promise<{ text: string; size: number } | undefined>;
   putJson(location: S3Location, value: unknown): Promise<{ etag: string }>;
   putText(location: S3Location, text: string, contentType: string, metadata?: Record<string, string>): Promise<{ etag: string }>;
+  /** Writes text as it comes (multipart, a few parts in memory at most), for objects too large to hold whole. */
+  putTextStream(location: S3Location, text: AsyncIterable<string>, contentType: string): Promise<void>;
   /** Server-side copy (multipart above the single-copy limit); returns the copy's ETag. `metadata` replaces the source's. */
   copy(from: S3Location, to: S3Location, metadata?: Record<string, string>): Promise<{ etag: string }>;
   /**

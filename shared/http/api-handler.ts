@@ -6,7 +6,7 @@ import { precheck } from './middleware/precheck.js';
 import { problemErrors } from './middleware/problem-errors.js';
 import { imsState, routeRequest } from './middleware/route-request.js';
 import { validateBody } from './middleware/validate-body.js';
-import { bufferStream } from './list-response.js';
+import { bufferedList } from './list-response.js';
 import { jsonResponse } from './problem.js';
 import { canStream, RESPONSE_STREAM, type StreamingResult } from './streaming.js';
 import type { HandlerGroup } from './routes.js';
@@ -39,6 +39,7 @@ export function createApiHandler(group: HandlerGroup, operations: Operations, co
         response[RESPONSE_STREAM] = result.stream;
         return response;
       }
-      return { statusCode: result.status, headers: { 'content-type': 'application/json', ...result.headers }, body: await bufferStream(result.stream) };
+      const { app } = state.request!;
+      return bufferedList(result.stream, result.headers ?? {}, { artifacts: app.artifacts, bucket: app.config.imsBucket, inlineMaxBytes: app.config.listInlineMaxBytes });
     }) as ApiHandler;
 }

@@ -1,15 +1,21 @@
 /**
  * Answers a list route: one page (with a Link header to the next) when `limit` is given,
  * otherwise the whole collection as a stream of records. The embedded server writes that stream
- * to the socket as it comes; under API Gateway (whose Lambda responses stop at 6 MB) an answer
- * that would not fit is refused with a 413 that says how to page.
+ * to the socket as it comes. Under API Gateway (no response streaming; Lambda responses stop at
+ * 6 MB) a list that fits is answered inline, and a larger one is written to S3 as it is read
+ * (a few parts in memory at most) and answered with a redirect to a short-lived pre-signed URL
+ * of it: the original's clients (python requests, the cray CLI) follow it and get the whole list
+ * without paging (requests drops the Authorization header for the other host).
  */
+import { randomUUID } from 'node:crypto';
 import { ProblemError } from './problem.js';
 import { listPage, streamRecords } from '../domain/lifecycle.js';
 import type { RecordKind, RecordState } from '../domain/records.js';
-import { toJsonText } from './json-text.js';
+import { JsonText, toJsonText } from '../domain/json-text.js';
+import type { ArtifactStore, StoredRecord } from '../domain/ports.js';
+import { LIST_OBJECT_PREFIX, LIST_URL_SECONDS } from './list-objects.js';
 import { nextPageLink, parseListParams } from './list-params.js';
-import type { ApiRequest, ApiResult } from './types.js';
+import type { ApiRequest, ApiResult, HttpResult } from './types.js';
 
 export interface ListOptions<T> {
   kind: RecordKind;
@@ -22,7 +28,10 @@ export interface ListOptions<T> {
 export async function listResult<T>(request: ApiRequest, path: string, options: ListOptions<T>): Promise<ApiResult> {
   const params = parseListParams(request, options.allow);
   const state = options.state ?? 'live';
-  const view = options.view ?? ((r: T) => r);
+  // A record shown as stored is written as the store's text of it, when it keeps one.
+  const view = options.view
+    ? (stored: StoredRecord<T>) => options.view!(stored.record)
+    : (stored: StoredRecord<T>) => (stored.json !== undefined ? new JsonText(stored.json) : stored.record);
   if (params.limit !== undefined) {
     const page = await listPage<T>(request.app.store, options.kind, state, params.filter, { limit: params.limit, cursor: params.cursor });
     return {
@@ -40,27 +49,50 @@ export async function listResult<T>(request: ApiRequest, path: string, options: 
   };
 }
 
-/** What a Lambda response can carry (6 MB), less room for headers. */
-export const MAX_BUFFERED_RESPONSE_BYTES = 6_000_000;
+/** Text gathered before it goes to S3 as one piece of the upload. */
+const UPLOAD_PIECE = 1024 * 1024;
 
-export class ResponseTooLargeError extends ProblemError {
-  constructor() {
-    super(
-      413,
-      `The list is larger than one response can carry (${MAX_BUFFERED_RESPONSE_BYTES} bytes). Ask for it in pages: add ?limit=<1-1000> and follow the Link header of each page.`,
-    );
-  }
+export interface ListSpill {
+  artifacts: ArtifactStore;
+  bucket: string;
+  /** Bytes of the Lambda response (the body as a JSON string) above which the list goes to S3. */
+  inlineMaxBytes: number;
 }
 
-/** Serializes a streamed list for a buffered response, refusing one that would not fit. */
-export async function bufferStream(stream: AsyncIterable<unknown>, maxBytes = MAX_BUFFERED_RESPONSE_BYTES): Promise<string> {
-  const parts: string[] = [];
+/**
+ * A streamed list as a buffered response: inline while it fits, else (as soon as it is known not
+ * to) the whole list written to S3 and a 302 to it. Sizes count the body as the Lambda response
+ * carries it, a JSON string (quotes and backslashes escaped).
+ */
+export async function bufferedList(stream: AsyncIterable<unknown>, headers: Record<string, string>, spill: ListSpill): Promise<HttpResult> {
+  const items = stream[Symbol.asyncIterator]();
+  const texts: string[] = [];
   let size = 2;
-  for await (const item of stream) {
-    const text = toJsonText(item);
-    size += text.length + 1;
-    if (size > maxBytes) throw new ResponseTooLargeError();
-    parts.push(text);
+  for (;;) {
+    const next = await items.next();
+    if (next.done) return { statusCode: 200, headers: { 'content-type': 'application/json', ...headers }, body: `[${texts.join(',')}]` };
+    const text = toJsonText(next.value);
+    texts.push(text);
+    size += Buffer.byteLength(JSON.stringify(text)) - 1;
+    if (size > spill.inlineMaxBytes) break;
   }
-  return `[${parts.join(',')}]`;
+  const location = { bucket: spill.bucket, key: `${LIST_OBJECT_PREFIX}${randomUUID()}.json` };
+  await spill.artifacts.putTextStream(location, listText(texts, items), 'application/json');
+  return { statusCode: 302, headers: { ...headers, location: await spill.artifacts.presignGet(location, LIST_URL_SECONDS) }, body: '' };
+}
+
+/** The JSON text of the list: the items read so far, then the rest, in pieces of about UPLOAD_PIECE. */
+async function* listText(first: string[], rest: AsyncIterator<unknown>): AsyncGenerator<string> {
+  let piece = `[${first.join(',')}`;
+  first.length = 0;
+  for (;;) {
+    const next = await rest.next();
+    if (next.done) break;
+    piece += `,${toJsonText(next.value)}`;
+    if (piece.length >= UPLOAD_PIECE) {
+      yield piece;
+      piece = '';
+    }
+  }
+  yield `${piece}]`;
 }

@@ -1,5 +1,5 @@
 import type { ErrorMap } from '../domain/errors.js';
-import { toJsonText } from './json-text.js';
+import { toJsonText } from '../domain/json-text.js';
 import type { HttpResult } from './types.js';
 
 export const REASON_PHRASES: Record<number, string> = {

@@ -3,7 +3,6 @@
  * Lists are Queries on the indexes of table-design.ts; remaining conditions of a combined filter
  * are FilterExpressions on the same Query.
  */
-import { createHash } from 'node:crypto';
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   BatchGetCommand,
@@ -18,6 +17,7 @@ import {
 import { InvalidCursorError } from '../domain/errors.js';
 import type { ClaimHolder, ListQuery, RecordIndexer, RecordPage, RecordStore, StoredRecord } from '../domain/ports.js';
 import type { RecordKind, RecordState } from '../domain/records.js';
+import { decodeCursor, encodeCursor, keyPart, listSortKey, nameSortKey } from './keys.js';
 import { BY_META_INDEX, BY_NAME_INDEX, BY_NAME_PREFIX_INDEX, BY_STATE_INDEX, FACET_ATTRIBUTES, FACET_INDEXES } from './table-design.js';
 
 interface Item {
@@ -38,17 +38,9 @@ const recordPk = (kind: RecordKind, id: string) => `${kind}#${id}`;
 
 /** DynamoDB's limit on a partition key value: no item can have a longer one. */
 const MAX_PARTITION_KEY_BYTES = 2048;
-/** Index key parts longer than this are cut (a FilterExpression on the whole value keeps results exact). */
-const MAX_KEY_PART = 400;
 const MAX_PAGE = 1000;
 /** Attributes a record may or may not carry, depending on its content. */
 const INDEX_ATTRIBUTES = ['nameFull', 'namePk', 'nameSk', 'metaKv', 's0', 's1', 's2', ...FACET_ATTRIBUTES];
-
-/** Keeps key values within DynamoDB's limits: long ones are cut and tagged with a hash of the whole. */
-function keyPart(value: string): string {
-  if (value.length <= MAX_KEY_PART) return value;
-  return `${value.slice(0, MAX_KEY_PART)}~${createHash('sha256').update(value).digest('hex').slice(0, 16)}`;
-}
 
 const claimPk = (scope: string, value: string) => `claim#${scope}#${keyPart(value)}`;
 const metaItemPk = (kind: RecordKind, id: string, key: string) => `meta#${kind}#${id}#${keyPart(key)}`;
@@ -63,27 +55,6 @@ function toStored<T>(item: Item): StoredRecord<T> {
   return { record: record as T, state: item.state, version: item.version, order: item.order };
 }
 
-interface Cursor {
-  index: string;
-  key: Record<string, unknown>;
-}
-
-function encodeCursor(cursor: Cursor): string {
-  return Buffer.from(JSON.stringify(cursor)).toString('base64url');
-}
-
-function decodeCursor(cursor: string | undefined, index: string): Record<string, unknown> | undefined {
-  if (!cursor) return undefined;
-  try {
-    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as Cursor;
-    if (value?.index !== index || typeof value.key !== 'object' || value.key === null) throw new Error('other index');
-    if (!Object.values(value.key).every((v) => typeof v === 'string')) throw new Error('bad key');
-    return value.key;
-  } catch {
-    throw new InvalidCursorError();
-  }
-}
-
 export class DynamoRecordStore implements RecordStore {
   private readonly doc: DynamoDBDocumentClient;
 
@@ -95,7 +66,6 @@ export class DynamoRecordStore implements RecordStore {
     this.doc = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   }
 
-  /** The index attributes of a record item. */
   /** The index attributes a record's content and state decide (listSk, fixed at creation, is not one). */
   private indexAttributes(kind: RecordKind, id: string, record: unknown, state: RecordState): Record<string, unknown> {
     const index = this.indexer(kind, record);
@@ -103,7 +73,7 @@ export class DynamoRecordStore implements RecordStore {
     if (index.name !== undefined) {
       attrs.nameFull = index.name;
       attrs.namePk = `${kind}#${state}#${keyPart(index.name)}`;
-      attrs.nameSk = `${keyPart(index.name)}#${id}`;
+      attrs.nameSk = nameSortKey(index.name, id);
     }
     FACET_ATTRIBUTES.forEach((attr, i) => {
       const slot = index.slots?.[i];
@@ -155,7 +125,7 @@ export class DynamoRecordStore implements RecordStore {
           .send(
             new PutCommand({
               TableName: this.tableName,
-              Item: { pk: metaItemPk(kind, id, key), ref: id, metaPk: `${kind}#${state}#${keyPart(`${key}=${value}`)}`, listSk: `${order}#${id}`, ver: version },
+              Item: { pk: metaItemPk(kind, id, key), ref: id, metaPk: `${kind}#${state}#${keyPart(`${key}=${value}`)}`, listSk: listSortKey(order, id), ver: version },
               ...newer,
             }),
           )
@@ -166,7 +136,7 @@ export class DynamoRecordStore implements RecordStore {
   }
 
   async create<T>(kind: RecordKind, id: string, record: T, order: string): Promise<boolean> {
-    const item: Record<string, unknown> = { pk: recordPk(kind, id), kind, id, state: 'live', version: 1, order, recJson: JSON.stringify(record), listSk: `${order}#${id}`, ...this.indexAttributes(kind, id, record, 'live') };
+    const item: Record<string, unknown> = { pk: recordPk(kind, id), kind, id, state: 'live', version: 1, order, recJson: JSON.stringify(record), listSk: listSortKey(order, id), ...this.indexAttributes(kind, id, record, 'live') };
     try {
       await this.doc.send(new PutCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
     } catch (error) {
@@ -313,7 +283,7 @@ export class DynamoRecordStore implements RecordStore {
     const hash = (input.KeyConditionExpression ?? '').split(' ')[0];
     const range = index === BY_NAME_PREFIX_INDEX ? 'nameSk' : 'listSk';
     const keyOf = (item: Record<string, unknown>) => ({ pk: item.pk, [hash]: item[hash], [range]: item[range] });
-    let start = decodeCursor(cursor, index);
+    let start: Record<string, unknown> | undefined = decodeCursor(cursor, index, () => new InvalidCursorError());
     const out: StoredRecord<T>[] = [];
     let lastKey: Record<string, unknown> | undefined;
     for (;;) {
@@ -324,7 +294,7 @@ export class DynamoRecordStore implements RecordStore {
         lastKey = keyOf(match.raw);
         if (out.length === limit) {
           const more = i < matches.length - 1 || page.LastEvaluatedKey !== undefined;
-          return { items: out, cursor: more ? encodeCursor({ index, key: lastKey }) : undefined };
+          return { items: out, cursor: more ? encodeCursor(index, lastKey) : undefined };
         }
       }
       if (!page.LastEvaluatedKey) return { items: out };

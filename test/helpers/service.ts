@@ -1,7 +1,8 @@
 /**
  * Starts the embedded service for one test file: the real handlers behind node:http, records
- * in dynalite (or in DynamoDB Local when DYNAMODB_ENDPOINT is set, as CI does), artifacts in
- * s3rver. Each file gets its own table, so files never see each other's records.
+ * in the memory store (or in DynamoDB Local when DYNAMODB_ENDPOINT is set, as CI does; or in
+ * dynalite, for handlers in processes of their own), artifacts in s3rver. Each file gets its own
+ * table, so files never see each other's records.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,7 +29,7 @@ export interface TestResponse {
   body: any;
 }
 
-export async function startTestService(options: Pick<EmbeddedOptions, 'workflow' | 'reconcileMs' | 'reconcile' | 'workers'> = {}): Promise<TestService> {
+export async function startTestService(options: Pick<EmbeddedOptions, 'workflow' | 'reconcileMs' | 'reconcile' | 'workers' | 'recordStore'> = {}): Promise<TestService> {
   const scratchDir = mkdtempSync(join(tmpdir(), 'ims-test-'));
   process.env.TABLE_NAME = `ims-test-${randomUUID().slice(0, 8)}`;
   const service = await startEmbedded({ port: 0, scratchDir, reconcileMs: 20, ...options, workflow: { retryMs: 10, ...options.workflow } });

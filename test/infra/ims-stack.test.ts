@@ -18,6 +18,7 @@ import { REPO_ROOT } from '#infra/constructs/ims-function.js';
 import { PUBLIC_PATHS } from '#infra/constructs/ims-http-api.js';
 import { ImsStack } from '#infra/stacks/ims-stack.js';
 import { API_BASE_PATH, ROUTES, type HandlerGroup } from '#shared/http/routes.js';
+import { LIST_OBJECT_DAYS, LIST_OBJECT_PREFIX } from '#shared/http/list-objects.js';
 import { tableKeySchema } from '#shared/store/table-design.js';
 
 type Resource = { Type: string; Properties: Record<string, any> };
@@ -369,8 +370,11 @@ describe('least privilege', () => {
   });
 
   test('functions touch only the buckets their records live in', () => {
+    const lists = JSON.stringify({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(stack.imsBucket), 'Arn'] }, `/${LIST_OBJECT_PREFIX}*`]] });
     const buckets = (group: HandlerGroup) => {
-      const text = JSON.stringify(statementsOf(stack.apiFunctions[group]).filter((s) => asList(s.Action).some((a) => a.startsWith('s3:'))));
+      const text = JSON.stringify(
+        statementsOf(stack.apiFunctions[group]).filter((s) => asList(s.Action).some((a) => a.startsWith('s3:')) && JSON.stringify(s.Resource) !== lists),
+      );
       return [stack.imsBucket, stack.bootImagesBucket].filter((b) => text.includes(`"${logicalId(b)}"`)).map((b) => b.node.id);
     };
     expect(buckets('public-keys')).toEqual([]);
@@ -379,7 +383,22 @@ describe('least privilege', () => {
     expect(buckets('images')).toEqual(['BootImagesBucket']);
     expect(buckets('deleted')).toEqual(['ImsBucket', 'BootImagesBucket']);
     expect(buckets('jobs')).toEqual(['ImsBucket', 'BootImagesBucket']);
-    expect(actionsOf(stack.apiFunctions.jobs).filter((a) => /^s3:(Put|Delete)/.test(a))).toEqual([]);
+    expect(statementsOf(stack.apiFunctions.jobs).filter((s) => JSON.stringify(s.Resource) !== lists && asList(s.Action).some((a) => /^s3:(Put|Delete)/.test(a)))).toEqual([]);
+  });
+
+  test('whole lists too large for a Lambda response: every list function may write and read lists/ of the ims bucket, where objects expire', () => {
+    const lists = { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(stack.imsBucket), 'Arn'] }, `/${LIST_OBJECT_PREFIX}*`]] };
+    for (const group of ['public-keys', 'recipes', 'images', 'deleted', 'remote-build-nodes', 'jobs'] as const) {
+      expect({ group, statements: statementsOf(stack.apiFunctions[group]).filter((s) => JSON.stringify(s.Resource) === JSON.stringify(lists)) }).toEqual({
+        group,
+        statements: [{ Effect: 'Allow', Action: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'], Resource: lists }],
+      });
+    }
+    expect(JSON.stringify(statementsOf(stack.apiFunctions.service))).not.toContain(LIST_OBJECT_PREFIX);
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketName: 'ims-test-recipes',
+      LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: LIST_OBJECT_PREFIX, ExpirationInDays: LIST_OBJECT_DAYS, Status: 'Enabled' })]) },
+    });
   });
 
   test('no role uses a managed policy', () => {
@@ -391,7 +410,7 @@ describe('least privilege', () => {
 });
 
 describe('job pods', () => {
-  test('the S3 signing user may use the boot-images objects and read recipe archives, nothing else; its key secret outlives the stack', () => {
+  test('the S3 signing user may use the boot-images objects and read recipe archives and list objects, nothing else; its key secret outlives the stack', () => {
     const [[userId]] = ofType('AWS::IAM::User');
     expect(userId).toBe(logicalId(stack.s3SigningUser));
     const policies = ofType('AWS::IAM::Policy').filter(([, p]) => JSON.stringify(p.Properties.Users ?? []).includes(userId));
@@ -405,7 +424,11 @@ describe('job pods', () => {
         Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [boot, 'Arn'] }, '/*']] },
       },
       { Effect: 'Allow', Action: ['s3:GetBucketLocation', 's3:ListBucket'], Resource: { 'Fn::GetAtt': [boot, 'Arn'] } },
-      { Effect: 'Allow', Action: 's3:GetObject', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ims, 'Arn'] }, '/recipes/*']] } },
+      {
+        Effect: 'Allow',
+        Action: 's3:GetObject',
+        Resource: [{ 'Fn::Join': ['', [{ 'Fn::GetAtt': [ims, 'Arn'] }, `/${LIST_OBJECT_PREFIX}*`]] }, { 'Fn::Join': ['', [{ 'Fn::GetAtt': [ims, 'Arn'] }, '/recipes/*']] }],
+      },
     ]);
     const secret = template.toJSON().Resources[logicalId(stack.s3SigningKeySecret)];
     expect(secret.DeletionPolicy).toBe('Retain');

@@ -173,6 +173,8 @@ beforeAll(async () => {
   const invoke = (state: string) => (input: unknown) => sandbox.invoke(`functions/workflow/${TASK_STATES[state as keyof typeof TASK_STATES]}`, input);
   svc = await startTestService({
     workers: { scripted: () => worker },
+    // The stage handlers run in processes of their own: records where they can reach them.
+    recordStore: 'dynalite',
     reconcileMs: 1000,
     reconcile: () => sandbox.invoke('functions/workflow/reconcile', {}),
     workflow: { wrapTask: (state) => invoke(state) },

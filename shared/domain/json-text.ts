@@ -8,8 +8,17 @@ export function toJsonText(value: unknown): string {
   return write(value) ?? 'null';
 }
 
+/**
+ * JSON text already written by toJsonText (a record as a store keeps it): written out as it is,
+ * so a list of stored records is a concatenation of their texts.
+ */
+export class JsonText {
+  constructor(readonly text: string) {}
+}
+
 function write(value: unknown): string | undefined {
   if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (value instanceof JsonText) return value.text;
   if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return write((value as { toJSON(): unknown }).toJSON());
   if (Array.isArray(value)) return `[${value.map((item) => write(item) ?? 'null').join(',')}]`;
   const members: string[] = [];

@@ -1,0 +1,290 @@
+/**
+ * RecordStore in this process's memory, for the embedded runtime: the semantics of
+ * DynamoRecordStore (conditional versions, creation order, name order for a name-prefix query,
+ * combined filters, cursors bound to their index, claims with their age), without a database
+ * round trip. Each record is held as its JSON text (keys in code point order, as responses
+ * write them) with the few values lists filter on; with a journal (record-journal.ts) every
+ * change is also appended to a file, and the records are read back from it at start.
+ *
+ * Every method does its work synchronously: a write and the read of the version it checks
+ * cannot interleave with another's.
+ */
+import { InvalidCursorError } from '../domain/errors.js';
+import { toJsonText } from '../domain/json-text.js';
+import type { ClaimHolder, ListQuery, RecordIndexer, RecordPage, RecordStore, StoredRecord } from '../domain/ports.js';
+import type { RecordKind, RecordState } from '../domain/records.js';
+import { compareKeys, decodeCursor, encodeCursor, listSortKey, nameSortKey } from './keys.js';
+import type { JournalEntry, RecordJournal } from './record-journal.js';
+import { BY_META_INDEX, BY_NAME_INDEX, BY_NAME_PREFIX_INDEX, BY_STATE_INDEX, FACET_INDEXES } from './table-design.js';
+
+const MAX_PAGE = 1000;
+
+interface Entry {
+  kind: RecordKind;
+  id: string;
+  state: RecordState;
+  version: number;
+  order: string;
+  /** listSortKey(order, id): creation order. */
+  sk: string;
+  /** The record as toJsonText writes it. */
+  json: string;
+  name?: string;
+  /** nameSortKey(name, id), when the record has a name. */
+  nameSk?: string;
+  slots?: (string | undefined)[];
+  meta?: Record<string, string>;
+}
+
+/** What a list returns: the record is parsed only when someone reads it. */
+class StoredEntry<T> implements StoredRecord<T> {
+  private parsed?: T;
+  readonly state: RecordState;
+  readonly version: number;
+  readonly order: string;
+  readonly json: string;
+  constructor(entry: Entry) {
+    this.state = entry.state;
+    this.version = entry.version;
+    this.order = entry.order;
+    this.json = entry.json;
+  }
+  get record(): T {
+    return (this.parsed ??= JSON.parse(this.json) as T);
+  }
+}
+
+/** The records of one kind in one state, in creation order (and, built when first asked for, in name order). */
+class StateList {
+  readonly entries: Entry[] = [];
+  private byName?: Entry[];
+
+  add(entry: Entry): void {
+    const at = this.entries.length === 0 || compareKeys(this.entries[this.entries.length - 1].sk, entry.sk) < 0 ? this.entries.length : this.after(entry.sk);
+    this.entries.splice(at, 0, entry);
+    this.byName = undefined;
+  }
+
+  delete(entry: Entry): void {
+    const at = this.after(entry.sk) - 1;
+    if (this.entries[at] === entry) this.entries.splice(at, 1);
+    this.byName = undefined;
+  }
+
+  changed(): void {
+    this.byName = undefined;
+  }
+
+  /** The position of the first entry whose creation key is after `sk`. */
+  after(sk: string): number {
+    return upperBound(this.entries, sk, (e) => e.sk);
+  }
+
+  named(): Entry[] {
+    this.byName ??= this.entries.filter((e) => e.nameSk !== undefined).sort((a, b) => compareKeys(a.nameSk!, b.nameSk!));
+    return this.byName;
+  }
+}
+
+function upperBound(entries: Entry[], key: string, keyOf: (e: Entry) => string): number {
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareKeys(keyOf(entries[mid]), key) <= 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+interface Claim {
+  owner: string;
+  claimedAt: number;
+}
+
+export class MemoryRecordStore implements RecordStore {
+  private readonly records = new Map<string, Entry>();
+  private readonly lists = new Map<string, StateList>();
+  private readonly claims = new Map<string, Claim>();
+
+  constructor(
+    private readonly indexer: RecordIndexer,
+    private readonly journal?: RecordJournal,
+  ) {
+    if (journal) {
+      for (const change of journal.replay()) this.apply(change);
+      journal.compactIf(() => this.records.size + this.claims.size, () => this.snapshot());
+    }
+  }
+
+  /** Ends the journal's writes (flushed to disk); the store must not be written to afterwards. */
+  close(): void {
+    this.journal?.close();
+  }
+
+  async create<T>(kind: RecordKind, id: string, record: T, order: string): Promise<boolean> {
+    const key = recordKey(kind, id);
+    if (this.records.has(key)) return false;
+    this.put(this.entry(kind, id, 'live', 1, order, record));
+    return true;
+  }
+
+  async get<T>(kind: RecordKind, id: string): Promise<StoredRecord<T> | undefined> {
+    const entry = this.records.get(recordKey(kind, id));
+    return entry ? { record: JSON.parse(entry.json) as T, state: entry.state, version: entry.version, order: entry.order, json: entry.json } : undefined;
+  }
+
+  async update<T>(kind: RecordKind, id: string, expectedVersion: number, record: T, state: RecordState): Promise<boolean> {
+    const old = this.records.get(recordKey(kind, id));
+    if (!old || old.version !== expectedVersion) return false;
+    this.put(this.entry(kind, id, state, expectedVersion + 1, old.order, record), old);
+    return true;
+  }
+
+  async remove(kind: RecordKind, id: string, expectedVersion: number): Promise<boolean> {
+    const old = this.records.get(recordKey(kind, id));
+    if (!old || old.version !== expectedVersion) return false;
+    this.drop(old);
+    this.journal?.append({ k: kind, i: id, d: 1 });
+    return true;
+  }
+
+  async list<T>(kind: RecordKind, state: RecordState, query: ListQuery = {}): Promise<RecordPage<T>> {
+    const limit = Math.min(query.limit ?? MAX_PAGE, MAX_PAGE);
+    const list = this.lists.get(listKey(kind, state));
+    const slotIndex = query.slots?.findIndex((s) => s !== undefined) ?? -1;
+    // The index DynamoRecordStore would query: its cursors and order are the ones to keep.
+    const index =
+      query.name !== undefined
+        ? BY_NAME_INDEX
+        : slotIndex >= 0
+          ? FACET_INDEXES[slotIndex]
+          : query.meta
+            ? BY_META_INDEX
+            : query.namePrefix !== undefined
+              ? BY_NAME_PREFIX_INDEX
+              : BY_STATE_INDEX;
+    const byName = index === BY_NAME_PREFIX_INDEX;
+    const keyName = byName ? 'nameSk' : 'listSk';
+    const after = decodeCursor(query.cursor, index, () => new InvalidCursorError())?.[keyName];
+    if (query.cursor && after === undefined) throw new InvalidCursorError();
+    if (!list) return { items: [] };
+    const entries = byName ? list.named() : list.entries;
+    const keyOf = byName ? (e: Entry) => e.nameSk! : (e: Entry) => e.sk;
+    const matches = matcher(query);
+    const items: StoredRecord<T>[] = [];
+    let last: Entry | undefined;
+    for (let i = after === undefined ? 0 : upperBound(entries, after, keyOf); i < entries.length; i++) {
+      const entry = entries[i];
+      if (matches && !matches(entry)) continue;
+      if (items.length === limit) return { items, cursor: encodeCursor(index, { [keyName]: keyOf(last!) }) };
+      items.push(new StoredEntry<T>(entry));
+      last = entry;
+    }
+    return { items };
+  }
+
+  async claim(scope: string, value: string, owner: string): Promise<ClaimHolder | undefined> {
+    const now = Date.now();
+    const held = this.claims.get(claimKey(scope, value));
+    if (held && held.owner !== owner) return { owner: held.owner, ageMs: Math.max(0, now - held.claimedAt) };
+    this.claims.set(claimKey(scope, value), { owner, claimedAt: now });
+    this.journal?.append({ c: scope, x: value, w: owner, t: now });
+    return undefined;
+  }
+
+  async claimHolder(scope: string, value: string): Promise<ClaimHolder | undefined> {
+    const held = this.claims.get(claimKey(scope, value));
+    return held ? { owner: held.owner, ageMs: Math.max(0, Date.now() - held.claimedAt) } : undefined;
+  }
+
+  async release(scope: string, value: string, owner: string): Promise<void> {
+    if (this.claims.get(claimKey(scope, value))?.owner !== owner) return;
+    this.claims.delete(claimKey(scope, value));
+    this.journal?.append({ c: scope, x: value });
+  }
+
+  private entry(kind: RecordKind, id: string, state: RecordState, version: number, order: string, record: unknown): Entry {
+    return withIndex(this.indexer, { kind, id, state, version, order, sk: listSortKey(order, id), json: toJsonText(record) }, record);
+  }
+
+  /** Stores a new version of a record (replacing `old`), and journals it. */
+  private put(entry: Entry, old?: Entry): void {
+    if (old && old.state === entry.state) {
+      const list = this.lists.get(listKey(old.kind, old.state))!;
+      const entries = list.entries;
+      entries[list.after(old.sk) - 1] = entry;
+      list.changed();
+    } else {
+      if (old) this.lists.get(listKey(old.kind, old.state))?.delete(old);
+      this.listOf(entry).add(entry);
+    }
+    this.records.set(recordKey(entry.kind, entry.id), entry);
+    this.journal?.append({ k: entry.kind, i: entry.id, s: entry.state, v: entry.version, o: entry.order, r: entry.json });
+  }
+
+  private drop(entry: Entry): void {
+    this.records.delete(recordKey(entry.kind, entry.id));
+    this.lists.get(listKey(entry.kind, entry.state))?.delete(entry);
+  }
+
+  private listOf(entry: Entry): StateList {
+    const key = listKey(entry.kind, entry.state);
+    let list = this.lists.get(key);
+    if (!list) this.lists.set(key, (list = new StateList()));
+    return list;
+  }
+
+  /** One change read back from the journal. */
+  private apply(change: JournalEntry): void {
+    if ('c' in change) {
+      if (change.w === undefined) this.claims.delete(claimKey(change.c, change.x));
+      else this.claims.set(claimKey(change.c, change.x), { owner: change.w, claimedAt: change.t });
+      return;
+    }
+    const old = this.records.get(recordKey(change.k, change.i));
+    if (old) this.drop(old);
+    if ('d' in change) return;
+    const entry = withIndex(this.indexer, { kind: change.k, id: change.i, state: change.s, version: change.v, order: change.o, sk: listSortKey(change.o, change.i), json: change.r }, JSON.parse(change.r));
+    this.records.set(recordKey(entry.kind, entry.id), entry);
+    this.listOf(entry).add(entry);
+  }
+
+  /** Every record and claim, as journal entries (what a compacted journal holds). */
+  private *snapshot(): Generator<JournalEntry> {
+    for (const e of this.records.values()) yield { k: e.kind, i: e.id, s: e.state, v: e.version, o: e.order, r: e.json };
+    for (const [key, claim] of this.claims) {
+      const [scope, value] = JSON.parse(key) as [string, string];
+      yield { c: scope, x: value, w: claim.owner, t: claim.claimedAt };
+    }
+  }
+}
+
+const recordKey = (kind: RecordKind, id: string) => `${kind}#${id}`;
+const listKey = (kind: RecordKind, state: RecordState) => `${kind}#${state}`;
+const claimKey = (scope: string, value: string) => JSON.stringify([scope, value]);
+
+function withIndex(indexer: RecordIndexer, entry: Entry, record: unknown): Entry {
+  const index = indexer(entry.kind, record);
+  if (index.name !== undefined) {
+    entry.name = index.name;
+    entry.nameSk = nameSortKey(index.name, entry.id);
+  }
+  if (index.slots?.some((s) => s !== undefined)) entry.slots = index.slots;
+  if (index.meta && Object.keys(index.meta).length > 0) entry.meta = index.meta;
+  return entry;
+}
+
+/** The query's conditions as one test, or undefined when it has none. */
+function matcher(query: ListQuery): ((entry: Entry) => boolean) | undefined {
+  const tests: ((entry: Entry) => boolean)[] = [];
+  const { name, namePrefix, meta } = query;
+  if (name !== undefined) tests.push((e) => e.name === name);
+  if (namePrefix !== undefined) tests.push((e) => e.name !== undefined && e.name.startsWith(namePrefix));
+  query.slots?.forEach((slot, i) => {
+    if (slot !== undefined) tests.push((e) => e.slots?.[i] === slot);
+  });
+  if (meta) tests.push((e) => e.meta !== undefined && Object.hasOwn(e.meta, meta.key) && e.meta[meta.key] === meta.value);
+  if (tests.length === 0) return undefined;
+  return (entry) => tests.every((t) => t(entry));
+}
