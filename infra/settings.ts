@@ -299,3 +299,12 @@ function checkCombinations(v: Record<SettingKey, unknown>): void {
     throw new SettingError(`context remoteNodeAcceptUnknownHosts=true contradicts ${sources[0]}: host keys are either checked or not`);
   }
 }
+
+/** The context table of docs/deploy.md, as the table above defines it (a test keeps the doc equal to it). */
+export function renderSettingsTable(): string {
+  const rows = Object.entries(SETTINGS).map(([key, s]) => {
+    const env = 'env' in s ? `\`${s.env.name}\`` : '–';
+    return `| \`${key}\` | ${env} | ${s.accepts} | ${s.defaultText} | ${s.doc} |`;
+  });
+  return ['| context key | variable | accepts | default | what it sets |', '|---|---|---|---|---|', ...rows].join('\n');
+}
