@@ -173,6 +173,10 @@ export class ImsFunction extends Construct {
     });
     role.attachInlinePolicy(tracing);
     acknowledgeFunctionDefaults(this.fn, tracing);
-    if (props.network) acknowledgeVpcExecution(role);
+    if (props.network) {
+      // Lambda adds the function's network interfaces with the role's own rights (ENI actions take no resource).
+      role.addManagedPolicy(iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaVPCAccessExecutionRole'));
+      acknowledgeVpcExecution(role);
+    }
   }
 }
