@@ -2,16 +2,19 @@
  * Every Lambda function of the service, with its defaults set in this one place: Node 22 on
  * arm64, an ESM bundle built by the local esbuild (never Docker), X-Ray tracing, and its own log
  * group with a month's retention (created by the stack, so no LogRetention custom resource).
+ * Optionally in a VPC, with reserved concurrency or an on-failure destination for its
+ * asynchronous invocations.
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { acknowledgeFunctionDefaults } from './nag.js';
+import { acknowledgeFunctionDefaults, acknowledgeVpcExecution } from './nag.js';
 import { FUNCTION_SIZING, type ImsFunctionKind } from './function-sizing.js';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -78,6 +81,18 @@ export interface ImsFunctionProps {
    * finds `x/` beside index.mjs.
    */
   files?: Record<string, string>;
+  /** Where the function runs when it must reach private networks (the cluster, the nodes). */
+  network?: FunctionNetwork;
+  /** At most this many concurrent invocations (for functions whose work fans out). */
+  reservedConcurrentExecutions?: number;
+  /** Asynchronous invocations: retries, then this destination for the failed events. */
+  onFailure?: lambda.IDestination;
+}
+
+export interface FunctionNetwork {
+  vpc: ec2.IVpc;
+  subnets: ec2.ISubnet[];
+  securityGroups: ec2.ISecurityGroup[];
 }
 
 /** Shell commands that bundle each lazy library the handler's bundle imports, beside it. */
@@ -136,15 +151,32 @@ export class ImsFunction extends Construct {
       ...SIZING[props.kind],
       role,
       logGroup: this.logGroup,
-      tracing: lambda.Tracing.ACTIVE,
       bundling: { ...BUNDLING, commandHooks: commandHooks(props.files) },
+      ...(props.network
+        ? { vpc: props.network.vpc, vpcSubnets: { subnets: props.network.subnets }, securityGroups: props.network.securityGroups }
+        : {}),
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      ...(props.onFailure ? { onFailure: props.onFailure, retryAttempts: 2, maxEventAge: Duration.hours(6) } : {}),
       environment: {
         POWERTOOLS_SERVICE_NAME: 'ims',
+        POWERTOOLS_METRICS_NAMESPACE: 'IMS',
         // Stack traces point into the TypeScript sources, not the minified bundle.
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,
       },
     });
-    acknowledgeFunctionDefaults(this);
+    // Active tracing, with its grant in a policy of its own: X-Ray's actions take no resource, so
+    // that policy's `*` is acknowledged there and a `*` anywhere else in the role still fails cdk-nag.
+    (this.fn.node.defaultChild as lambda.CfnFunction).tracingConfig = { mode: lambda.Tracing.ACTIVE };
+    const tracing = new iam.Policy(this, 'Tracing', {
+      statements: [new iam.PolicyStatement({ actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], resources: ['*'] })],
+    });
+    role.attachInlinePolicy(tracing);
+    acknowledgeFunctionDefaults(this.fn, tracing);
+    if (props.network) {
+      // Lambda adds the function's network interfaces with the role's own rights (ENI actions take no resource).
+      role.addManagedPolicy(iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaVPCAccessExecutionRole'));
+      acknowledgeVpcExecution(role);
+    }
   }
 }

@@ -21,14 +21,15 @@ export function createAccessLogsBucket(scope: Construct, id: string): s3.Bucket 
 export interface DataBucketProps {
   bucketName?: string;
   accessLogs: s3.IBucket;
-  versioned: boolean;
+  /** Days a replaced or deleted version is kept. */
+  noncurrentVersionDays: number;
 }
 
 export function createDataBucket(scope: Construct, id: string, props: DataBucketProps): s3.Bucket {
   return new s3.Bucket(scope, id, {
     ...PRIVATE_DEFAULTS,
     bucketName: props.bucketName,
-    versioned: props.versioned,
+    versioned: true,
     serverAccessLogsBucket: props.accessLogs,
     serverAccessLogsPrefix: `${id}/`,
     lifecycleRules: [
@@ -36,7 +37,7 @@ export function createDataBucket(scope: Construct, id: string, props: DataBucket
         // Artifacts are uploaded in parts; an interrupted upload's parts would be billed forever.
         abortIncompleteMultipartUploadAfter: Duration.days(7),
         // Replaced or deleted artifacts stay recoverable for a while, not forever.
-        ...(props.versioned ? { noncurrentVersionExpiration: Duration.days(30) } : {}),
+        noncurrentVersionExpiration: Duration.days(props.noncurrentVersionDays),
       },
     ],
   });

@@ -1,11 +1,13 @@
 /**
  * The deployed service: the HTTP API and its handlers, the job workflow, the records table, the
- * artifact buckets and the secrets the workers need. Each function is granted only what its
- * use cases touch (docs/deploy.md lists them).
+ * artifact buckets, the secrets the workers need, and the alarms and dashboard that watch them.
+ * Each function is granted only what its use cases touch (docs/deploy.md lists them, and a test
+ * compares that list with the template). Settings come from infra/settings.ts.
  */
 import { ArnFormat, CfnOutput, CfnParameter, Duration, Fn, RemovalPolicy, SecretValue, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambdaDestinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
@@ -13,16 +15,20 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import type { HandlerGroup } from '#shared/http/routes.js';
 import { LIST_OBJECT_DAYS, LIST_OBJECT_PREFIX } from '#shared/http/list-objects.js';
 import { buildJobWorkflow, DEFAULT_EXECUTION_TIMEOUT, type JobWorkflowFunctions } from '#infra/workflow/definition.js';
-import { knownHostsFromSetting } from '#shared/workers/remote-node/known-hosts.js';
-import { ImsFunction } from '../constructs/ims-function.js';
+import { ImsFunction, type FunctionNetwork } from '../constructs/ims-function.js';
 import { ImsHttpApi } from '../constructs/ims-http-api.js';
 import { createRecordsTable } from '../constructs/records-table.js';
+import { Monitoring } from '../constructs/monitoring.js';
+import { PrivateNetwork } from '../constructs/network.js';
 import { createAccessLogsBucket, createDataBucket } from '../constructs/secure-bucket.js';
+import type { Audience, DeploySettings } from '../settings.js';
 import {
+  acknowledge,
   acknowledgeBucketNotifications,
   acknowledgeBucketAccess,
   acknowledgeExecutionAccess,
@@ -32,36 +38,19 @@ import {
   acknowledgeListObjects,
   acknowledgeS3SigningIdentity,
   acknowledgeStateMachine,
+  acknowledgeSynchronousInvocation,
   acknowledgeTableAccess,
 } from '../constructs/nag.js';
 
 export interface ImsStackProps extends StackProps {
-  /** Bucket names are global; left out, CloudFormation generates unique ones. */
-  imsBucketName?: string;
-  bootImagesBucketName?: string;
-  /** What `GET /version` answers (IMS_VERSION). */
-  imsVersion: string;
-  /** The worker new jobs run on (IMS_JOB_WORKER). */
-  jobWorker: string;
-  /**
-   * known_hosts text the remote build nodes' host keys are checked against
-   * (REMOTE_NODE_KNOWN_HOSTS); left out, any host key is accepted. Host keys are public, so an
-   * environment variable is fine; Lambda allows 4 KB of environment per function.
-   */
-  remoteNodeKnownHosts?: string;
-  /**
-   * Host (with `:port` when not the scheme's) the job pods reach IMS at, under `/apis/ims`
-   * (API_GATEWAY_HOSTNAME); left out, the HTTP API's own endpoint host.
-   */
-  podApiHostname?: string;
-  /** Scheme of the pods' IMS URL (IMS_JOB_API_SCHEME); default https. */
-  podApiScheme?: 'https' | 'http';
+  /** Every context setting, checked (infra/settings.ts). */
+  settings: DeploySettings;
 }
 
-/** The kubernetes worker renders its job manifests from these templates at run time. */
 /** Where recipe archives that register themselves are uploaded (RECIPE_UPLOAD_PREFIX). */
 const RECIPE_PREFIX = 'recipes/';
 
+/** The kubernetes worker renders its job manifests from these templates at run time. */
 export const STAGE_FILES = { 'shared/workers/kubernetes/templates': 'templates' };
 
 type Stage = keyof JobWorkflowFunctions;
@@ -79,14 +68,23 @@ export class ImsStack extends Stack {
   readonly s3SigningKeySecret: secretsmanager.Secret;
   readonly apiFunctions: Record<HandlerGroup, ImsFunction>;
   readonly stageFunctions: Record<Stage, ImsFunction>;
-  readonly recipeUploadFunction: ImsFunction;
+  /** Only with context recipeUploadTrigger=true. */
+  readonly recipeUploadFunction?: ImsFunction;
+  /** Where recipe-upload events go after their retries (with the trigger). */
+  readonly recipeUploadDeadLetters?: sqs.Queue;
+  /** The VPC and its endpoints, when context vpcId is given. */
+  readonly network?: PrivateNetwork;
+  readonly monitoring: Monitoring;
   readonly stateMachine: sfn.StateMachine;
   /** Checks every job not yet ended once a minute (shared/workflow/reconcile.ts). */
   readonly reconcileFunction: ImsFunction;
   readonly httpApi: ImsHttpApi;
 
+  private readonly settings: DeploySettings;
+
   constructor(scope: Construct, id: string, props: ImsStackProps) {
     super(scope, id, props);
+    const settings = (this.settings = props.settings);
 
     const jwtIssuer = new CfnParameter(this, 'JwtIssuer', {
       type: 'String',
@@ -99,17 +97,21 @@ export class ImsStack extends Stack {
 
     this.table = createRecordsTable(this, 'Records');
     const accessLogs = createAccessLogsBucket(this, 'AccessLogs');
-    this.imsBucket = createDataBucket(this, 'ImsBucket', { bucketName: props.imsBucketName, accessLogs, versioned: false });
-    this.bootImagesBucket = createDataBucket(this, 'BootImagesBucket', { bucketName: props.bootImagesBucketName, accessLogs, versioned: true });
+    const noncurrentVersionDays = settings.noncurrentVersionDays;
+    this.imsBucket = createDataBucket(this, 'ImsBucket', { bucketName: settings.imsBucketName, accessLogs, noncurrentVersionDays });
+    this.bootImagesBucket = createDataBucket(this, 'BootImagesBucket', { bucketName: settings.bootImagesBucketName, accessLogs, noncurrentVersionDays });
     this.imsBucket.addLifecycleRule({ prefix: LIST_OBJECT_PREFIX, expiration: Duration.days(LIST_OBJECT_DAYS) });
 
     // Created without a value (CloudFormation fills in a random placeholder); the operator puts
-    // the real one in after the first deploy, so no secret ever appears in the template.
+    // the real one in after the first deploy, so no secret ever appears in the template. They
+    // outlive the stack: a redeploy after a delete finds the values the operator put in.
     this.kubeconfigSecret = new secretsmanager.Secret(this, 'KubeconfigSecret', {
       description: 'IMS: kubeconfig (YAML) the kubernetes job worker uses to reach the cluster',
+      removalPolicy: RemovalPolicy.RETAIN,
     });
     this.remoteNodeKeySecret = new secretsmanager.Secret(this, 'RemoteNodeKeySecret', {
       description: 'IMS: SSH private key (PEM/OpenSSH) for remote build nodes',
+      removalPolicy: RemovalPolicy.RETAIN,
     });
     acknowledgeExternalSecret(this.kubeconfigSecret);
     acknowledgeExternalSecret(this.remoteNodeKeySecret);
@@ -119,31 +121,39 @@ export class ImsStack extends Stack {
       TABLE_NAME: this.table.tableName,
       S3_IMS_BUCKET: this.imsBucket.bucketName,
       S3_BOOT_IMAGES_BUCKET: this.bootImagesBucket.bucketName,
-      IMS_VERSION: props.imsVersion,
-      IMS_JOB_WORKER: props.jobWorker,
     };
 
+    // The functions that reach the cluster or the nodes run in the operator's VPC, when given.
+    if (settings.vpcId && settings.subnetIds && settings.securityGroupIds) {
+      this.network = new PrivateNetwork(this, 'Network', {
+        vpcId: settings.vpcId,
+        subnetIds: settings.subnetIds,
+        securityGroupIds: settings.securityGroupIds,
+        endpointRouteTableIds: settings.createVpcEndpoints === false ? undefined : settings.routeTableIds,
+      });
+    }
+    const network = this.network?.functionNetwork;
+
     const apiScope = new Construct(this, 'ApiHandlers');
-    const apiFunction = (group: HandlerGroup, description: string, environment: Record<string, string> = recordsEnv) =>
-      new ImsFunction(apiScope, group, { entry: `functions/api/${group}.ts`, kind: 'api', description, environment });
+    const apiFunction = (group: HandlerGroup, description: string, environment: Record<string, string> = recordsEnv, more: { network?: FunctionNetwork; reservedConcurrentExecutions?: number } = {}) =>
+      new ImsFunction(apiScope, group, { entry: `functions/api/${group}.ts`, kind: 'api', description, environment, ...more });
     this.apiFunctions = {
-      // Health, version and unknown URLs touch no data: only the version is passed in.
-      service: apiFunction('service', 'IMS API: health, version, unknown URLs', { IMS_VERSION: props.imsVersion }),
+      // Health, version and unknown URLs touch no data.
+      service: apiFunction('service', 'IMS API: health, version, unknown URLs', {}),
       'public-keys': apiFunction('public-keys', 'IMS API: public keys'),
       recipes: apiFunction('recipes', 'IMS API: recipes'),
       images: apiFunction('images', 'IMS API: images'),
       deleted: apiFunction('deleted', 'IMS API: soft-deleted records'),
-      'remote-build-nodes': apiFunction('remote-build-nodes', 'IMS API: remote build nodes'),
-      jobs: apiFunction('jobs', 'IMS API: jobs'),
+      // A status request probes every node: its concurrency is bounded, so a burst of requests
+      // cannot open an unbounded number of SSH connections to the nodes.
+      'remote-build-nodes': apiFunction('remote-build-nodes', 'IMS API: remote build nodes', recordsEnv, { network, reservedConcurrentExecutions: settings.remoteBuildNodesConcurrency }),
+      jobs: apiFunction('jobs', 'IMS API: jobs', recordsEnv, { network }),
     };
+    for (const f of Object.values(this.apiFunctions)) acknowledgeSynchronousInvocation(f.fn, 'API Gateway');
 
     const stageScope = new Construct(this, 'WorkflowStages');
-    const stageEnv = {
-      ...recordsEnv,
-      // ARNs only: the workers read the values at run time (shared/secrets.ts).
-      KUBECONFIG_SECRET_ARN: this.kubeconfigSecret.secretArn,
-      REMOTE_NODE_KEY_SECRET_ARN: this.remoteNodeKeySecret.secretArn,
-    };
+    // Secrets reach the functions as ARNs only (grantAccess): the workers read the values at run time (shared/secrets.ts).
+    const stageEnv = recordsEnv;
     this.stageFunctions = Object.fromEntries(
       STAGES.map((stage) => [
         stage,
@@ -153,9 +163,11 @@ export class ImsStack extends Stack {
           description: `IMS job workflow: ${stage}`,
           environment: stageEnv,
           files: STAGE_FILES,
+          network,
         }),
       ]),
     ) as Record<Stage, ImsFunction>;
+    for (const f of Object.values(this.stageFunctions)) acknowledgeSynchronousInvocation(f.fn, "the job workflow's task (which retries it and catches its errors)");
 
     // The reconciler runs the workers' checks as the waiting stages do, with the same settings.
     this.reconcileFunction = new ImsFunction(stageScope, 'reconcile', {
@@ -164,7 +176,15 @@ export class ImsStack extends Stack {
       description: 'IMS job workflow: reconciler (resumes, heartbeats or fails waiting jobs)',
       environment: stageEnv,
       files: STAGE_FILES,
+      network,
+      // One pass at a time: two overlapping passes would heartbeat and fail the same jobs twice.
+      reservedConcurrentExecutions: 1,
     });
+    acknowledge(
+      this.reconcileFunction.fn,
+      'Serverless-LambdaDLQ',
+      'Invoked once a minute by the schedule; a failed pass is made up by the next one, and its errors raise the function Errors alarm. A queue of missed passes would hold nothing to replay.',
+    );
     const schedulerRole = new iam.Role(this, 'ReconcileSchedulerRole', { assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com') });
     new scheduler.Schedule(this, 'ReconcileEveryMinute', {
       description: 'IMS: check every job not yet ended',
@@ -207,24 +227,11 @@ export class ImsStack extends Stack {
       f.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'], resources: [stateMachineArn] }));
     }
     this.reconcileFunction.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: [executionsArn] }));
-    acknowledgeReconcilerExecutions(this.reconcileFunction, stateMachineName);
+    acknowledgeReconcilerExecutions(this.reconcileFunction.fn, stateMachineName);
 
-    // Recipe archives uploaded under recipes/ register (and may build) themselves. Copies are left
-    // out on purpose: undelete copies archives back and must not start builds again.
-    this.recipeUploadFunction = new ImsFunction(this, 'RecipeUpload', {
-      entry: 'functions/events/recipe-upload.ts',
-      kind: 'api',
-      description: 'IMS: registers recipe archives uploaded to the ims bucket, and starts builds they ask for',
-      environment: { ...recordsEnv, STATE_MACHINE_ARN: this.stateMachine.stateMachineArn, RECIPE_UPLOAD_PREFIX: RECIPE_PREFIX },
-    });
-    for (const type of [s3.EventType.OBJECT_CREATED_PUT, s3.EventType.OBJECT_CREATED_POST, s3.EventType.OBJECT_CREATED_COMPLETE_MULTIPART_UPLOAD]) {
-      for (const suffix of ['.tgz', '.tar.gz']) {
-        this.imsBucket.addEventNotification(type, new s3n.LambdaDestination(this.recipeUploadFunction.fn), { prefix: RECIPE_PREFIX, suffix });
-      }
-    }
-    acknowledgeBucketNotifications(this);
+    if (settings.recipeUploadTrigger) [this.recipeUploadFunction, this.recipeUploadDeadLetters] = this.createRecipeUploadTrigger(recordsEnv, network);
 
-    this.grantAccess(props.remoteNodeKnownHosts);
+    this.grantAccess();
 
     this.httpApi = new ImsHttpApi(this, 'Http', {
       handlers: Object.fromEntries(Object.entries(this.apiFunctions).map(([group, f]) => [group, f.fn])) as Record<HandlerGroup, ImsFunction['fn']>,
@@ -233,12 +240,20 @@ export class ImsStack extends Stack {
     });
 
     // Where the job pods report: the stage functions render it into the job templates
-    // (API_GATEWAY_HOSTNAME, and IMS_URL = <scheme>://<host>/apis/ims).
-    const podApiHostname = props.podApiHostname ?? Fn.select(2, Fn.split('/', this.httpApi.api.apiEndpoint));
-    for (const f of this.workerFunctions()) {
-      f.fn.addEnvironment('API_GATEWAY_HOSTNAME', podApiHostname);
-      if (props.podApiScheme) f.fn.addEnvironment('IMS_JOB_API_SCHEME', props.podApiScheme);
+    // (API_GATEWAY_HOSTNAME, and IMS_URL = <scheme>://<host>/apis/ims); by default the API's own host.
+    if (!settings.podApiHostname) {
+      for (const f of this.workerFunctions()) f.fn.addEnvironment('API_GATEWAY_HOSTNAME', Fn.select(2, Fn.split('/', this.httpApi.api.apiEndpoint)));
     }
+    this.applyEnvironment();
+
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      alarmTopicArn: settings.alarmTopicArn,
+      api: this.httpApi.api,
+      functions: Object.fromEntries(this.allFunctions().map((f) => [f.node.id, f.fn])),
+      reconciler: this.reconcileFunction.fn,
+      stateMachine: this.stateMachine,
+      deadLetters: this.recipeUploadDeadLetters,
+    });
 
     new CfnOutput(this, 'ApiUrl', { value: this.httpApi.url, description: 'Base URL of the IMS API' });
     new CfnOutput(this, 'TableName', { value: this.table.tableName });
@@ -252,6 +267,89 @@ export class ImsStack extends Stack {
     });
     new CfnOutput(this, 'S3SigningUserName', { value: this.s3SigningUser.userName, description: 'IAM user of the S3 signing key' });
     new CfnOutput(this, 'RemoteNodeKeySecretArn', { value: this.remoteNodeKeySecret.secretArn, description: 'Put the remote build nodes SSH private key here' });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.monitoring.topic.topicArn, description: 'Subscribe to it to receive the alarms' });
+    new CfnOutput(this, 'DashboardName', { value: this.monitoring.dashboard.dashboardName });
+    if (this.recipeUploadDeadLetters) {
+      new CfnOutput(this, 'RecipeUploadDeadLetterQueueUrl', { value: this.recipeUploadDeadLetters.queueUrl, description: 'Recipe-upload events that failed after their retries' });
+    }
+  }
+
+  /**
+   * Recipe archives uploaded under recipes/ register (and may build) themselves. Copies are left
+   * out on purpose: undelete copies archives back and must not start builds again. Only the
+   * principals the operator names, and the stack's own roles that write there, may put objects
+   * under the prefix. Events that still fail after two retries land in an encrypted queue.
+   */
+  private createRecipeUploadTrigger(recordsEnv: Record<string, string>, network: FunctionNetwork | undefined): [ImsFunction, sqs.Queue] {
+    const deadLetters = new sqs.Queue(this, 'RecipeUploadDeadLetters', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    for (const id of ['AwsSolutions-SQS3', 'Serverless-SQSRedrivePolicy']) {
+      acknowledge(deadLetters, id, "This queue is the upload function's on-failure destination, the last stop of a failed event; its depth raises an alarm.");
+    }
+    const fn = new ImsFunction(this, 'RecipeUpload', {
+      entry: 'functions/events/recipe-upload.ts',
+      kind: 'api',
+      description: 'IMS: registers recipe archives uploaded to the ims bucket, and starts builds they ask for',
+      environment: { ...recordsEnv, STATE_MACHINE_ARN: this.stateMachine.stateMachineArn, RECIPE_UPLOAD_PREFIX: RECIPE_PREFIX },
+      // A new job is placed on the remote build nodes, which it probes.
+      network,
+      onFailure: new lambdaDestinations.SqsDestination(deadLetters),
+    });
+    acknowledge(
+      fn.fn,
+      'Serverless-LambdaDLQ',
+      'Failed asynchronous invocations go to an on-failure destination (the RecipeUploadDeadLetters queue), which keeps the event and the error; a dead-letter queue would keep only the event.',
+    );
+    for (const type of [s3.EventType.OBJECT_CREATED_PUT, s3.EventType.OBJECT_CREATED_POST, s3.EventType.OBJECT_CREATED_COMPLETE_MULTIPART_UPLOAD]) {
+      for (const suffix of ['.tgz', '.tar.gz']) {
+        this.imsBucket.addEventNotification(type, new s3n.LambdaDestination(fn.fn), { prefix: RECIPE_PREFIX, suffix });
+      }
+    }
+    acknowledgeBucketNotifications(this);
+    // The stack's own writers there: soft delete and undelete move archives out and back.
+    const writers = [this.apiFunctions.recipes, this.apiFunctions.deleted, ...this.workerFunctions()].map((f) => f.fn.role!.roleArn);
+    this.imsBucket.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'RecipeUploadsOnlyByNamedPrincipals',
+        effect: iam.Effect.DENY,
+        principals: [new iam.AnyPrincipal()],
+        actions: ['s3:PutObject'],
+        resources: [this.imsBucket.arnForObjects(`${RECIPE_PREFIX}*`)],
+        conditions: { ArnNotLike: { 'aws:PrincipalArn': [...(this.settings.recipeUploadPrincipals ?? []), ...writers] } },
+      }),
+    );
+    return [fn, deadLetters];
+  }
+
+  /** Each setting's environment variable, to the functions of its audience (infra/settings.ts). */
+  private applyEnvironment(): void {
+    const api = Object.values(this.apiFunctions);
+    const upload = this.recipeUploadFunction ? [this.recipeUploadFunction] : [];
+    const jobs = [...this.workerFunctions(), this.apiFunctions.jobs, ...upload];
+    const audiences: Record<Audience, ImsFunction[]> = {
+      all: this.allFunctions(),
+      api,
+      data: this.allFunctions().filter((f) => f !== this.apiFunctions.service),
+      jobs,
+      pods: this.workerFunctions(),
+      nodes: [...jobs, this.apiFunctions['remote-build-nodes']],
+    };
+    for (const [audience, variables] of Object.entries(this.settings.environment) as [Audience, Record<string, string>][]) {
+      for (const f of audiences[audience]) for (const [name, value] of Object.entries(variables)) f.fn.addEnvironment(name, value);
+    }
+  }
+
+  /** Every function of the stack. */
+  allFunctions(): ImsFunction[] {
+    return [...Object.values(this.apiFunctions), ...this.workerFunctions(), ...(this.recipeUploadFunction ? [this.recipeUploadFunction] : [])];
+  }
+
+  /** The functions that connect to the remote build nodes (and so check their host keys). */
+  nodeFunctions(): ImsFunction[] {
+    return [...this.workerFunctions(), this.apiFunctions.jobs, this.apiFunctions['remote-build-nodes'], ...(this.recipeUploadFunction ? [this.recipeUploadFunction] : [])];
   }
 
   /**
@@ -286,8 +384,9 @@ export class ImsStack extends Stack {
   }
 
   /** Each function gets what its use cases touch, nothing more (service: only its logs). */
-  private grantAccess(remoteNodeKnownHosts: string | undefined): void {
+  private grantAccess(): void {
     const api = this.apiFunctions;
+    const upload = this.recipeUploadFunction ? [this.recipeUploadFunction] : [];
     for (const group of ['public-keys', 'recipes', 'images', 'deleted', 'remote-build-nodes', 'jobs'] as const) {
       this.grantTable(api[group]);
       // A whole list too large for a Lambda response is written under lists/ and read through a pre-signed URL.
@@ -308,35 +407,44 @@ export class ImsStack extends Stack {
     this.stateMachine.grantStartExecution(api.jobs.fn);
     // Deleting a job removes what its worker made (Kubernetes objects, a node's leftovers), and
     // creating one probes the remote build nodes to place it: the secret ARNs, read at run time.
-    const kubeconfigReaders = [api.jobs];
-    const nodeKeyReaders = [api.jobs, api['remote-build-nodes'], this.recipeUploadFunction];
-    for (const f of kubeconfigReaders) this.grantSecret(f, 'KUBECONFIG_SECRET_ARN', this.kubeconfigSecret);
-    for (const f of nodeKeyReaders) this.grantSecret(f, 'REMOTE_NODE_KEY_SECRET_ARN', this.remoteNodeKeySecret);
-    if (remoteNodeKnownHosts !== undefined) {
-      // Malformed text fails the synth here, not the first connection to a node.
-      knownHostsFromSetting(remoteNodeKnownHosts);
-      for (const f of [...nodeKeyReaders, ...this.workerFunctions()]) {
-        f.fn.addEnvironment('REMOTE_NODE_KNOWN_HOSTS', remoteNodeKnownHosts);
-      }
-    }
+    for (const f of [api.jobs, ...this.workerFunctions()]) this.grantSecret(f, 'KUBECONFIG_SECRET_ARN', this.kubeconfigSecret);
+    for (const f of this.nodeFunctions()) this.grantSecret(f, 'REMOTE_NODE_KEY_SECRET_ARN', this.remoteNodeKeySecret);
+    this.grantKnownHosts();
     // Creating a job pre-signs its download URL with the signing key; the stage functions hand the
     // key to the job pods (ims-s3-credentials).
-    for (const f of [api.jobs, this.recipeUploadFunction, ...this.workerFunctions()]) {
+    for (const f of [api.jobs, ...upload, ...this.workerFunctions()]) {
       this.grantSecret(f, 'S3_SIGNING_SECRET_ARN', this.s3SigningKeySecret);
     }
-    this.grantTable(this.recipeUploadFunction);
-    this.grantBucket(this.recipeUploadFunction, this.imsBucket, false);
-    this.stateMachine.grantStartExecution(this.recipeUploadFunction.fn);
+    for (const f of upload) {
+      this.grantTable(f);
+      this.grantBucket(f, this.imsBucket, false);
+      this.stateMachine.grantStartExecution(f.fn);
+    }
     this.stateMachine.grantExecution(api.jobs.fn, 'states:StopExecution');
-    acknowledgeExecutionAccess(api.jobs, this.stateMachine);
+    acknowledgeExecutionAccess(api.jobs.fn, this.stateMachine);
 
     for (const f of this.workerFunctions()) {
       this.grantTable(f);
       this.grantBucket(f, this.imsBucket, true);
       this.grantBucket(f, this.bootImagesBucket, true);
-      this.kubeconfigSecret.grantRead(f.fn);
-      this.remoteNodeKeySecret.grantRead(f.fn);
     }
+  }
+
+  /**
+   * The known_hosts text from a secret or a parameter: each function that connects to a node may
+   * read exactly that one (the text itself, when given as context, is in their environment).
+   */
+  private grantKnownHosts(): void {
+    const { remoteNodeKnownHostsSecretArn: secretArn, remoteNodeKnownHostsParameter: parameter } = this.settings;
+    const statement = secretArn
+      ? new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'], resources: [secretArn] })
+      : parameter
+        ? new iam.PolicyStatement({
+            actions: ['ssm:GetParameter'],
+            resources: [this.formatArn({ service: 'ssm', resource: 'parameter', resourceName: parameter.replace(/^\//, '') })],
+          })
+        : undefined;
+    if (statement) for (const f of this.nodeFunctions()) f.fn.addToRolePolicy(statement);
   }
 
   /** The functions that run the workers' code: the stages and the reconciler. */
@@ -351,12 +459,12 @@ export class ImsStack extends Stack {
 
   private grantTable(f: ImsFunction): void {
     this.table.grantReadWriteData(f.fn);
-    acknowledgeTableAccess(f, this.table);
+    acknowledgeTableAccess(f.fn, this.table);
   }
 
   private grantBucket(f: ImsFunction, bucket: s3.Bucket, write: boolean): void {
     if (write) bucket.grantReadWrite(f.fn);
     else bucket.grantRead(f.fn);
-    acknowledgeBucketAccess(f, bucket, write);
+    acknowledgeBucketAccess(f.fn, bucket, write);
   }
 }

@@ -9,14 +9,15 @@
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { App, Stack, type CfnElement } from 'aws-cdk-lib';
+import { App, Validations, type CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { IConstruct } from 'constructs';
-import { AwsSolutionsChecks } from 'cdk-nag';
+import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { REPO_ROOT } from '#infra/constructs/ims-function.js';
 import { PUBLIC_PATHS } from '#infra/constructs/ims-http-api.js';
 import { ImsStack } from '#infra/stacks/ims-stack.js';
+import { KNOWN_HOSTS_SECRET, PRIVATE_CONTEXT, synthStack, UPLOADER } from './synth.js';
 import { API_BASE_PATH, ROUTES, type HandlerGroup } from '#shared/http/routes.js';
 import { LIST_OBJECT_DAYS, LIST_OBJECT_PREFIX } from '#shared/http/list-objects.js';
 import { tableKeySchema } from '#shared/store/table-design.js';
@@ -24,28 +25,28 @@ import { tableKeySchema } from '#shared/store/table-design.js';
 type Resource = { Type: string; Properties: Record<string, any> };
 type Statement = { Effect: string; Action: string | string[]; Resource: unknown };
 
-const cdkJson = JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> };
-
 let app: App;
 let stack: ImsStack;
 let template: Template;
 let resources: Record<string, Resource>;
+/** The stack with the recipe-upload trigger on (it is off by default: see 'recipe uploads'). */
+let upload: NonNullable<ImsStack['recipeUploadFunction']>;
 
 beforeAll(() => {
-  app = new App({ context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } });
-  stack = new ImsStack(app, 'ImsTest', {
+  ({ app, stack, template } = synthStack('ImsTest', {
     imsBucketName: 'ims-test-recipes',
     bootImagesBucketName: 'ims-test-boot-images',
     imsVersion: '9.9.9',
-    jobWorker: 'kubernetes',
-  });
-  template = Template.fromStack(stack);
+    recipeUploadTrigger: 'true',
+    recipeUploadPrincipals: UPLOADER,
+  }));
   resources = template.toJSON().Resources;
+  upload = stack.recipeUploadFunction!;
 }, 120_000);
 
 const logicalId = (construct: IConstruct) => stack.getLogicalId(construct.node.defaultChild as CfnElement);
 const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
-const allFunctions = () => [...Object.values(stack.apiFunctions), ...Object.values(stack.stageFunctions), stack.reconcileFunction, stack.recipeUploadFunction];
+const allFunctions = () => stack.allFunctions();
 /** aws-cdk-lib's own deploy-time helper that writes bucket notification configurations. */
 const isCdkNotificationsHandler = (id: string) => id.startsWith('BucketNotificationsHandler');
 const sortBy = <T>(items: readonly T[], key: (t: T) => string) => [...items].sort((a, b) => key(a).localeCompare(key(b)));
@@ -128,9 +129,14 @@ describe('buckets', () => {
     }
   });
 
-  test('version the boot-images (artifacts) bucket only', () => {
-    expect(resources[logicalId(stack.bootImagesBucket)].Properties.VersioningConfiguration).toEqual({ Status: 'Enabled' });
-    expect(resources[logicalId(stack.imsBucket)].Properties.VersioningConfiguration).toBeUndefined();
+  test('are versioned, and expire replaced or deleted versions after noncurrentVersionDays (30 by default)', () => {
+    for (const bucket of dataBuckets()) {
+      const p = resources[logicalId(bucket)].Properties;
+      expect(p.VersioningConfiguration).toEqual({ Status: 'Enabled' });
+      expect(p.LifecycleConfiguration.Rules).toContainEqual(expect.objectContaining({ NoncurrentVersionExpiration: { NoncurrentDays: 30 } }));
+    }
+    const { stack: s, resources: r, logicalId: id } = synthStack('ImsDays', { noncurrentVersionDays: '7' });
+    expect(r[id(s.imsBucket)].Properties.LifecycleConfiguration.Rules).toContainEqual(expect.objectContaining({ NoncurrentVersionExpiration: { NoncurrentDays: 7 } }));
   });
 });
 
@@ -224,8 +230,8 @@ describe('functions', () => {
       IMS_JOB_WORKER: 'kubernetes',
       POWERTOOLS_SERVICE_NAME: 'ims',
     });
-    expect(env(stack.recipeUploadFunction).STATE_MACHINE_ARN).toEqual({ Ref: logicalId(stack.stateMachine) });
-    const starters = [stack.apiFunctions.jobs, stack.recipeUploadFunction];
+    expect(env(upload).STATE_MACHINE_ARN).toEqual({ Ref: logicalId(stack.stateMachine) });
+    const starters = [stack.apiFunctions.jobs, upload];
     // The stages and the reconciler send task callbacks: they get the ARN built from the machine's
     // name, not a reference (the machine invokes them, so a reference would be a cycle).
     const callers = [...Object.values(stack.stageFunctions), stack.reconcileFunction];
@@ -258,7 +264,7 @@ describe('secrets', () => {
       ...[...Object.values(stack.stageFunctions), stack.reconcileFunction].map((f) => [f, { ...kubeconfig, ...nodeKey, ...signing }] as const),
       [stack.apiFunctions.jobs, { ...kubeconfig, ...nodeKey, ...signing }],
       [stack.apiFunctions['remote-build-nodes'], nodeKey],
-      [stack.recipeUploadFunction, { ...nodeKey, ...signing }],
+      [upload, { ...nodeKey, ...signing }],
     ]);
     for (const f of allFunctions()) {
       const env = functionProps(f).Environment.Variables as Record<string, unknown>;
@@ -267,30 +273,6 @@ describe('secrets', () => {
       const reads = actionsOf(f).includes('secretsmanager:GetSecretValue');
       expect(reads).toBe(expected.has(f));
     }
-  });
-
-  test('the nodes\' known hosts, when given, reach every function that connects to a node; malformed text fails the synth', () => {
-    expect(functionProps(stack.apiFunctions.jobs).Environment.Variables.REMOTE_NODE_KNOWN_HOSTS).toBeUndefined();
-    const known = '[10.1.0.5]:22 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
-    const withKnown = new ImsStack(new App({ context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } }), 'ImsKnown', {
-      imsVersion: '9.9.9',
-      jobWorker: 'kubernetes',
-      remoteNodeKnownHosts: known,
-    });
-    const fnResources = Template.fromStack(withKnown).toJSON().Resources as Record<string, Resource>;
-    const envOf = (f: { fn: { node: IConstruct['node'] } }) =>
-      fnResources[withKnown.getLogicalId(f.fn.node.defaultChild as CfnElement)].Properties.Environment.Variables as Record<string, unknown>;
-    const readers = [...Object.values(withKnown.stageFunctions), withKnown.apiFunctions.jobs, withKnown.apiFunctions['remote-build-nodes'], withKnown.recipeUploadFunction];
-    for (const f of readers) expect(envOf(f).REMOTE_NODE_KNOWN_HOSTS).toBe(known);
-    for (const f of [withKnown.apiFunctions.images, withKnown.apiFunctions.service]) expect(envOf(f).REMOTE_NODE_KNOWN_HOSTS).toBeUndefined();
-    expect(
-      () =>
-        new ImsStack(new App({ context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } }), 'ImsBadKnown', {
-          imsVersion: '9.9.9',
-          jobWorker: 'kubernetes',
-          remoteNodeKnownHosts: 'node1 ssh-ed25519',
-        }),
-    ).toThrow(/REMOTE_NODE_KNOWN_HOSTS line 1/);
   });
 
   test('never appear as values in any environment', () => {
@@ -436,7 +418,7 @@ describe('job pods', () => {
     // Only the functions that pre-sign or write the pods' Secret may read it.
     const readers = allFunctions().filter((f) => JSON.stringify(statementsOf(f)).includes(logicalId(stack.s3SigningKeySecret)));
     expect(sortBy(readers.map((f) => logicalId(f.fn)), (x) => x)).toEqual(
-      sortBy([stack.apiFunctions.jobs, stack.recipeUploadFunction, ...Object.values(stack.stageFunctions), stack.reconcileFunction].map((f) => logicalId(f.fn)), (x) => x),
+      sortBy([stack.apiFunctions.jobs, upload, ...Object.values(stack.stageFunctions), stack.reconcileFunction].map((f) => logicalId(f.fn)), (x) => x),
     );
   });
 
@@ -449,15 +431,9 @@ describe('job pods', () => {
       expect(env.IMS_JOB_API_SCHEME).toBeUndefined();
     }
     for (const f of Object.values(stack.apiFunctions)) expect(functionProps(f).Environment.Variables.API_GATEWAY_HOSTNAME).toBeUndefined();
-    const custom = new ImsStack(new App({ context: { ...cdkJson.context, 'aws:cdk:bundling-stacks': [] } }), 'ImsPods', {
-      imsVersion: '9.9.9',
-      jobWorker: 'kubernetes',
-      podApiHostname: 'api-gw-service-nmn.local',
-      podApiScheme: 'https',
-    });
-    const fnResources = Template.fromStack(custom).toJSON().Resources as Record<string, Resource>;
+    const { stack: custom, envOf } = synthStack('ImsPods', { podApiHostname: 'api-gw-service-nmn.local', podApiScheme: 'https' });
     for (const f of Object.values(custom.stageFunctions)) {
-      const env = fnResources[custom.getLogicalId(f.fn.node.defaultChild as CfnElement)].Properties.Environment.Variables;
+      const env = envOf(f);
       expect({ host: env.API_GATEWAY_HOSTNAME, scheme: env.IMS_JOB_API_SCHEME }).toEqual({ host: 'api-gw-service-nmn.local', scheme: 'https' });
     }
   });
@@ -472,20 +448,35 @@ describe('outputs', () => {
   });
 });
 
-describe('cdk-nag (AwsSolutions)', () => {
-  test('reports no unacknowledged finding for the stack', () => {
-    const report = new AwsSolutionsChecks().validateScope(app);
-    expect(report.violations.map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`)).toEqual([]);
-    expect(report.success).toBe(true);
+describe('cdk-nag (AwsSolutions and Serverless)', () => {
+  const findings = (scope: IConstruct) =>
+    [new AwsSolutionsChecks(), new ServerlessChecks()].flatMap((pack) =>
+      pack.validateScope(scope).violations.map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`),
+    );
+
+  test('report no unacknowledged finding for the stack, in its default and its private settings', () => {
+    expect(findings(app)).toEqual([]);
+    const { app: privateApp } = synthStack('ImsNagPrivate', { ...PRIVATE_CONTEXT, remoteNodeKnownHostsSecretArn: KNOWN_HOSTS_SECRET });
+    expect(findings(privateApp)).toEqual([]);
   });
 
-  test('does report a finding nobody acknowledged (the check is live)', () => {
-    const probe = new Stack(new App(), 'NagProbe');
-    new iam.Role(probe, 'Wide', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') }).addToPolicy(
-      new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: ['*'] }),
-    );
-    const report = new AwsSolutionsChecks().validateScope(probe);
-    expect(report.violations.map((v) => v.ruleName)).toContain('AwsSolutions-IAM5[Resource::*]');
+  test('acknowledge nothing on the stack or on a construct above a function: each acknowledgement sits on its resource', () => {
+    const acknowledged = (c: IConstruct) => c.node.metadata.some((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY);
+    expect(acknowledged(stack)).toBe(false);
+    expect(acknowledged(app)).toBe(false);
+    for (const f of allFunctions()) expect({ path: f.node.path, acknowledged: acknowledged(f) }).toEqual({ path: f.node.path, acknowledged: false });
+  });
+
+  test('a wildcard grant added to one function fails the synth', () => {
+    const { app: wide, stack: wideStack } = synthStack('ImsWide');
+    wideStack.apiFunctions.images.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: ['*'] }));
+    const report = new AwsSolutionsChecks().validateScope(wide);
+    expect(report.success).toBe(false);
+    const finding = report.violations.find((v) => v.ruleName === 'AwsSolutions-IAM5[Resource::*]');
+    expect(finding?.violatingResources.map((r) => r.constructPath)).toEqual(['ImsWide/ApiHandlers/images/Role/DefaultPolicy/Resource']);
+    // And the app fails its synth with it: the packs run as validation plugins.
+    Validations.of(wide).addPlugins(new AwsSolutionsChecks(wide), new ServerlessChecks(wide));
+    expect(() => wide.synth({ force: true })).toThrow(/ImsWide\/ApiHandlers\/images\/Role\/DefaultPolicy[\s\S]*AwsSolutions-IAM5\[Resource::\*\]/);
   });
 });
 
@@ -493,7 +484,7 @@ describe('recipe uploads', () => {
   test('archives under recipes/ created by put, post or multipart upload (not copy) invoke the upload handler', () => {
     const [config] = ofType('Custom::S3BucketNotifications').map(([, r]) => r.Properties);
     expect(config.BucketName).toEqual({ Ref: stack.getLogicalId(stack.imsBucket.node.defaultChild as CfnElement) });
-    const target = { 'Fn::GetAtt': [stack.getLogicalId(stack.recipeUploadFunction.fn.node.defaultChild as CfnElement), 'Arn'] };
+    const target = { 'Fn::GetAtt': [stack.getLogicalId(upload.fn.node.defaultChild as CfnElement), 'Arn'] };
     const configs = config.NotificationConfiguration.LambdaFunctionConfigurations as { Events: string[]; LambdaFunctionArn: unknown; Filter: { Key: { FilterRules: { Name: string; Value: string }[] } } }[];
     const seen = configs.map((c) => {
       expect(c.LambdaFunctionArn).toEqual(target);
@@ -506,7 +497,7 @@ describe('recipe uploads', () => {
   });
 
   test('the upload handler reads the ims bucket, writes the table, starts executions, and nothing more', () => {
-    const statements = statementsOf(stack.recipeUploadFunction);
+    const statements = statementsOf(upload);
     const text = JSON.stringify(statements);
     expect(text).toContain('states:StartExecution');
     expect(text).not.toContain('states:StopExecution');
