@@ -1,12 +1,12 @@
 /**
  * The CDK app (`npx cdk synth|deploy`, see cdk.json). Every setting comes from context
- * (`-c key=value`), checked by infra/settings.ts; the JWT issuer and audience are CloudFormation
+ * (`-c key=value`), checked by infra/stacks/settings.ts; the JWT issuer and audience are CloudFormation
  * parameters of the stack. Both cdk-nag packs run as validation plugins: an unacknowledged
  * finding fails the synth.
  */
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
-import { readDeploySettings } from './settings.js';
+import { readDeploySettings } from './stacks/settings.js';
 import { ImsStack } from './stacks/ims-stack.js';
 
 const app = new App();

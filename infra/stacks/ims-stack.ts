@@ -2,7 +2,7 @@
  * The deployed service: the HTTP API and its handlers, the job workflow, the records table, the
  * artifact buckets, the secrets the workers need, and the alarms and dashboard that watch them.
  * Each function is granted only what its use cases touch (docs/deploy.md lists them, and a test
- * compares that list with the template). Settings come from infra/settings.ts.
+ * compares that list with the template). Settings come from infra/stacks/settings.ts.
  */
 import { ArnFormat, CfnOutput, CfnParameter, Duration, Fn, RemovalPolicy, SecretValue, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -26,7 +26,7 @@ import { createRecordsTable } from '../constructs/records-table.js';
 import { Monitoring } from '../constructs/monitoring.js';
 import { PrivateNetwork } from '../constructs/network.js';
 import { createAccessLogsBucket, createDataBucket } from '../constructs/secure-bucket.js';
-import type { Audience, DeploySettings } from '../settings.js';
+import type { Audience, DeploySettings } from './settings.js';
 import {
   acknowledge,
   acknowledgeBucketNotifications,
@@ -43,7 +43,7 @@ import {
 } from '../constructs/nag.js';
 
 export interface ImsStackProps extends StackProps {
-  /** Every context setting, checked (infra/settings.ts). */
+  /** Every context setting, checked (infra/stacks/settings.ts). */
   settings: DeploySettings;
 }
 
@@ -324,7 +324,7 @@ export class ImsStack extends Stack {
     return [fn, deadLetters];
   }
 
-  /** Each setting's environment variable, to the functions of its audience (infra/settings.ts). */
+  /** Each setting's environment variable, to the functions of its audience (infra/stacks/settings.ts). */
   private applyEnvironment(): void {
     const api = Object.values(this.apiFunctions);
     const upload = this.recipeUploadFunction ? [this.recipeUploadFunction] : [];

@@ -1,5 +1,5 @@
 /**
- * docs/deploy.md against the code: its settings table is the one infra/settings.ts defines, and
+ * docs/deploy.md against the code: its settings table is the one infra/stacks/settings.ts defines, and
  * its permission table is what the synthesized template grants each function (per function:
  * which actions on which kind of resource), with the recipe-upload trigger on and the known
  * hosts in a secret.
@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, test } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '#infra/constructs/ims-function.js';
-import { renderSettingsTable } from '#infra/settings.js';
+import { renderSettingsTable } from '#infra/stacks/settings.js';
 import { KNOWN_HOSTS_SECRET, synthStack, UPLOADER } from './synth.js';
 
 const doc = readFileSync(join(REPO_ROOT, 'docs/deploy.md'), 'utf8');
@@ -88,7 +88,7 @@ describe('docs/deploy.md', () => {
     template = permissionsOfTemplate();
   }, 120_000);
 
-  test('lists every context setting, as infra/settings.ts defines it', () => {
+  test('lists every context setting, as infra/stacks/settings.ts defines it', () => {
     expect(between('<!-- settings table', '<!-- end of settings table')).toBe(renderSettingsTable());
   });
 

@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import type { IConstruct } from 'constructs';
-import { readDeploySettings, SETTINGS } from '#infra/settings.js';
+import { readDeploySettings, SETTINGS } from '#infra/stacks/settings.js';
 import { KNOWN_HOSTS_SECRET, PRIVATE_CONTEXT, synthStack, UPLOADER } from './synth.js';
 
 type Synth = ReturnType<typeof synthStack>;

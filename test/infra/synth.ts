@@ -8,7 +8,7 @@ import { App, type CfnElement } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
 import { REPO_ROOT } from '#infra/constructs/ims-function.js';
-import { readDeploySettings } from '#infra/settings.js';
+import { readDeploySettings } from '#infra/stacks/settings.js';
 import { ImsStack } from '#infra/stacks/ims-stack.js';
 
 export const CDK_CONTEXT = (JSON.parse(readFileSync(join(REPO_ROOT, 'cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { knownHostsFromSetting } from '#shared/workers/remote-node/known-hosts.js';
 import { parseHostMap } from '#shared/workers/remote-node/settings.js';
-import { REPO_ROOT } from './constructs/ims-function.js';
+import { REPO_ROOT } from '../constructs/ims-function.js';
 
 /**
  * Which functions get a setting's variable:
