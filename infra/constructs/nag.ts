@@ -163,7 +163,7 @@ export function acknowledgeS3SigningIdentity(user: IConstruct, secret: IConstruc
 /** Put and read of whole-list objects under lists/ of the IMS bucket (shared/http/list-objects.ts). */
 export function acknowledgeListObjects(grantee: IConstruct, ims: IConstruct, prefix: string): void {
   acknowledge(
-    grantee,
+    policyOf(grantee),
     wildcard(`Resource::${arnOf(ims)}/${prefix}*`),
     `A whole list too large for a Lambda response is written to ${prefix}<random id>.json and read through a pre-signed URL: access is to that prefix of this one bucket, whose lifecycle rule expires the objects.`,
   );

@@ -393,7 +393,7 @@ export class ImsStack extends Stack {
       api[group].fn.addToRolePolicy(
         new iam.PolicyStatement({ actions: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload'], resources: [this.imsBucket.arnForObjects(`${LIST_OBJECT_PREFIX}*`)] }),
       );
-      acknowledgeListObjects(api[group], this.imsBucket, LIST_OBJECT_PREFIX);
+      acknowledgeListObjects(api[group].fn, this.imsBucket, LIST_OBJECT_PREFIX);
     }
     // Recipes live in the ims bucket, image manifests and artifacts in boot-images; soft delete
     // and undelete rename objects in place, hence write.
