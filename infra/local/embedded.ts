@@ -16,6 +16,7 @@ import { makeDynamoClient, makeS3Client } from '#shared/clients.js';
 import { readSettings } from '#shared/config.js';
 import { ensureTable } from '#shared/store/ensure-table.js';
 import { buildContext, type AppContext, type WorkerFactory } from '#shared/wiring.js';
+import { WORKERS } from '#shared/worker-table.js';
 import { allJobs, updateJobState } from '#shared/domain/job-state.js';
 import { handleS3Event } from '#functions/events/recipe-upload.js';
 import { logger } from '#shared/logger.js';
@@ -125,7 +126,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   env.STATE_MACHINE_ARN = EMBEDDED_STATE_MACHINE_ARN;
   const app: AppContext = buildContext(
     { ...settings, sfnEndpoint: sfn.url, stateMachineArn: EMBEDDED_STATE_MACHINE_ARN },
-    { env, workflow, workers: options.workers },
+    { env, workflow, workers: { ...WORKERS, ...options.workers } },
   );
   if (options.workflow?.clock) {
     const clock = options.workflow.clock;
