@@ -113,7 +113,7 @@ export function loadSecret(secretId: string, options?: SecretReadOptions): Promi
 }
 
 /** The value of the secret whose ARN the variable holds; undefined when the variable is unset. */
-export async function secretFromEnv(variable: string, env: Readonly<Record<string, string | undefined>> = process.env): Promise<string | undefined> {
+export async function secretFromEnv(variable: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
   const secretId = env[variable];
   return secretId ? loadSecret(secretId) : undefined;
 }

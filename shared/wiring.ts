@@ -28,17 +28,6 @@ export interface AppContext extends WorkflowContext {
   nodes: NodeProber;
 }
 
-/**
- * Every worker there is, by the name IMS_JOB_WORKER gives (and `remote-node`, which job creation
- * picks when it places a job on a remote build node). Each module loads on first use, so a
- * process that never runs a kind of job never loads its client library.
- */
-export const WORKERS: Readonly<Record<string, WorkerFactory>> = {
-  kubernetes: async (deps) => (await import('./workers/kubernetes/factory.js')).createKubernetesWorker(deps),
-  local: async (deps) => (await import('./workers/local/factory.js')).createLocalWorker(deps),
-  'remote-node': async (deps) => (await import('./workers/remote-node/factory.js')).createRemoteNodeWorker(deps),
-};
-
 const NO_WORKER_HINT =
   'set IMS_JOB_WORKER (kubernetes, with KUBECONFIG or in-cluster credentials; local, on this host as root) to run image jobs';
 
@@ -58,7 +47,11 @@ export interface ContextOptions {
   env?: Env;
   workflow?: WorkflowRunner;
   nodes?: NodeProber;
-  /** Workers beside (or in place of) the built-in ones, by name (tests' scripted workers). */
+  /**
+   * The workers jobs can run on, by name: the entry points that run jobs hand in WORKERS
+   * (shared/worker-table.ts); tests add scripted ones. Any other name gets a worker that
+   * explains how to configure one.
+   */
   workers?: Readonly<Record<string, WorkerFactory>>;
   /** The record store; DynamoDB (DYNAMODB_ENDPOINT, TABLE_NAME) when absent. The embedded runtime hands in its memory store. */
   store?: RecordStore;
@@ -66,7 +59,7 @@ export interface ContextOptions {
 
 export function buildContext(settings: Settings = readSettings(), options: ContextOptions = {}): AppContext {
   const env = options.env ?? {};
-  const factories = { ...WORKERS, ...options.workers };
+  const factories = options.workers ?? {};
   const artifacts = makeArtifactStore(settings);
   const workers = new Map<string, Promise<Worker>>();
   const workerFor = (name: string): Promise<Worker> => {
@@ -137,7 +130,7 @@ function nodeProber(remote: RemoteNodeSettings): NodeProber {
  * The context of a Lambda entry point: built on first use from the environment it is given
  * (the function's own, `process.env`, at the door), then kept for the life of the container.
  */
-export function contextFrom(env: Env): () => AppContext {
+export function contextFrom(env: Env, options: Omit<ContextOptions, 'env'> = {}): () => AppContext {
   let context: AppContext | undefined;
-  return () => (context ??= buildContext(readSettings(env), { env }));
+  return () => (context ??= buildContext(readSettings(env), { ...options, env }));
 }

@@ -1,6 +1,7 @@
 import { listResult } from '#shared/http/list-response.js';
 import { createApiHandler } from '#shared/http/api-handler.js';
 import { contextFrom, type AppContext } from '#shared/wiring.js';
+import { WORKERS } from '#shared/worker-table.js';
 import { created, noContent, ok } from '#shared/http/results.js';
 import { createJob, type JobCreateInput } from '#shared/domain/job-create.js';
 import { deleteJob, deleteJobs } from '#shared/domain/job-delete.js';
@@ -42,4 +43,4 @@ const operations: Operations = {
 export const handlerWith = (context: () => AppContext): ApiHandler => createApiHandler('jobs', operations, context);
 
 /** The Lambda entry point: its context is built, once per container, from the function's environment. */
-export const handler = handlerWith(contextFrom(process.env));
+export const handler = handlerWith(contextFrom(process.env, { workers: WORKERS }));

@@ -1,5 +1,6 @@
 import { runCleanupStage, type CleanupInput } from '#shared/workflow/stages.js';
 import { contextFrom, type AppContext } from '#shared/wiring.js';
+import { WORKERS } from '#shared/worker-table.js';
 
 /** Workflow stage `cleanup`: records the error on failure paths, then removes what the worker created. */
 export const handlerWith =
@@ -8,4 +9,4 @@ export const handlerWith =
     runCleanupStage(context(), input);
 
 /** The Lambda entry point: its context is built, once per container, from the function's environment. */
-export const handler = handlerWith(contextFrom(process.env));
+export const handler = handlerWith(contextFrom(process.env, { workers: WORKERS }));

@@ -1,5 +1,6 @@
 import { reconcileJobs } from '#shared/workflow/reconcile.js';
 import { contextFrom, type AppContext } from '#shared/wiring.js';
+import { WORKERS } from '#shared/worker-table.js';
 
 /** Scheduled once a minute: checks every job not yet ended, resumes, heartbeats or fails its execution. */
 export const handlerWith =
@@ -8,4 +9,4 @@ export const handlerWith =
     reconcileJobs(context());
 
 /** The Lambda entry point: its context is built, once per container, from the function's environment. */
-export const handler = handlerWith(contextFrom(process.env));
+export const handler = handlerWith(contextFrom(process.env, { workers: WORKERS }));

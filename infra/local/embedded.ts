@@ -19,6 +19,7 @@ import { ensureTable } from '#shared/store/ensure-table.js';
 import { openMemoryStore } from '#shared/store/record-stores.js';
 import { indexRecord } from '#shared/domain/record-index.js';
 import { buildContext, type AppContext, type WorkerFactory } from '#shared/wiring.js';
+import { WORKERS } from '#shared/worker-table.js';
 import { allJobs, updateJobState } from '#shared/domain/job-state.js';
 import { handleS3Event } from '#functions/events/recipe-upload.js';
 import { logger } from '#shared/logger.js';
@@ -167,7 +168,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   env.STATE_MACHINE_ARN = EMBEDDED_STATE_MACHINE_ARN;
   const app: AppContext = buildContext(
     { ...settings, sfnEndpoint: sfn.url, stateMachineArn: EMBEDDED_STATE_MACHINE_ARN },
-    { env, workflow, workers: options.workers, store },
+    { env, workflow, workers: { ...WORKERS, ...options.workers }, store },
   );
   if (options.workflow?.clock) {
     const clock = options.workflow.clock;

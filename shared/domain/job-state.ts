@@ -108,12 +108,12 @@ export async function updateJobState(ctx: DomainContext, id: string, change: (st
   });
 }
 
-function now(ctx: DomainContext): string {
+function now(ctx: Pick<DomainContext, 'clock'>): string {
   return formatTimestamp(ctx.clock.nowMicros());
 }
 
 /** Sets the status with a history entry; a no-op when it already has that status. */
-export function withStatus(ctx: DomainContext, state: JobState, status: JobStatus, detail?: string): JobState {
+export function withStatus(ctx: Pick<DomainContext, 'clock'>, state: JobState, status: JobStatus, detail?: string): JobState {
   if (state.job.status === status) return state;
   return {
     ...state,
@@ -122,7 +122,7 @@ export function withStatus(ctx: DomainContext, state: JobState, status: JobStatu
   };
 }
 
-export function withHistory(ctx: DomainContext, state: JobState, entry: Omit<HistoryEntry, 'time'>): JobState {
+export function withHistory(ctx: Pick<DomainContext, 'clock'>, state: JobState, entry: Omit<HistoryEntry, 'time'>): JobState {
   return { ...state, history: [...state.history, { time: now(ctx), ...entry }] };
 }
 

@@ -5,6 +5,6 @@
  */
 export const DEFAULT_SQUASHFS_OPTIONS = '-comp zstd -Xcompression-level 3 -b 1M';
 
-export function squashfsOptionsFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): string[] {
+export function squashfsOptionsFromEnv(env: Readonly<Record<string, string | undefined>>): string[] {
   return (env.IMS_SQUASHFS_OPTIONS || DEFAULT_SQUASHFS_OPTIONS).split(/\s+/).filter(Boolean);
 }

@@ -21,20 +21,15 @@ import {
 } from '../domain/job-state.js';
 import { logger } from '../logger.js';
 import { registerArtifacts } from './register-artifacts.js';
-import { judgeContact } from './heartbeat.js';
 import { markNodeJobStarted, releaseNodeJob } from '../domain/node-placement.js';
-import { withSshEndpoint } from './ssh-endpoint.js';
 import { uploadJobLogs } from './job-logs.js';
+import { allOf, finishedStage, isWaitingStage, ruleBeforeAsking, ruleOnProgress, type StateChange, type Verdict, type WaitingStage } from './stage-rules.js';
 import type { Stage } from '../domain/worker-port.js';
 import type { StageTimeouts } from './stage-timeouts.js';
 
 export interface StageInput {
   jobId: string;
 }
-
-export type WaitingStage = 'prepare' | 'build' | 'ssh' | 'package';
-
-export const WAITING_STAGES: readonly WaitingStage[] = ['prepare', 'build', 'ssh', 'package'];
 
 /** What the state machine passes a waiting stage: the job, the stage, and the token to resume it with. */
 export interface WaitingStageInput extends StageInput {
@@ -54,13 +49,11 @@ export interface WorkflowContext extends JobContext {
   stageTimeouts: StageTimeouts;
 }
 
-function isWaitingStage(stage: Stage | undefined): stage is WaitingStage {
-  return (WAITING_STAGES as readonly (Stage | undefined)[]).includes(stage);
-}
-
 /** Records the stage's start once (and the token it now waits on); undefined when the job is gone. */
 async function enterStage(ctx: WorkflowContext, jobId: string, stage: Stage, token?: string): Promise<JobState | undefined> {
+  let seen: JobState | undefined;
   const state = await updateJobState(ctx, jobId, (s) => {
+    seen = s;
     if (s.stage?.name === stage) {
       if (s.stage.token === token) return undefined;
       // Entered again (a retry) with a new token: a check of the old one no longer holds the stage.
@@ -73,11 +66,12 @@ async function enterStage(ctx: WorkflowContext, jobId: string, stage: Stage, tok
     if (error instanceof NotFoundError) return undefined;
     throw error;
   });
-  return state ?? (await findJobState(ctx, jobId));
+  // Unchanged (entered again with the same token): the state as read.
+  return state ?? seen;
 }
 
 async function finishStage(ctx: WorkflowContext, jobId: string, stage: Stage, detail?: string): Promise<void> {
-  await updateJobState(ctx, jobId, (s) => withHistory(ctx, s, { event: 'stage-finished', stage, ...(detail ? { detail } : {}) }));
+  await updateJobState(ctx, jobId, finishedStage(stage, ctx.clock.nowMicros(), detail));
 }
 
 /**
@@ -93,30 +87,14 @@ export async function enterWaitingStage(ctx: WorkflowContext, input: WaitingStag
   await checkWaitingStage(ctx, input.jobId, 'advance');
 }
 
-type Verdict = { outcome: 'running' } | { outcome: 'done'; detail?: string } | { outcome: 'failed'; reason: string };
-
-/** Where the waiting stage stands: asks the job's worker, and keeps the record's status and SSH endpoint up to date. */
-async function judgeStage(ctx: WorkflowContext, state: JobState, stage: WaitingStage, look: 'advance' | 'inspect'): Promise<Verdict> {
-  const jobId = state.job.id;
-  if (state.job.status === 'error') return { outcome: 'failed', reason: state.reason ?? 'the job was set to error' };
-  const elapsed = Number(ctx.clock.nowMicros() - BigInt(state.stage!.startedMicros)) / 1e6;
-  const limit = ctx.stageTimeouts[stage];
-  if (elapsed > limit) return { outcome: 'failed', reason: `stage ${stage} timed out after ${limit} s` };
+/** Where the waiting stage stands, and the change of the job state that goes with it; asks the job's worker unless the job's own state decides. */
+async function judgeStage(ctx: WorkflowContext, state: JobState, stage: WaitingStage, look: 'advance' | 'inspect'): Promise<{ verdict: Verdict; change?: StateChange }> {
+  const early = ruleBeforeAsking(state, stage, ctx.clock.nowMicros(), ctx.stageTimeouts[stage]);
+  if (early) return { verdict: early };
   const worker = await ctx.workerFor(state.worker);
   const job = workerJobOf(state);
   const progress = look === 'inspect' && worker.inspect ? await worker.inspect(stage, job) : await worker.advance(stage, job);
-  if (progress.state === 'failed') return { outcome: 'failed', reason: progress.reason };
-  const lost = await judgeContact(ctx, jobId, state, progress);
-  if (lost) return { outcome: 'failed', reason: lost };
-  if ((progress.status && progress.status !== state.job.status) || withSshEndpoint(state, progress.ssh) !== state) {
-    await updateJobState(ctx, jobId, (s) => {
-      // A check that raced with the stage's end says nothing of the next stage.
-      if (s.stage?.token !== state.stage!.token) return undefined;
-      const next = withSshEndpoint(s, progress.ssh);
-      return progress.status ? withStatus(ctx, next, progress.status, progress.detail) : next;
-    });
-  }
-  return progress.state === 'done' ? { outcome: 'done', detail: progress.detail } : { outcome: 'running' };
+  return ruleOnProgress(state, progress, ctx.clock.nowMicros());
 }
 
 /** What a check did: resumed the execution, kept it waiting (heartbeat), or found nothing waiting. */
@@ -139,45 +117,49 @@ export async function checkWaitingStage(ctx: WorkflowContext, jobId: string, loo
     const lease = await takeLease(ctx, jobId);
     if (lease === 'not-waiting') return 'not-waiting';
     if (lease === 'busy') return 'waiting';
-    let result: CheckResult;
+    let checked: { result: CheckResult; change?: StateChange };
     try {
-      result = await checkOnce(ctx, lease, look);
+      checked = await checkOnce(ctx, lease, look);
     } catch (error) {
       await dropLease(ctx, jobId, lease.stage!.token!).catch(() => undefined);
       throw error;
     }
     // Any other result took the token, and the lease with it.
-    if (result !== 'waiting') return result;
-    if (!(await dropLease(ctx, jobId, lease.stage!.token!))) return 'waiting';
+    if (checked.result !== 'waiting') return checked.result;
+    if (!(await dropLease(ctx, jobId, lease.stage!.token!, checked.change))) return 'waiting';
   }
   return 'waiting';
 }
 
-async function checkOnce(ctx: WorkflowContext, state: JobState, look: 'advance' | 'inspect'): Promise<CheckResult> {
+/**
+ * One look at the stage: the verdict's change of the job state is written with the token (done,
+ * failed) or, while the work goes on, with the lease given back (the caller's dropLease), so a
+ * check writes the job once after taking its lease.
+ */
+async function checkOnce(ctx: WorkflowContext, state: JobState, look: 'advance' | 'inspect'): Promise<{ result: CheckResult; change?: StateChange }> {
   const jobId = state.job.id;
   const stage = state.stage as { name: WaitingStage; token: string };
   const token = stage.token;
-  let verdict: Verdict;
+  let judged: { verdict: Verdict; change?: StateChange };
   try {
-    verdict = await judgeStage(ctx, state, stage.name, look);
+    judged = await judgeStage(ctx, state, stage.name, look);
   } catch (error) {
-    if (!(await takeToken(ctx, jobId, token))) return 'not-waiting';
+    if (!(await takeToken(ctx, jobId, token))) return { result: 'not-waiting' };
     const failed = error as Error;
-    return (await ctx.workflow.fail(token, failed.name || 'Error', failed.message)) ? 'resumed' : 'spent';
+    return { result: (await ctx.workflow.fail(token, failed.name || 'Error', failed.message)) ? 'resumed' : 'spent' };
   }
+  const { verdict, change } = judged;
   if (verdict.outcome === 'running') {
-    if (await ctx.workflow.heartbeat(token)) return 'waiting';
-    await takeToken(ctx, jobId, token);
-    return 'spent';
+    if (await ctx.workflow.heartbeat(token)) return { result: 'waiting', change };
+    await takeToken(ctx, jobId, token, change);
+    return { result: 'spent' };
   }
-  if (!(await takeToken(ctx, jobId, token))) return 'not-waiting';
-  if (verdict.outcome === 'done') {
-    // The job's first stage on its node is behind it: the node's own count includes it from now on.
-    if (stage.name === 'prepare' && state.job.remote_build_node) await markNodeJobStarted(ctx, state.job.remote_build_node, jobId);
-    await finishStage(ctx, jobId, stage.name, verdict.detail);
-  }
+  const finished = verdict.outcome === 'done' ? finishedStage(stage.name, ctx.clock.nowMicros(), verdict.detail) : undefined;
+  if (!(await takeToken(ctx, jobId, token, allOf(change, finished)))) return { result: 'not-waiting' };
+  // The job's first stage on its node is behind it: the node's own count includes it from now on.
+  if (verdict.outcome === 'done' && stage.name === 'prepare' && state.job.remote_build_node) await markNodeJobStarted(ctx, state.job.remote_build_node, jobId);
   const output: StageOutput = verdict.outcome === 'done' ? { jobId, outcome: 'done' } : { jobId, outcome: 'failed', reason: verdict.reason };
-  return (await ctx.workflow.resume(token, output)) ? 'resumed' : 'spent';
+  return { result: (await ctx.workflow.resume(token, output)) ? 'resumed' : 'spent' };
 }
 
 /** Takes the job's check lease: the state as it now is, or why not (nothing waits; another check holds it). */
@@ -205,15 +187,16 @@ async function takeLease(ctx: WorkflowContext, jobId: string): Promise<JobState 
   return state ?? 'not-waiting';
 }
 
-/** Gives the lease back; true when another check asked for one more look meanwhile. */
-async function dropLease(ctx: WorkflowContext, jobId: string, token: string): Promise<boolean> {
+/** Gives the lease back, with the check's change; true when another check asked for one more look meanwhile. */
+async function dropLease(ctx: WorkflowContext, jobId: string, token: string, change?: StateChange): Promise<boolean> {
   let again = false;
   await updateJobState(ctx, jobId, (s) => {
     again = false;
     if (s.stage?.token !== token) return undefined;
-    const { checking: _held, recheck, ...stage } = s.stage;
+    const changed = change?.(s) ?? s;
+    const { checking: _held, recheck, ...stage } = changed.stage!;
     again = recheck === true;
-    return { ...s, stage };
+    return { ...changed, stage };
   }).catch((error: unknown) => {
     if (!(error instanceof NotFoundError)) throw error;
   });
@@ -232,15 +215,16 @@ export async function resumeReportedStage(ctx: WorkflowContext, jobId: string): 
   }
 }
 
-/** Clears the parked token if it is still `token`; true for the one caller that did. */
-async function takeToken(ctx: WorkflowContext, jobId: string, token: string): Promise<boolean> {
+/** Clears the parked token if it is still `token`, with the check's change; true for the one caller that did. */
+async function takeToken(ctx: WorkflowContext, jobId: string, token: string, change?: StateChange): Promise<boolean> {
   let took = false;
   await updateJobState(ctx, jobId, (s) => {
     took = false;
     if (s.stage?.token !== token) return undefined;
     took = true;
-    const { token: _spent, checking: _held, recheck: _asked, ...stage } = s.stage;
-    return { ...s, stage };
+    const changed = change?.(s) ?? s;
+    const { token: _spent, checking: _held, recheck: _asked, ...stage } = changed.stage!;
+    return { ...changed, stage };
   }).catch((error: unknown) => {
     if (!(error instanceof NotFoundError)) throw error;
   });

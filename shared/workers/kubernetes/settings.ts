@@ -169,7 +169,7 @@ function kubeSource(env: Env): KubeSource {
   return { kind: 'default' };
 }
 
-export function kubernetesSettingsFromEnv(env: Env = process.env): KubernetesWorkerSettings {
+export function kubernetesSettingsFromEnv(env: Env): KubernetesWorkerSettings {
   const kiwiBuilder = text(env.IMS_JOB_KIWI_NG_BUILDER_IMAGE, `${IMAGE_REGISTRY}/cray-ims-kiwi-ng-opensuse-x86_64-builder:1.14.0`);
   return {
     namespace: text(env.DEFAULT_IMS_JOB_NAMESPACE, 'ims'),

@@ -88,7 +88,7 @@ export function parseHostMap(text: string | undefined): Map<string, { host: stri
   return hosts;
 }
 
-export function remoteNodeSettingsFromEnv(env: Readonly<Record<string, string | undefined>> = process.env): RemoteNodeSettings {
+export function remoteNodeSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): RemoteNodeSettings {
   return {
     keyFile: env.REMOTE_NODE_SSH_KEY_FILE || undefined,
     keySecretArn: env.REMOTE_NODE_KEY_SECRET_ARN || undefined,
