@@ -13,7 +13,9 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { logger } from '#shared/logger.js';
 import type { ExecutionStatus, WorkflowRunner } from '#shared/domain/ports.js';
+import type { Context } from 'aws-lambda';
 import { TASK_STATES, WAITING_STATES } from '#shared/workflow/definition-names.js';
+import { lambdaContext } from './lambda-adapter.js';
 
 // aws-local-stepfunctions calls Promise.withResolvers, which Node 20 lacks.
 type WithResolvers = <T>() => { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void };
@@ -43,7 +45,13 @@ async function loadHandlers(): Promise<Record<string, StageHandler>> {
     register: await import('#functions/workflow/register.js'),
     cleanup: await import('#functions/workflow/cleanup.js'),
   };
-  return Object.fromEntries(Object.entries(TASK_STATES).map(([state, stage]) => [state, modules[stage].handler as StageHandler]));
+  // Each task is an invocation, with a Lambda context as the function would get.
+  return Object.fromEntries(
+    Object.entries(TASK_STATES).map(([state, stage]) => {
+      const handler = modules[stage].handler as (input: unknown, context: Context) => Promise<unknown>;
+      return [state, (input: unknown) => handler(input, lambdaContext(`ims-${stage}`))];
+    }),
+  );
 }
 
 /** Milliseconds since some origin; tests pass a virtual clock. */

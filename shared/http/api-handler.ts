@@ -6,6 +6,7 @@ import { precheck } from './middleware/precheck.js';
 import { problemErrors } from './middleware/problem-errors.js';
 import { imsState, routeRequest } from './middleware/route-request.js';
 import { validateBody } from './middleware/validate-body.js';
+import { withPowertools } from '../observability.js';
 import { bufferStream } from './list-response.js';
 import { jsonResponse } from './problem.js';
 import { canStream, RESPONSE_STREAM, type StreamingResult } from './streaming.js';
@@ -15,10 +16,11 @@ import type { ApiHandler, HttpEvent, HttpResult, Operations } from './types.js';
 /**
  * One Lambda handler for one resource group: normalize headers → route → authorize (the route's
  * scope) → precheck → parse JSON → validate → authorize by the body (job kinds) → the operation;
- * RFC 7807 problems for every failure.
+ * RFC 7807 problems for every failure. Powertools first (shared/observability.ts): the
+ * invocation's context in the logs, its trace and its metrics.
  */
 export function createApiHandler(group: HandlerGroup, operations: Operations): ApiHandler {
-  return middy<HttpEvent, HttpResult>()
+  return withPowertools(middy<HttpEvent, HttpResult>())
     .use(httpHeaderNormalizer())
     .use(routeRequest(group, operations))
     .use(authorize())
