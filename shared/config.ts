@@ -111,6 +111,27 @@ export function readAuthSettings(env: NodeJS.ProcessEnv = process.env): AuthSett
   };
 }
 
+/** Powertools settings the service reads itself (the Logger, Tracer and Metrics read theirs). */
+export interface ObservabilitySettings {
+  /** POWERTOOLS_SERVICE_NAME: the logs' `service` and the metrics' default dimension. */
+  serviceName: string;
+  /** POWERTOOLS_METRICS_NAMESPACE. */
+  metricsNamespace: string;
+  /**
+   * Metrics are written (as CloudWatch EMF on stdout) in a Lambda function only, and not with
+   * POWERTOOLS_METRICS_DISABLED=true: elsewhere nothing collects them.
+   */
+  metrics: boolean;
+}
+
+export function readObservabilitySettings(env: NodeJS.ProcessEnv = process.env): ObservabilitySettings {
+  return {
+    serviceName: env.POWERTOOLS_SERVICE_NAME || 'ims',
+    metricsNamespace: env.POWERTOOLS_METRICS_NAMESPACE || 'IMS',
+    metrics: Boolean(env.AWS_LAMBDA_FUNCTION_NAME) && !boolFrom(env.POWERTOOLS_METRICS_DISABLED, false),
+  };
+}
+
 /** Seconds a secret value is reused before it is read again (SECRETS_MAX_AGE_SECONDS). */
 export const DEFAULT_SECRETS_MAX_AGE_SECONDS = 300;
 

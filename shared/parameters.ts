@@ -6,6 +6,7 @@
  */
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { readSettings } from './config.js';
+import { traced } from './observability.js';
 import { createCachedReader, type CacheOptions, type SecretLoader } from './secrets.js';
 
 /** The part of the client the loader uses (tests hand in a fake). */
@@ -33,7 +34,7 @@ let defaultLoader: ParameterLoader | undefined;
 export function loadParameter(name: string): Promise<string> {
   if (!defaultLoader) {
     const settings = readSettings();
-    defaultLoader = createParameterLoader(new SSMClient({ region: settings.region }), { maxAgeMs: settings.secretsMaxAgeSeconds * 1000 });
+    defaultLoader = createParameterLoader(traced(new SSMClient({ region: settings.region })), { maxAgeMs: settings.secretsMaxAgeSeconds * 1000 });
   }
   return defaultLoader(name);
 }

@@ -15,6 +15,7 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DEFAULT_SECRETS_MAX_AGE_SECONDS, readSettings } from './config.js';
 import { logger } from './logger.js';
+import { traced } from './observability.js';
 
 /** The part of the client the loader uses (tests hand in a fake). */
 export interface SecretsClient {
@@ -107,7 +108,7 @@ let defaultLoader: SecretLoader | undefined;
 export function loadSecret(secretId: string, options?: SecretReadOptions): Promise<string> {
   if (!defaultLoader) {
     const settings = readSettings();
-    defaultLoader = createSecretLoader(new SecretsManagerClient({ region: settings.region }), { maxAgeMs: settings.secretsMaxAgeSeconds * 1000 });
+    defaultLoader = createSecretLoader(traced(new SecretsManagerClient({ region: settings.region })), { maxAgeMs: settings.secretsMaxAgeSeconds * 1000 });
   }
   return defaultLoader(secretId, options);
 }

@@ -5,10 +5,11 @@
  * embedded S3's events unchanged; with radosgw, the receiver of its HTTP push does the same.
  * Every path delivers every object-created event: the filtering is done here, once.
  */
-import type { S3Event, S3EventRecord, S3Handler } from 'aws-lambda';
+import type { S3Event, S3EventRecord } from 'aws-lambda';
 import { DomainError, OperationFailedError, UnavailableError } from '#shared/domain/errors.js';
 import { handleRecipeUpload, type RecipeUpload, type UploadOutcome } from '#shared/domain/recipe-upload.js';
 import { logger } from '#shared/logger.js';
+import { lambdaHandler } from '#shared/observability.js';
 import { contextFrom, type AppContext } from '#shared/wiring.js';
 
 /** AWS URL-encodes keys in events ('+' for a space); radosgw sends them as they are. */
@@ -80,6 +81,6 @@ export async function handleS3Event(event: S3Event, app: AppContext): Promise<Up
 /** The Lambda entry point: its context is built, once per container, from the function's environment. */
 const context = contextFrom(process.env);
 
-export const handler: S3Handler = async (event) => {
+export const handler = lambdaHandler(async (event: S3Event): Promise<void> => {
   await handleS3Event(event, context());
-};
+});

@@ -1,6 +1,7 @@
 import { reconcileJobs } from '#shared/workflow/reconcile.js';
 import { contextFrom, type AppContext } from '#shared/wiring.js';
 import { WORKERS } from '#shared/worker-table.js';
+import { lambdaHandler } from '#shared/observability.js';
 
 /** Scheduled once a minute: checks every job not yet ended, resumes, heartbeats or fails its execution. */
 export const handlerWith =
@@ -9,4 +10,4 @@ export const handlerWith =
     reconcileJobs(context());
 
 /** The Lambda entry point: its context is built, once per container, from the function's environment. */
-export const handler = handlerWith(contextFrom(process.env, { workers: WORKERS }));
+export const handler = lambdaHandler(handlerWith(contextFrom(process.env, { workers: WORKERS })));

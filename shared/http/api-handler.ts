@@ -6,6 +6,7 @@ import { precheck } from './middleware/precheck.js';
 import { problemErrors } from './middleware/problem-errors.js';
 import { imsState, routeRequest } from './middleware/route-request.js';
 import { validateBody } from './middleware/validate-body.js';
+import { withPowertools } from '../observability.js';
 import { bufferedList } from './list-response.js';
 import { jsonResponse } from './problem.js';
 import { canStream, RESPONSE_STREAM, type StreamingResult } from './streaming.js';
@@ -16,11 +17,12 @@ import type { AppContext } from '../wiring.js';
 /**
  * One Lambda handler for one resource group: normalize headers → route → authorize (the route's
  * scope) → precheck → parse JSON → validate → authorize by the body (job kinds) → the operation;
- * RFC 7807 problems for every failure. `context` gives the adapters the operations use, built by
- * the entry point.
+ * RFC 7807 problems for every failure. Powertools first (shared/observability.ts): the
+ * invocation's context in the logs, its trace and its metrics. `context` gives the adapters the
+ * operations use, built by the entry point.
  */
 export function createApiHandler(group: HandlerGroup, operations: Operations, context: () => AppContext): ApiHandler {
-  return middy<HttpEvent, HttpResult>()
+  return withPowertools(middy<HttpEvent, HttpResult>())
     .use(httpHeaderNormalizer())
     .use(routeRequest(group, operations, context))
     .use(authorize())

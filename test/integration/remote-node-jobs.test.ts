@@ -151,6 +151,8 @@ beforeAll(async () => {
     IMS_JOB_WORKER: 'scripted',
     REMOTE_NODE_SSH_KEY_FILE: imsKey.privatePath,
     REMOTE_NODE_HOST_MAP: `${NODE_A}=127.0.0.1:${nodes[0].port},${NODE_B}=127.0.0.1:${nodes[1].port}`,
+    // The stages run as Lambda functions, which refuse nodes whose host keys are not known.
+    REMOTE_NODE_KNOWN_HOSTS: nodes.map((n) => `[127.0.0.1]:${n.port} ${n.hostPublicKey}`).join('\n'),
     REMOTE_NODE_WORK_DIR: workDir,
     REMOTE_NODE_LOCAL_DIR: localDir,
     REMOTE_NODE_PODMAN: podman.prefix,
