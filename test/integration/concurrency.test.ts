@@ -14,7 +14,9 @@ import { patchImage } from '#shared/domain/images.js';
 
 let svc: TestService;
 beforeAll(async () => {
-  svc = await startTestService();
+  // Records in a database other processes reach (dynalite here, DynamoDB Local in CI): the races
+  // below include writers with store clients of their own, as Lambda instances have.
+  svc = await startTestService({ recordStore: 'dynalite' });
 });
 afterAll(async () => {
   await svc.stop();

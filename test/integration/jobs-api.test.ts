@@ -86,7 +86,8 @@ beforeAll(async () => {
   }
   process.env.IMS_JOB_WORKER = 'parked';
   // One poll when the job starts, then a long wait: the workflow leaves the records alone.
-  svc = await startTestService({ reconcileMs: 600_000, workers: { parked: () => parked, 'parked-broken': () => broken } });
+  // Records where other processes reach them: one test races the API with store clients of their own.
+  svc = await startTestService({ reconcileMs: 600_000, recordStore: 'dynalite', workers: { parked: () => parked, 'parked-broken': () => broken } });
   keyId = (await svc.request('POST', '/v3/public-keys', { name: 'jobs', public_key: 'ssh-ed25519 AAAAC3Nza jobs@test' })).body.id;
   recipe = await newRecipe({ require_dkms: false });
   dkmsRecipe = await newRecipe(); // recipes default to require_dkms true (§5.2)
