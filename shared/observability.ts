@@ -32,9 +32,9 @@ export const metrics = new Metrics({
   },
 });
 
-/** Counts one occurrence of `name` (unit Count) in the current invocation's metrics. */
-export function countMetric(name: string): void {
-  if (settings.metrics) metrics.addMetric(name, MetricUnit.Count, 1);
+/** Counts `count` occurrences of `name` (unit Count) in the current invocation's metrics. */
+export function countMetric(name: string, count = 1): void {
+  if (settings.metrics) metrics.addMetric(name, MetricUnit.Count, count);
 }
 
 /** An AWS SDK v3 client whose calls are traced as subsegments (unchanged outside Lambda). */

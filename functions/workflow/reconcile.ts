@@ -1,7 +1,7 @@
 import { reconcileJobs } from '#shared/workflow/reconcile.js';
 import { contextFrom, type AppContext } from '#shared/wiring.js';
 import { WORKERS } from '#shared/worker-table.js';
-import { lambdaHandler } from '#shared/observability.js';
+import { countMetric, lambdaHandler } from '#shared/observability.js';
 
 /** Scheduled once a minute: checks every job not yet ended, resumes, heartbeats or fails its execution. */
 export const handlerWith =
@@ -9,5 +9,12 @@ export const handlerWith =
   async () =>
     reconcileJobs(context());
 
-/** The Lambda entry point: its context is built, once per container, from the function's environment. */
-export const handler = lambdaHandler(handlerWith(contextFrom(process.env, { workers: WORKERS })));
+/** Its context is built, once per container, from the function's environment. */
+const reconcile = handlerWith(contextFrom(process.env, { workers: WORKERS }));
+
+/** The Lambda entry point: a pass, and the jobs it had to fail as the metric the stack's alarm watches. */
+export const handler = lambdaHandler(async () => {
+  const report = await reconcile();
+  if (report.failed > 0) countMetric('ReconcilerFailedJobs', report.failed);
+  return report;
+});

@@ -10,7 +10,6 @@
  * A pass holds no state of its own, so any number of passes may overlap.
  */
 import { logger } from '../logger.js';
-import { countMetric } from '../observability.js';
 import { unfinishedJobs, type JobState } from '../domain/job-state.js';
 import { checkWaitingStage, runCleanupStage, type WorkflowContext } from './stages.js';
 
@@ -59,7 +58,6 @@ async function reconcileJob(ctx: WorkflowContext, state: JobState, report: Recon
   if (status === 'RUNNING' || status === 'UNKNOWN') return;
   const reason = `the job's workflow ended (${status}) before the job did`;
   logger.warn('job failed by the reconciler', { jobId, reason, metric: 'ReconcilerFailedJobs' });
-  countMetric('ReconcilerFailedJobs');
   report.failed++;
   await runCleanupStage(ctx, { jobId, outcome: 'error', reason });
 }
