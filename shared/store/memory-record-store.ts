@@ -25,14 +25,15 @@ interface Entry {
   state: RecordState;
   version: number;
   order: string;
-  /** listSortKey(order, id): creation order. */
-  sk: string;
   /** The record as toJsonText writes it. */
   json: string;
   name?: string;
   slots?: (string | undefined)[];
   meta?: Record<string, string>;
 }
+
+/** The creation-order key of an entry (made when compared, not kept: one string less per record). */
+const sortKey = (entry: Entry) => listSortKey(entry.order, entry.id);
 
 /** What a list returns: the record is parsed only when someone reads it. */
 class StoredEntry<T> implements StoredRecord<T> {
@@ -59,13 +60,13 @@ class StateList {
   private byName?: { entries: Entry[]; keys: string[] };
 
   add(entry: Entry): void {
-    const at = this.entries.length === 0 || compareKeys(this.entries[this.entries.length - 1].sk, entry.sk) < 0 ? this.entries.length : this.after(entry.sk);
+    const at = this.entries.length === 0 || compareKeys(sortKey(this.entries[this.entries.length - 1]), sortKey(entry)) < 0 ? this.entries.length : this.after(sortKey(entry));
     this.entries.splice(at, 0, entry);
     this.byName = undefined;
   }
 
   delete(entry: Entry): void {
-    const at = this.after(entry.sk) - 1;
+    const at = this.after(sortKey(entry)) - 1;
     if (this.entries[at] === entry) this.entries.splice(at, 1);
     this.byName = undefined;
   }
@@ -76,7 +77,7 @@ class StateList {
 
   /** The position of the first entry whose creation key is after `sk`. */
   after(sk: string): number {
-    return upperBound(this.entries.length, sk, (i) => this.entries[i].sk);
+    return upperBound(this.entries.length, sk, (i) => sortKey(this.entries[i]));
   }
 
   named(): { entries: Entry[]; keys: string[] } {
@@ -176,7 +177,7 @@ export class MemoryRecordStore implements RecordStore {
     if (!list) return { items: [] };
     const named = byName ? list.named() : undefined;
     const entries = named ? named.entries : list.entries;
-    const keyAt = named ? (i: number) => named.keys[i] : (i: number) => entries[i].sk;
+    const keyAt = named ? (i: number) => named.keys[i] : (i: number) => sortKey(entries[i]);
     const matches = matcher(query);
     const items: StoredRecord<T>[] = [];
     let last = -1;
@@ -211,7 +212,7 @@ export class MemoryRecordStore implements RecordStore {
   }
 
   private entry(kind: RecordKind, id: string, state: RecordState, version: number, order: string, record: unknown): Entry {
-    return withIndex(this.indexer, { kind, id, state, version, order, sk: listSortKey(order, id), json: toJsonText(record) }, record);
+    return withIndex(this.indexer, { kind, id, state, version, order, json: toJsonText(record) }, record);
   }
 
   /** Stores a new version of a record (replacing `old`), and journals it. */
@@ -219,7 +220,7 @@ export class MemoryRecordStore implements RecordStore {
     if (old && old.state === entry.state) {
       const list = this.lists.get(listKey(old.kind, old.state))!;
       const entries = list.entries;
-      entries[list.after(old.sk) - 1] = entry;
+      entries[list.after(sortKey(old)) - 1] = entry;
       list.changed();
     } else {
       if (old) this.lists.get(listKey(old.kind, old.state))?.delete(old);
@@ -262,7 +263,7 @@ export class MemoryRecordStore implements RecordStore {
     const old = this.find(change.k, change.i);
     if (old) this.drop(old);
     if ('d' in change) return;
-    const entry = withIndex(this.indexer, { kind: change.k, id: change.i, state: change.s, version: change.v, order: change.o, sk: listSortKey(change.o, change.i), json: change.r }, JSON.parse(change.r));
+    const entry = withIndex(this.indexer, { kind: change.k, id: change.i, state: change.s, version: change.v, order: change.o, json: change.r }, JSON.parse(change.r));
     this.keep(entry);
     this.listOf(entry).add(entry);
   }
