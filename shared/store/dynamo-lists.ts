@@ -39,9 +39,13 @@ export class DynamoLists {
       return this.listByMeta<T>(kind, state, query, limit);
     } else if (query.namePrefix !== undefined) {
       index = BY_NAME_PREFIX_INDEX;
-      key = 'listPk = :k AND begins_with(nameSk, :np)';
       values[':k'] = prefix;
-      values[':np'] = keyPart(query.namePrefix);
+      // DynamoDB refuses an empty string in a key condition: an empty prefix is every named record.
+      if (query.namePrefix === '') key = 'listPk = :k';
+      else {
+        key = 'listPk = :k AND begins_with(nameSk, :np)';
+        values[':np'] = keyPart(query.namePrefix);
+      }
     } else {
       index = BY_STATE_INDEX;
       key = 'listPk = :k';
@@ -51,7 +55,7 @@ export class DynamoLists {
       filters.push('nameFull = :name');
       values[':name'] = query.name;
     }
-    if (query.namePrefix !== undefined) {
+    if (query.namePrefix) {
       filters.push('begins_with(nameFull, :prefix)');
       values[':prefix'] = query.namePrefix;
     }
