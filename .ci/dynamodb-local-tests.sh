@@ -13,4 +13,4 @@ for _ in $(seq 1 150); do
   sleep 0.2
 done
 export DYNAMODB_ENDPOINT=http://127.0.0.1:8000 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local
-npm test -- test/integration/public-keys test/integration/recipes test/integration/images test/integration/concurrency test/integration/lists test/integration/remote-build-nodes test/integration/jobs-api test/integration/job-workflow test/integration/workflow-history test/integration/pod-player test/integration/recipe-upload
+npm test -- test/integration/record-store-contract test/integration/public-keys test/integration/recipes test/integration/images test/integration/concurrency test/integration/lists test/integration/remote-build-nodes test/integration/jobs-api test/integration/job-workflow test/integration/workflow-history test/integration/pod-player test/integration/recipe-upload

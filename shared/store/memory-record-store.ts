@@ -25,16 +25,15 @@ interface Entry {
   state: RecordState;
   version: number;
   order: string;
-  /** listSortKey(order, id): creation order. */
-  sk: string;
   /** The record as toJsonText writes it. */
   json: string;
   name?: string;
-  /** nameSortKey(name, id), when the record has a name. */
-  nameSk?: string;
   slots?: (string | undefined)[];
   meta?: Record<string, string>;
 }
+
+/** The creation-order key of an entry (made when compared, not kept: one string less per record). */
+const sortKey = (entry: Entry) => listSortKey(entry.order, entry.id);
 
 /** What a list returns: the record is parsed only when someone reads it. */
 class StoredEntry<T> implements StoredRecord<T> {
@@ -57,16 +56,17 @@ class StoredEntry<T> implements StoredRecord<T> {
 /** The records of one kind in one state, in creation order (and, built when first asked for, in name order). */
 class StateList {
   readonly entries: Entry[] = [];
-  private byName?: Entry[];
+  /** The named entries by name (then id), with their name-prefix index keys. */
+  private byName?: { entries: Entry[]; keys: string[] };
 
   add(entry: Entry): void {
-    const at = this.entries.length === 0 || compareKeys(this.entries[this.entries.length - 1].sk, entry.sk) < 0 ? this.entries.length : this.after(entry.sk);
+    const at = this.entries.length === 0 || compareKeys(sortKey(this.entries[this.entries.length - 1]), sortKey(entry)) < 0 ? this.entries.length : this.after(sortKey(entry));
     this.entries.splice(at, 0, entry);
     this.byName = undefined;
   }
 
   delete(entry: Entry): void {
-    const at = this.after(entry.sk) - 1;
+    const at = this.after(sortKey(entry)) - 1;
     if (this.entries[at] === entry) this.entries.splice(at, 1);
     this.byName = undefined;
   }
@@ -77,21 +77,26 @@ class StateList {
 
   /** The position of the first entry whose creation key is after `sk`. */
   after(sk: string): number {
-    return upperBound(this.entries, sk, (e) => e.sk);
+    return upperBound(this.entries.length, sk, (i) => sortKey(this.entries[i]));
   }
 
-  named(): Entry[] {
-    this.byName ??= this.entries.filter((e) => e.nameSk !== undefined).sort((a, b) => compareKeys(a.nameSk!, b.nameSk!));
+  named(): { entries: Entry[]; keys: string[] } {
+    if (!this.byName) {
+      const keyed = this.entries.filter((e) => e.name !== undefined).map((e) => ({ e, key: nameSortKey(e.name!, e.id) }));
+      keyed.sort((a, b) => compareKeys(a.key, b.key));
+      this.byName = { entries: keyed.map((k) => k.e), keys: keyed.map((k) => k.key) };
+    }
     return this.byName;
   }
 }
 
-function upperBound(entries: Entry[], key: string, keyOf: (e: Entry) => string): number {
+/** The first of `length` ordered keys (the i-th being keyAt(i)) that comes after `key`. */
+function upperBound(length: number, key: string, keyAt: (i: number) => string): number {
   let lo = 0;
-  let hi = entries.length;
+  let hi = length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (compareKeys(keyOf(entries[mid]), key) <= 0) lo = mid + 1;
+    if (compareKeys(keyAt(mid), key) <= 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;
@@ -103,7 +108,9 @@ interface Claim {
 }
 
 export class MemoryRecordStore implements RecordStore {
-  private readonly records = new Map<string, Entry>();
+  /** By kind, then id (the id string is the entry's own: no key string per record). */
+  private readonly records = new Map<RecordKind, Map<string, Entry>>();
+  private count = 0;
   private readonly lists = new Map<string, StateList>();
   private readonly claims = new Map<string, Claim>();
 
@@ -113,7 +120,7 @@ export class MemoryRecordStore implements RecordStore {
   ) {
     if (journal) {
       for (const change of journal.replay()) this.apply(change);
-      journal.compactIf(() => this.records.size + this.claims.size, () => this.snapshot());
+      journal.compactIf(() => this.count + this.claims.size, () => this.snapshot());
     }
   }
 
@@ -123,26 +130,25 @@ export class MemoryRecordStore implements RecordStore {
   }
 
   async create<T>(kind: RecordKind, id: string, record: T, order: string): Promise<boolean> {
-    const key = recordKey(kind, id);
-    if (this.records.has(key)) return false;
+    if (this.find(kind, id)) return false;
     this.put(this.entry(kind, id, 'live', 1, order, record));
     return true;
   }
 
   async get<T>(kind: RecordKind, id: string): Promise<StoredRecord<T> | undefined> {
-    const entry = this.records.get(recordKey(kind, id));
+    const entry = this.find(kind, id);
     return entry ? { record: JSON.parse(entry.json) as T, state: entry.state, version: entry.version, order: entry.order, json: entry.json } : undefined;
   }
 
   async update<T>(kind: RecordKind, id: string, expectedVersion: number, record: T, state: RecordState): Promise<boolean> {
-    const old = this.records.get(recordKey(kind, id));
+    const old = this.find(kind, id);
     if (!old || old.version !== expectedVersion) return false;
     this.put(this.entry(kind, id, state, expectedVersion + 1, old.order, record), old);
     return true;
   }
 
   async remove(kind: RecordKind, id: string, expectedVersion: number): Promise<boolean> {
-    const old = this.records.get(recordKey(kind, id));
+    const old = this.find(kind, id);
     if (!old || old.version !== expectedVersion) return false;
     this.drop(old);
     this.journal?.append({ k: kind, i: id, d: 1 });
@@ -169,17 +175,18 @@ export class MemoryRecordStore implements RecordStore {
     const after = decodeCursor(query.cursor, index, () => new InvalidCursorError())?.[keyName];
     if (query.cursor && after === undefined) throw new InvalidCursorError();
     if (!list) return { items: [] };
-    const entries = byName ? list.named() : list.entries;
-    const keyOf = byName ? (e: Entry) => e.nameSk! : (e: Entry) => e.sk;
+    const named = byName ? list.named() : undefined;
+    const entries = named ? named.entries : list.entries;
+    const keyAt = named ? (i: number) => named.keys[i] : (i: number) => sortKey(entries[i]);
     const matches = matcher(query);
     const items: StoredRecord<T>[] = [];
-    let last: Entry | undefined;
-    for (let i = after === undefined ? 0 : upperBound(entries, after, keyOf); i < entries.length; i++) {
+    let last = -1;
+    for (let i = after === undefined ? 0 : upperBound(entries.length, after, keyAt); i < entries.length; i++) {
       const entry = entries[i];
       if (matches && !matches(entry)) continue;
-      if (items.length === limit) return { items, cursor: encodeCursor(index, { [keyName]: keyOf(last!) }) };
+      if (items.length === limit) return { items, cursor: encodeCursor(index, { [keyName]: keyAt(last) }) };
       items.push(new StoredEntry<T>(entry));
-      last = entry;
+      last = i;
     }
     return { items };
   }
@@ -205,7 +212,7 @@ export class MemoryRecordStore implements RecordStore {
   }
 
   private entry(kind: RecordKind, id: string, state: RecordState, version: number, order: string, record: unknown): Entry {
-    return withIndex(this.indexer, { kind, id, state, version, order, sk: listSortKey(order, id), json: toJsonText(record) }, record);
+    return withIndex(this.indexer, { kind, id, state, version, order, json: toJsonText(record) }, record);
   }
 
   /** Stores a new version of a record (replacing `old`), and journals it. */
@@ -213,18 +220,29 @@ export class MemoryRecordStore implements RecordStore {
     if (old && old.state === entry.state) {
       const list = this.lists.get(listKey(old.kind, old.state))!;
       const entries = list.entries;
-      entries[list.after(old.sk) - 1] = entry;
+      entries[list.after(sortKey(old)) - 1] = entry;
       list.changed();
     } else {
       if (old) this.lists.get(listKey(old.kind, old.state))?.delete(old);
       this.listOf(entry).add(entry);
     }
-    this.records.set(recordKey(entry.kind, entry.id), entry);
+    this.keep(entry);
     this.journal?.append({ k: entry.kind, i: entry.id, s: entry.state, v: entry.version, o: entry.order, r: entry.json });
   }
 
+  private find(kind: RecordKind, id: string): Entry | undefined {
+    return this.records.get(kind)?.get(id);
+  }
+
+  private keep(entry: Entry): void {
+    let byId = this.records.get(entry.kind);
+    if (!byId) this.records.set(entry.kind, (byId = new Map()));
+    if (!byId.has(entry.id)) this.count++;
+    byId.set(entry.id, entry);
+  }
+
   private drop(entry: Entry): void {
-    this.records.delete(recordKey(entry.kind, entry.id));
+    if (this.records.get(entry.kind)?.delete(entry.id)) this.count--;
     this.lists.get(listKey(entry.kind, entry.state))?.delete(entry);
   }
 
@@ -242,17 +260,19 @@ export class MemoryRecordStore implements RecordStore {
       else this.claims.set(claimKey(change.c, change.x), { owner: change.w, claimedAt: change.t });
       return;
     }
-    const old = this.records.get(recordKey(change.k, change.i));
+    const old = this.find(change.k, change.i);
     if (old) this.drop(old);
     if ('d' in change) return;
-    const entry = withIndex(this.indexer, { kind: change.k, id: change.i, state: change.s, version: change.v, order: change.o, sk: listSortKey(change.o, change.i), json: change.r }, JSON.parse(change.r));
-    this.records.set(recordKey(entry.kind, entry.id), entry);
+    const entry = withIndex(this.indexer, { kind: change.k, id: change.i, state: change.s, version: change.v, order: change.o, json: change.r }, JSON.parse(change.r));
+    this.keep(entry);
     this.listOf(entry).add(entry);
   }
 
   /** Every record and claim, as journal entries (what a compacted journal holds). */
   private *snapshot(): Generator<JournalEntry> {
-    for (const e of this.records.values()) yield { k: e.kind, i: e.id, s: e.state, v: e.version, o: e.order, r: e.json };
+    for (const byId of this.records.values()) {
+      for (const e of byId.values()) yield { k: e.kind, i: e.id, s: e.state, v: e.version, o: e.order, r: e.json };
+    }
     for (const [key, claim] of this.claims) {
       const [scope, value] = JSON.parse(key) as [string, string];
       yield { c: scope, x: value, w: claim.owner, t: claim.claimedAt };
@@ -260,17 +280,24 @@ export class MemoryRecordStore implements RecordStore {
   }
 }
 
-const recordKey = (kind: RecordKind, id: string) => `${kind}#${id}`;
 const listKey = (kind: RecordKind, state: RecordState) => `${kind}#${state}`;
 const claimKey = (scope: string, value: string) => JSON.stringify([scope, value]);
 
+const interned = new Map<string, string>();
+function intern(value: string): string {
+  let same = interned.get(value);
+  if (same === undefined) {
+    if (interned.size >= 10_000) interned.clear();
+    interned.set(value, (same = value));
+  }
+  return same;
+}
+
 function withIndex(indexer: RecordIndexer, entry: Entry, record: unknown): Entry {
   const index = indexer(entry.kind, record);
-  if (index.name !== undefined) {
-    entry.name = index.name;
-    entry.nameSk = nameSortKey(index.name, entry.id);
-  }
-  if (index.slots?.some((s) => s !== undefined)) entry.slots = index.slots;
+  if (index.name !== undefined) entry.name = index.name;
+  // Facet values repeat from record to record (arch=x86_64): one string for each value.
+  if (index.slots?.some((s) => s !== undefined)) entry.slots = index.slots.map((slot) => (slot === undefined ? undefined : intern(slot)));
   if (index.meta && Object.keys(index.meta).length > 0) entry.meta = index.meta;
   return entry;
 }
