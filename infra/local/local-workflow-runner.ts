@@ -131,7 +131,9 @@ export class LocalWorkflowRunner implements WorkflowRunner {
     const wrap = this.options.wrapTask ?? ((_s: string, h: StageHandler) => h);
     const track = (handler: StageHandler): StageHandler => (input) => {
       // An execution stopped while it waited to retry must not run a task any more (the store may be gone).
-      if (this.executions.get(executionId)?.status !== 'RUNNING') return Promise.reject(namedError('States.Aborted', 'the execution was stopped'));
+      // Its first task may start before start() has recorded it: not recorded yet is not stopped.
+      const status = this.executions.get(executionId)?.status;
+      if (status !== undefined && status !== 'RUNNING') return Promise.reject(namedError('States.Aborted', 'the execution was stopped'));
       const running = handler(input);
       const settled = running.then(
         () => undefined,
@@ -190,6 +192,8 @@ export class LocalWorkflowRunner implements WorkflowRunner {
       const waited = new Promise<unknown>((resolve, reject) => {
         this.parked.set(token, { executionId, state, resolve, reject, startedMs: now, lastBeatMs: now, ...limits });
       });
+      // Stopped while the handler still runs, the wait is rejected before it is awaited below: not an unhandled rejection.
+      waited.catch(() => undefined);
       this.ensureTimer();
       try {
         await handler({ ...parameters.Payload, taskToken: token });
