@@ -10,7 +10,6 @@ import type { Server } from 'node:http';
 import type { EventEmitter } from 'node:events';
 import type { S3Event } from 'aws-lambda';
 import { join, resolve } from 'node:path';
-import dynalite from 'dynalite';
 import S3rver from 's3rver';
 import { ensureBuckets } from '#shared/artifacts/ensure-buckets.js';
 import { makeDynamoClient, makeS3Client } from '#shared/clients.js';
@@ -126,6 +125,8 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   if (storeChoice === 'dynalite') {
     const path = options.dataDir ? join(resolve(options.dataDir), DYNALITE_DIR) : undefined;
     if (path) mkdirSync(path, { recursive: true });
+    // Loaded only when chosen: the memory store's process never holds it.
+    const { default: dynalite } = await import('dynalite');
     const db = dynalite({ path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
     const address = await listen(db, 0, '127.0.0.1');
     env.DYNAMODB_ENDPOINT = `http://127.0.0.1:${address.port}`;

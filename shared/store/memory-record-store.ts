@@ -217,7 +217,13 @@ export class MemoryRecordStore implements RecordStore {
 
   /** Stores a new version of a record (replacing `old`), and journals it. */
   private put(entry: Entry, old?: Entry): void {
-    if (old && old.state === entry.state) {
+    this.place(entry, old);
+    this.journal?.append({ k: entry.kind, i: entry.id, s: entry.state, v: entry.version, o: entry.order, r: entry.json });
+  }
+
+  /** Puts a record's new version where its lists and lookups find it, in place of `old`. */
+  private place(entry: Entry, old?: Entry): void {
+    if (old && old.state === entry.state && old.order === entry.order) {
       const list = this.lists.get(listKey(old.kind, old.state))!;
       const entries = list.entries;
       entries[list.after(sortKey(old)) - 1] = entry;
@@ -227,7 +233,6 @@ export class MemoryRecordStore implements RecordStore {
       this.listOf(entry).add(entry);
     }
     this.keep(entry);
-    this.journal?.append({ k: entry.kind, i: entry.id, s: entry.state, v: entry.version, o: entry.order, r: entry.json });
   }
 
   private find(kind: RecordKind, id: string): Entry | undefined {
@@ -261,11 +266,11 @@ export class MemoryRecordStore implements RecordStore {
       return;
     }
     const old = this.find(change.k, change.i);
-    if (old) this.drop(old);
-    if ('d' in change) return;
-    const entry = withIndex(this.indexer, { kind: change.k, id: change.i, state: change.s, version: change.v, order: change.o, json: change.r }, JSON.parse(change.r));
-    this.keep(entry);
-    this.listOf(entry).add(entry);
+    if ('d' in change) {
+      if (old) this.drop(old);
+      return;
+    }
+    this.place(withIndex(this.indexer, { kind: change.k, id: change.i, state: change.s, version: change.v, order: change.o, json: change.r }, JSON.parse(change.r)), old);
   }
 
   /** Every record and claim, as journal entries (what a compacted journal holds). */
