@@ -20,6 +20,8 @@ import type { JobRecord, JobStatus } from '../../shared/domain/records.js';
 import type { WorkerJob } from '../../shared/domain/worker-port.js';
 import { KubernetesWorker } from '../../shared/workers/kubernetes/kubernetes-worker.js';
 import { KubernetesCleanupError } from '../../shared/workers/kubernetes/cleanup.js';
+import { createKubernetesWorker } from '../../shared/workers/kubernetes/factory.js';
+import type { WorkerDeps } from '../../shared/workers/worker-deps.js';
 import { renderJobManifests } from '../../shared/workers/kubernetes/manifests.js';
 import {
   kubernetesSettingsFromEnv,
@@ -832,6 +834,28 @@ describe('cleanup', () => {
     expect(fake.names(collectionOf('pvcs'))).toEqual([]);
     expect(fake.names(collectionOf('configmaps'))).toEqual([]);
     expect(fake.names(collectionOf('services'))).toEqual([job.job.kubernetes_service]);
+  });
+});
+
+describe('the kubeconfig secret', () => {
+  test('a rotated kubeconfig is used from the next call on, in the same container', async () => {
+    const rotated = await FakeKubeApi.start({ validate: validateWithKubernetesModels });
+    try {
+      // What the secrets cache answers: the first cluster's kubeconfig, then (rotated) the second's.
+      let kubeconfig = fake.kubeConfig().exportConfig();
+      const worker = await createKubernetesWorker({ env: {} } as WorkerDeps, async () => kubeconfig);
+      const job = workerJob();
+      await worker.cleanup(job, 'deleted');
+      expect(fake.deletes().length).toBeGreaterThan(0);
+      expect(rotated.requests).toEqual([]);
+      fake.requests.length = 0;
+      kubeconfig = rotated.kubeConfig().exportConfig();
+      await worker.cleanup(job, 'deleted');
+      expect(rotated.deletes().length).toBeGreaterThan(0);
+      expect(fake.requests).toEqual([]);
+    } finally {
+      await rotated.stop();
+    }
   });
 });
 
