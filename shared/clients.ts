@@ -14,7 +14,7 @@ export function makeDynamoClient(settings: Settings): DynamoDBClient {
   return traced(new DynamoDBClient({
     region: settings.region,
     ...(settings.dynamoEndpoint
-      ? { endpoint: settings.dynamoEndpoint, credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID || 'local', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY || 'local' } }
+      ? { endpoint: settings.dynamoEndpoint, credentials: settings.endpointCredentials }
       : {}),
   }));
 }
@@ -43,7 +43,7 @@ export function makeSfnClient(settings: Settings): SFNClient {
   return traced(new SFNClient({
     region: settings.region,
     ...(settings.sfnEndpoint
-      ? { endpoint: settings.sfnEndpoint, credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID || 'local', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY || 'local' } }
+      ? { endpoint: settings.sfnEndpoint, credentials: settings.endpointCredentials }
       : {}),
   }));
 }

@@ -40,6 +40,8 @@ export interface Settings {
   stateMachineArn?: string;
   /** A Step Functions-compatible endpoint (the embedded one, for handlers run in their own process). */
   sfnEndpoint?: string;
+  /** Credentials for DYNAMODB_ENDPOINT and SFN_ENDPOINT (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, else `local`): local stand-ins accept any. */
+  endpointCredentials: { accessKeyId: string; secretAccessKey: string };
   stageTimeouts: StageTimeouts;
   /** Authorization by JWT scopes per route class (shared/http/middleware/authorize.ts). */
   auth: AuthSettings;
@@ -161,6 +163,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     jobEnableDkms: boolFrom(env.JOB_ENABLE_DKMS, true),
     stateMachineArn: env.STATE_MACHINE_ARN || undefined,
     sfnEndpoint: env.SFN_ENDPOINT || undefined,
+    endpointCredentials: { accessKeyId: env.AWS_ACCESS_KEY_ID || 'local', secretAccessKey: env.AWS_SECRET_ACCESS_KEY || 'local' },
     stageTimeouts: {
       prepare: intFrom(env.IMS_STAGE_TIMEOUT_PREPARE, DEFAULT_STAGE_TIMEOUTS.prepare),
       build: intFrom(env.IMS_STAGE_TIMEOUT_BUILD, DEFAULT_STAGE_TIMEOUTS.build),
