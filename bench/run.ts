@@ -316,7 +316,7 @@ async function benchColdStart(server: Server) {
   const libraries = new Map<string, { bytes: number; dir: string }>();
   for (const [file, dir] of assets) {
     const size = statSync(join(dir, 'index.mjs')).size;
-    const script = `const m=await import('./index.mjs');const r=await m.handler(${JSON.stringify(sampleEvent(file))},{getRemainingTimeInMillis:()=>30000,functionName:'bench',awsRequestId:'1'});process.stdout.write(JSON.stringify({ms:performance.now(),status:r?.statusCode??r?.outcome??(r===undefined?'done':r)}))`;
+    const script = `const m=await import('./index.mjs');const r=await m.handler(${JSON.stringify(sampleEvent(file))},{getRemainingTimeInMillis:()=>30000,functionName:'bench',awsRequestId:'1'});process.stdout.write(JSON.stringify({ms:performance.now(),status:r?.statusCode??r?.outcome??(r===undefined||typeof r==='object'?'done':r)}))`;
     const { ms, status } = freshProcessMs(script, dir, env);
     rows.push({ handler: file, bytes: size, firstRequestMs: Number(ms.toFixed(1)), answered: status });
     process.stderr.write(`cold start ${file}: ${(size / 1024).toFixed(0)} KiB, ${ms.toFixed(0)} ms\n`);
