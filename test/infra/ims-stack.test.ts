@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { App, Validations, type CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { IConstruct } from 'constructs';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import { REPO_ROOT } from '#infra/constructs/ims-function.js';
@@ -477,6 +478,17 @@ describe('cdk-nag (AwsSolutions and Serverless)', () => {
     // And the app fails its synth with it: the packs run as validation plugins.
     Validations.of(wide).addPlugins(new AwsSolutionsChecks(wide), new ServerlessChecks(wide));
     expect(() => wide.synth({ force: true })).toThrow(/ImsWide\/ApiHandlers\/images\/Role\/DefaultPolicy[\s\S]*AwsSolutions-IAM5\[Resource::\*\]/);
+  });
+
+  test('a function added without the stack’s defaults (tracing, a recent runtime) fails the Serverless pack', () => {
+    const { app: bare, stack: bareStack } = synthStack('ImsBare');
+    new lambda.Function(bareStack, 'Untraced', { runtime: lambda.Runtime.NODEJS_18_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => {};') });
+    const report = new ServerlessChecks().validateScope(bare);
+    expect(report.success).toBe(false);
+    const rules = report.violations.filter((v) => v.violatingResources.some((r) => r.constructPath.startsWith('ImsBare/Untraced/'))).map((v) => v.ruleName);
+    expect(rules).toEqual(expect.arrayContaining(['Serverless-LambdaTracing']));
+    // Nothing else in the stack is reported: the finding is the new function's alone.
+    expect(report.violations.flatMap((v) => v.violatingResources.map((r) => r.constructPath)).filter((p) => !p.startsWith('ImsBare/Untraced/'))).toEqual([]);
   });
 });
 
