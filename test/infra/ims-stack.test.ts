@@ -485,10 +485,10 @@ describe('cdk-nag (AwsSolutions and Serverless)', () => {
     new lambda.Function(bareStack, 'Untraced', { runtime: lambda.Runtime.NODEJS_18_X, handler: 'index.handler', code: lambda.Code.fromInline('exports.handler = async () => {};') });
     const report = new ServerlessChecks().validateScope(bare);
     expect(report.success).toBe(false);
-    const rules = report.violations.filter((v) => v.violatingResources.some((r) => r.constructPath.startsWith('ImsBare/Untraced/'))).map((v) => v.ruleName);
+    const rules = report.violations.filter((v) => v.violatingResources.some((r) => (r.constructPath ?? '').startsWith('ImsBare/Untraced/'))).map((v) => v.ruleName);
     expect(rules).toEqual(expect.arrayContaining(['Serverless-LambdaTracing']));
     // Nothing else in the stack is reported: the finding is the new function's alone.
-    expect(report.violations.flatMap((v) => v.violatingResources.map((r) => r.constructPath)).filter((p) => !p.startsWith('ImsBare/Untraced/'))).toEqual([]);
+    expect(report.violations.flatMap((v) => v.violatingResources.map((r) => r.constructPath)).filter((p) => !(p ?? '').startsWith('ImsBare/Untraced/'))).toEqual([]);
   });
 });
 
