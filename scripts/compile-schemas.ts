@@ -1,6 +1,6 @@
 /**
  * Resolves the request-body schemas of api/openapi.yaml ahead of time into
- * shared/contract/request-schemas.ts, so no handler parses YAML or follows $refs at
+ * shared/domain/contract/request-schemas.ts, so no handler parses YAML or follows $refs at
  * cold start. Run by `npm run generate`; with CHECK=1 it fails when the committed file is stale.
  */
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { parse } from 'yaml';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const specPath = join(root, 'api/openapi.yaml');
-const outPath = join(root, 'shared/contract/request-schemas.ts');
+const outPath = join(root, 'shared/domain/contract/request-schemas.ts');
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
@@ -71,7 +71,7 @@ if (isMain) {
   if (process.env.CHECK === '1') {
     const current = readFileSync(outPath, 'utf8');
     if (current !== text) {
-      console.error('shared/contract/request-schemas.ts is stale: run `npm run generate`');
+      console.error('shared/domain/contract/request-schemas.ts is stale: run `npm run generate`');
       process.exit(1);
     }
   } else {

@@ -8,7 +8,7 @@
  * Metadata values are strings: booleans are read leniently as POST does ("true", "yes", "1"),
  * and `ims-template-dictionary` holds the JSON of the list.
  */
-import { requestSchemas } from '../contract/request-schemas.js';
+import { requestSchemas } from './contract/request-schemas.js';
 import type { ErrorMap } from './errors.js';
 import type { RecipeInput } from './recipes.js';
 import { compileValidator, isPlainObject, parseLenientBoolean, type FieldSchema } from './validation.js';

@@ -3,11 +3,11 @@
  * (`unknown=RAISE`, lenient booleans and integers, UUIDs echoed canonical) and its error maps.
  *
  * The schemas themselves are the request schemas of api/openapi.yaml, resolved ahead of time by
- * `npm run generate` into shared/contract/request-schemas.ts. JSON Schema alone cannot say
+ * `npm run generate` into shared/domain/contract/request-schemas.ts. JSON Schema alone cannot say
  * "accept the string 'yes' as true" or "truncate 2.7 to 2" the way the original does, so the
  * documented `x-ims-*` extensions carry those rules and the custom error texts.
  */
-import type { FieldSchema } from '../contract/field-schema.js';
+import type { FieldSchema } from './contract/field-schema.js';
 import type { ErrorMap } from './errors.js';
 
 export type { FieldSchema };

@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { MiddyfiedHandler } from '@middy/core';
 import type { AppContext } from '../wiring.js';
-import type { RequestSchemaName } from '../contract/request-schemas.js';
+import type { RequestSchemaName } from '../domain/contract/request-schemas.js';
 import type { ApiVersion, Method, RouteDef } from './routes.js';
 
 export interface ApiRequest<B = unknown> {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, test } from '@jest/globals';
 import { parse } from 'yaml';
 import { BASE_PATHS, matchRoute, ROUTES } from '#shared/http/routes.js';
-import { requestSchemas } from '#shared/contract/request-schemas.js';
+import { requestSchemas } from '#shared/domain/contract/request-schemas.js';
 import { buildRequestSchemas } from '../../scripts/compile-schemas.js';
 
 const spec = parse(readFileSync(new URL('../../api/openapi.yaml', import.meta.url), 'utf8'));

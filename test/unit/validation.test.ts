@@ -8,7 +8,7 @@ import {
   parseLenientInteger,
   type FieldSchema,
 } from '#shared/domain/validation.js';
-import { requestSchemas } from '#shared/contract/request-schemas.js';
+import { requestSchemas } from '#shared/domain/contract/request-schemas.js';
 
 const ID = '5a1b1a3e-3b8f-4c43-a2a4-1c1b9f3f7a10';
 const HEX = ID.replaceAll('-', '');

@@ -1,7 +1,7 @@
 import type { MiddlewareObj } from '@middy/core';
 import { NoInputError, SchemaValidationError } from '../../domain/errors.js';
 import { compileValidator, type FieldSchema, type Validator } from '../../domain/validation.js';
-import { requestSchemas, type RequestSchemaName } from '../../contract/request-schemas.js';
+import { requestSchemas, type RequestSchemaName } from '../../domain/contract/request-schemas.js';
 import type { HttpEvent, HttpResult } from '../types.js';
 import { imsState } from './route-request.js';
 
