@@ -7,7 +7,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AuthSettings } from '#shared/config.js';
 import { AuthorizationError, authorizationProblem } from '#shared/http/middleware/authorize.js';
-import { accessRule, matchRoute, type HandlerGroup } from '#shared/http/routes.js';
+import { accessRule, matchRoute, type HandlerGroup, type RouteDef } from '#shared/http/routes.js';
 import type { ApiHandler, HttpEvent, HttpResult } from '#shared/http/types.js';
 import { frameworkProblem, ProblemError, problemResponse } from '#shared/http/problem.js';
 import { markStreaming } from '#shared/http/streaming.js';
@@ -25,10 +25,9 @@ export const LAMBDA_RESPONSE_BYTES = 6 * 1024 * 1024;
  * 401; a valid one's claims go in `requestContext.authorizer.jwt.claims`. No token, no claims:
  * the handler answers the 401 (shared/http/middleware/authorize.ts).
  */
-function tokenChecker(auth: AuthSettings): (event: HttpEvent) => Promise<HttpResult | undefined> {
+function tokenChecker(auth: AuthSettings): (event: HttpEvent, route: RouteDef | undefined) => Promise<HttpResult | undefined> {
   const keys: KeyLookup = jwksKeys(auth);
-  return async (event) => {
-    const route = matchRoute(event.rawPath, event.requestContext.http.method)?.route;
+  return async (event, route) => {
     if (!route || accessRule(route, event.requestContext.http.method.toUpperCase()) === 'public') return undefined;
     const token = bearerToken(event.headers.authorization);
     if (!token) return undefined;
@@ -71,13 +70,14 @@ export function createApiServer(handlers: Record<HandlerGroup, ApiHandler>, opti
         }
         const event = toEvent(req, Buffer.concat(chunks));
         if (!options.lambdaLimits) markStreaming(event);
-        const refused = await checkToken?.(event);
+        const route = matchRoute(event.rawPath, event.requestContext.http.method)?.route;
+        const refused = await checkToken?.(event, route);
         if (refused) {
           await writeResult(res, refused);
           return;
         }
         // Unknown URLs go to the service handler, which answers them with the original's 404 problem.
-        const group = matchRoute(event.rawPath, event.requestContext.http.method)?.route.group ?? 'service';
+        const group = route?.group ?? 'service';
         const result = await handlers[group](event, lambdaContext(`ims-${group}`));
         if (options.lambdaLimits && Buffer.byteLength(JSON.stringify(result)) > LAMBDA_RESPONSE_BYTES) {
           logger.error('handler result over the Lambda response limit', { path: event.rawPath, limit: LAMBDA_RESPONSE_BYTES });

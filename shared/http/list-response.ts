@@ -8,7 +8,6 @@
  * without paging (requests drops the Authorization header for the other host).
  */
 import { randomUUID } from 'node:crypto';
-import { ProblemError } from './problem.js';
 import { listPage, streamRecords } from '../domain/lifecycle.js';
 import type { RecordKind, RecordState } from '../domain/records.js';
 import { JsonText, toJsonText } from '../domain/json-text.js';

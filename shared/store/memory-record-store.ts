@@ -110,7 +110,6 @@ interface Claim {
 export class MemoryRecordStore implements RecordStore {
   /** By kind, then id (the id string is the entry's own: no key string per record). */
   private readonly records = new Map<RecordKind, Map<string, Entry>>();
-  private count = 0;
   private readonly lists = new Map<string, StateList>();
   private readonly claims = new Map<string, Claim>();
 
@@ -120,7 +119,7 @@ export class MemoryRecordStore implements RecordStore {
   ) {
     if (journal) {
       for (const change of journal.replay()) this.apply(change);
-      journal.compactIf(() => this.count + this.claims.size, () => this.snapshot());
+      journal.compactIf(() => this.size() + this.claims.size, () => this.snapshot());
     }
   }
 
@@ -137,7 +136,7 @@ export class MemoryRecordStore implements RecordStore {
 
   async get<T>(kind: RecordKind, id: string): Promise<StoredRecord<T> | undefined> {
     const entry = this.find(kind, id);
-    return entry ? { record: JSON.parse(entry.json) as T, state: entry.state, version: entry.version, order: entry.order, json: entry.json } : undefined;
+    return entry ? new StoredEntry<T>(entry) : undefined;
   }
 
   async update<T>(kind: RecordKind, id: string, expectedVersion: number, record: T, state: RecordState): Promise<boolean> {
@@ -235,6 +234,13 @@ export class MemoryRecordStore implements RecordStore {
     this.keep(entry);
   }
 
+  /** How many records there are (a handful of kinds: a sum of map sizes). */
+  private size(): number {
+    let n = 0;
+    for (const byId of this.records.values()) n += byId.size;
+    return n;
+  }
+
   private find(kind: RecordKind, id: string): Entry | undefined {
     return this.records.get(kind)?.get(id);
   }
@@ -242,12 +248,11 @@ export class MemoryRecordStore implements RecordStore {
   private keep(entry: Entry): void {
     let byId = this.records.get(entry.kind);
     if (!byId) this.records.set(entry.kind, (byId = new Map()));
-    if (!byId.has(entry.id)) this.count++;
     byId.set(entry.id, entry);
   }
 
   private drop(entry: Entry): void {
-    if (this.records.get(entry.kind)?.delete(entry.id)) this.count--;
+    this.records.get(entry.kind)?.delete(entry.id);
     this.lists.get(listKey(entry.kind, entry.state))?.delete(entry);
   }
 

@@ -10,7 +10,6 @@
 import { NotFoundError } from '../domain/errors.js';
 import { createImageWithId } from '../domain/images.js';
 import {
-  findJobState,
   recordJobError,
   updateJobState,
   withHistory,
@@ -49,10 +48,18 @@ export interface WorkflowContext extends JobContext {
   stageTimeouts: StageTimeouts;
 }
 
+/** updateJobState for a job that may have been deleted meanwhile: undefined when it is gone. */
+function updateIfPresent(ctx: WorkflowContext, jobId: string, change: StateChange): Promise<JobState | undefined> {
+  return updateJobState(ctx, jobId, change).catch((error: unknown) => {
+    if (error instanceof NotFoundError) return undefined;
+    throw error;
+  });
+}
+
 /** Records the stage's start once (and the token it now waits on); undefined when the job is gone. */
 async function enterStage(ctx: WorkflowContext, jobId: string, stage: Stage, token?: string): Promise<JobState | undefined> {
   let seen: JobState | undefined;
-  const state = await updateJobState(ctx, jobId, (s) => {
+  const state = await updateIfPresent(ctx, jobId, (s) => {
     seen = s;
     if (s.stage?.name === stage) {
       if (s.stage.token === token) return undefined;
@@ -62,9 +69,6 @@ async function enterStage(ctx: WorkflowContext, jobId: string, stage: Stage, tok
     }
     const entered = { ...s, stage: { name: stage, startedMicros: ctx.clock.nowMicros().toString(), ...(token ? { token } : {}) } };
     return withHistory(ctx, entered, { event: 'stage-started', stage });
-  }).catch((error: unknown) => {
-    if (error instanceof NotFoundError) return undefined;
-    throw error;
   });
   // Unchanged (entered again with the same token): the state as read.
   return state ?? seen;
@@ -166,7 +170,7 @@ async function checkOnce(ctx: WorkflowContext, state: JobState, look: 'advance' 
 async function takeLease(ctx: WorkflowContext, jobId: string): Promise<JobState | 'busy' | 'not-waiting'> {
   const now = ctx.clock.nowMicros();
   let outcome: 'held' | 'busy' | 'not-waiting' = 'not-waiting';
-  const state = await updateJobState(ctx, jobId, (s) => {
+  const state = await updateIfPresent(ctx, jobId, (s) => {
     outcome = 'not-waiting';
     const stage = s.stage;
     if (!stage?.token || !isWaitingStage(stage.name)) return undefined;
@@ -177,9 +181,6 @@ async function takeLease(ctx: WorkflowContext, jobId: string): Promise<JobState 
     outcome = 'held';
     const { recheck: _asked, ...rest } = stage;
     return { ...s, stage: { ...rest, checking: (now + CHECK_LEASE_MICROS).toString() } };
-  }).catch((error: unknown) => {
-    if (error instanceof NotFoundError) return undefined;
-    throw error;
   });
   // Set inside the change above, which TypeScript does not follow.
   const taken = outcome as 'held' | 'busy' | 'not-waiting';
@@ -190,15 +191,13 @@ async function takeLease(ctx: WorkflowContext, jobId: string): Promise<JobState 
 /** Gives the lease back, with the check's change; true when another check asked for one more look meanwhile. */
 async function dropLease(ctx: WorkflowContext, jobId: string, token: string, change?: StateChange): Promise<boolean> {
   let again = false;
-  await updateJobState(ctx, jobId, (s) => {
+  await updateIfPresent(ctx, jobId, (s) => {
     again = false;
     if (s.stage?.token !== token) return undefined;
     const changed = change?.(s) ?? s;
     const { checking: _held, recheck, ...stage } = changed.stage!;
     again = recheck === true;
     return { ...changed, stage };
-  }).catch((error: unknown) => {
-    if (!(error instanceof NotFoundError)) throw error;
   });
   return again;
 }
@@ -218,15 +217,13 @@ export async function resumeReportedStage(ctx: WorkflowContext, jobId: string): 
 /** Clears the parked token if it is still `token`, with the check's change; true for the one caller that did. */
 async function takeToken(ctx: WorkflowContext, jobId: string, token: string, change?: StateChange): Promise<boolean> {
   let took = false;
-  await updateJobState(ctx, jobId, (s) => {
+  await updateIfPresent(ctx, jobId, (s) => {
     took = false;
     if (s.stage?.token !== token) return undefined;
     took = true;
     const changed = change?.(s) ?? s;
     const { token: _spent, checking: _held, recheck: _asked, ...stage } = changed.stage!;
     return { ...changed, stage };
-  }).catch((error: unknown) => {
-    if (!(error instanceof NotFoundError)) throw error;
   });
   return took;
 }
@@ -292,9 +289,8 @@ function reasonOf(input: CleanupInput): string {
 /** cleanup: on the error path records the reason and `error` first; then the worker removes what it created. */
 export async function runCleanupStage(ctx: WorkflowContext, input: CleanupInput): Promise<StageOutput> {
   if (input.outcome === 'error') await recordJobError(ctx, input.jobId, reasonOf(input)).catch(() => undefined);
-  const state = await findJobState(ctx, input.jobId);
+  const state = await enterStage(ctx, input.jobId, 'cleanup');
   if (!state) return { jobId: input.jobId, outcome: 'gone' };
-  await enterStage(ctx, input.jobId, 'cleanup');
   const worker = await ctx.workerFor(state.worker);
   // Logs first: the worker's cleanup removes them.
   await uploadJobLogs(ctx, state, worker);
