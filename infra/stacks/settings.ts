@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { knownHostsFromSetting } from '#shared/workers/remote-node/known-hosts.js';
 import { parseHostMap } from '#shared/workers/remote-node/settings.js';
+import { DEFAULT_STAGE_TIMEOUTS, type StageTimeouts } from '#shared/workflow/stage-timeouts.js';
 import { REPO_ROOT } from '../constructs/ims-function.js';
 
 /**
@@ -106,12 +107,13 @@ export const MAX_KNOWN_HOSTS_TEXT_BYTES = 3072;
 
 const packageVersion = (): string => (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
-const stage = (name: string, seconds: number) =>
+/** A stage's time limit; its default is the service's own (DEFAULT_STAGE_TIMEOUTS). */
+const stage = (name: keyof StageTimeouts) =>
   ({
     doc: `time limit (s) of the ${name} stage`,
     ...int(60, 129_600),
     env: { name: `IMS_STAGE_TIMEOUT_${name.toUpperCase()}`, to: 'jobs' },
-    defaultText: String(seconds),
+    defaultText: String(DEFAULT_STAGE_TIMEOUTS[name]),
   }) as const;
 
 const string = (doc: string, name: string, to: Audience, pattern: RegExp, accepts: string, defaultText: string) =>
@@ -154,11 +156,11 @@ export const SETTINGS = {
   jobWorker: { doc: 'the worker new jobs run on', ...oneOf(['kubernetes', 'remote-node', 'none']), fallback: 'kubernetes', env: { name: 'IMS_JOB_WORKER', to: 'data' }, defaultText: '`kubernetes`' },
   s3UrlExpiration: { doc: 'lifetime (s) of the pre-signed URLs handed to jobs', ...int(900, 604_800), env: { name: 'S3_URL_EXPIRATION', to: 'jobs' }, defaultText: '432000' },
   maxImageManifestSizeBytes: { doc: 'manifests at or above this size are refused', ...int(1024, 104_857_600), env: { name: 'MAX_IMAGE_MANIFEST_SIZE_BYTES', to: 'data' }, defaultText: '1048576' },
-  stageTimeoutPrepare: stage('prepare', 3600),
-  stageTimeoutBuild: stage('build', 14_400),
-  stageTimeoutSsh: stage('ssh', 86_400),
-  stageTimeoutPackage: stage('package', 7200),
-  stageTimeoutRegister: stage('register', 3600),
+  stageTimeoutPrepare: stage('prepare'),
+  stageTimeoutBuild: stage('build'),
+  stageTimeoutSsh: stage('ssh'),
+  stageTimeoutPackage: stage('package'),
+  stageTimeoutRegister: stage('register'),
   defaultImageSize: { doc: 'default `build_env_size` (GiB)', ...int(1, 10_000), env: { name: 'DEFAULT_IMS_IMAGE_SIZE', to: 'jobs' }, defaultText: '60' },
   defaultJobMemSize: { doc: 'default `job_mem_size` (GiB)', ...int(1, 4096), env: { name: 'DEFAULT_IMS_JOB_MEM_SIZE', to: 'jobs' }, defaultText: '8' },
   jobNamespace: string('Kubernetes namespace of job objects', 'DEFAULT_IMS_JOB_NAMESPACE', 'jobs', DNS_LABEL, 'a Kubernetes namespace name', '`ims`'),
