@@ -67,6 +67,8 @@ export class ImsStack extends Stack {
   /** JSON {accessKeyId, secretAccessKey} of that user (S3_SIGNING_SECRET_ARN); retained on stack delete. */
   readonly s3SigningKeySecret: secretsmanager.Secret;
   readonly apiFunctions: Record<HandlerGroup, ImsFunction>;
+  /** The HTTP API's Lambda authorizer: bearer tokens of the trusted issuers (functions/api/authorizer.ts). */
+  readonly authorizerFunction: ImsFunction;
   readonly stageFunctions: Record<Stage, ImsFunction>;
   /** Only with context recipeUploadTrigger=true. */
   readonly recipeUploadFunction?: ImsFunction;
@@ -149,7 +151,17 @@ export class ImsStack extends Stack {
       'remote-build-nodes': apiFunction('remote-build-nodes', 'IMS API: remote build nodes', recordsEnv, { network, reservedConcurrentExecutions: settings.remoteBuildNodesConcurrency }),
       jobs: apiFunction('jobs', 'IMS API: jobs', recordsEnv, { network }),
     };
-    for (const f of Object.values(this.apiFunctions)) acknowledgeSynchronousInvocation(f.fn, 'API Gateway');
+    // Tokens of JwtIssuer (keys by its OpenID discovery) and of each authIssuers entry (keys by its JWKS URL).
+    this.authorizerFunction = new ImsFunction(apiScope, 'authorizer', {
+      entry: 'functions/api/authorizer.ts',
+      kind: 'api',
+      description: 'IMS API: bearer tokens of the trusted issuers (Lambda authorizer)',
+      environment: {
+        IMS_AUTH_ISSUERS: Fn.join(',', [jwtIssuer.valueAsString, ...(settings.authIssuers ?? [])]),
+        IMS_AUTH_AUDIENCE: Fn.join(',', jwtAudience.valueAsList),
+      },
+    });
+    for (const f of [...Object.values(this.apiFunctions), this.authorizerFunction]) acknowledgeSynchronousInvocation(f.fn, 'API Gateway');
 
     const stageScope = new Construct(this, 'WorkflowStages');
     // Secrets reach the functions as ARNs only (grantAccess): the workers read the values at run time (shared/secrets.ts).
@@ -235,8 +247,7 @@ export class ImsStack extends Stack {
 
     this.httpApi = new ImsHttpApi(this, 'Http', {
       handlers: Object.fromEntries(Object.entries(this.apiFunctions).map(([group, f]) => [group, f.fn])) as Record<HandlerGroup, ImsFunction['fn']>,
-      jwtIssuer: jwtIssuer.valueAsString,
-      jwtAudience: jwtAudience.valueAsList,
+      authorizer: this.authorizerFunction.fn,
     });
 
     // Where the job pods report: the stage functions render it into the job templates
@@ -332,7 +343,7 @@ export class ImsStack extends Stack {
     const audiences: Record<Audience, ImsFunction[]> = {
       all: this.allFunctions(),
       api,
-      data: this.allFunctions().filter((f) => f !== this.apiFunctions.service),
+      data: this.allFunctions().filter((f) => f !== this.apiFunctions.service && f !== this.authorizerFunction),
       jobs,
       pods: this.workerFunctions(),
       nodes: [...jobs, this.apiFunctions['remote-build-nodes']],
@@ -344,7 +355,7 @@ export class ImsStack extends Stack {
 
   /** Every function of the stack. */
   allFunctions(): ImsFunction[] {
-    return [...Object.values(this.apiFunctions), ...this.workerFunctions(), ...(this.recipeUploadFunction ? [this.recipeUploadFunction] : [])];
+    return [...Object.values(this.apiFunctions), this.authorizerFunction, ...this.workerFunctions(), ...(this.recipeUploadFunction ? [this.recipeUploadFunction] : [])];
   }
 
   /** The functions that connect to the remote build nodes (and so check their host keys). */

@@ -4,7 +4,10 @@
  * dashboard. Each synthesizes the stack from context as `npx cdk synth` does.
  */
 import { beforeAll, describe, expect, test } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { IConstruct } from 'constructs';
+import { REPO_ROOT } from '#infra/constructs/ims-function.js';
 import { readDeploySettings, SETTINGS } from '#infra/stacks/settings.js';
 import { KNOWN_HOSTS_SECRET, PRIVATE_CONTEXT, synthStack, UPLOADER } from './synth.js';
 
@@ -45,6 +48,16 @@ describe('settings', () => {
     expect(() => settingsOf({ recipeUploadTrigger: 'true' })).toThrow('context recipeUploadPrincipals is required');
     expect(() => settingsOf({ remoteNodeKnownHostsSecretArn: KNOWN_HOSTS_SECRET, remoteNodeKnownHostsParameter: '/ims/known-hosts' })).toThrow('set one source of known hosts');
     expect(() => settingsOf({ remoteNodeKnownHostsParameter: '/ims/known-hosts', remoteNodeAcceptUnknownHosts: true })).toThrow('contradicts');
+  });
+
+  test('stageTimeoutRegister is no setting: register waits on nothing, and the task and function bound its one invocation', () => {
+    expect(() => settingsOf({ stageTimeoutRegister: 600 })).toThrow(/^context stageTimeoutRegister is no longer a setting: the register stage waits on nothing/);
+    expect(Object.keys(SETTINGS).filter((key) => key.startsWith('stageTimeout'))).toEqual(['stageTimeoutPrepare', 'stageTimeoutBuild', 'stageTimeoutSsh', 'stageTimeoutPackage']);
+    // What does bound it: the Register task's TimeoutSeconds (the deployed definition is this ASL), above its function's own timeout.
+    const asl = JSON.parse(readFileSync(join(REPO_ROOT, 'shared/workflow/generated/job-workflow.asl.json'), 'utf8'));
+    expect(asl.States.Register).toMatchObject({ Type: 'Task', TimeoutSeconds: 300 });
+    expect(plain.propsOf(plain.stack.stageFunctions.register).Timeout).toBe(280);
+    expect(Object.keys(plain.envOf(plain.stack.stageFunctions.register)).filter((name) => name.startsWith('IMS_STAGE_TIMEOUT'))).toEqual([]);
   });
 
   test('defaults: kubernetes worker, scopes on, trigger off', () => {
