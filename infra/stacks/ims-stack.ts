@@ -64,7 +64,7 @@ export class ImsStack extends Stack {
   readonly remoteNodeKeySecret: secretsmanager.Secret;
   /** The IAM user whose access key signs pre-signed URLs and is what job pods upload with. */
   readonly s3SigningUser: iam.User;
-  /** JSON {accessKeyId, secretAccessKey} of that user (S3_SIGNING_SECRET_ARN); retained on stack delete. */
+  /** JSON {accessKeyId, secretAccessKey} of that user (S3_SIGNING_SECRET_ARN); deleted with the stack, as the user is. */
   readonly s3SigningKeySecret: secretsmanager.Secret;
   readonly apiFunctions: Record<HandlerGroup, ImsFunction>;
   /** The HTTP API's Lambda authorizer: bearer tokens of the trusted issuers (functions/api/authorizer.ts). */
@@ -106,7 +106,8 @@ export class ImsStack extends Stack {
 
     // Created without a value (CloudFormation fills in a random placeholder); the operator puts
     // the real one in after the first deploy, so no secret ever appears in the template. They
-    // outlive the stack: a redeploy after a delete finds the values the operator put in.
+    // outlive the stack, with the table and the buckets: a new stack makes new ones, unless
+    // `cdk import` adopts the retained ones first (docs/deploy.md, "Removing the stack").
     this.kubeconfigSecret = new secretsmanager.Secret(this, 'KubeconfigSecret', {
       description: 'IMS: kubeconfig (YAML) the kubernetes job worker uses to reach the cluster',
       removalPolicy: RemovalPolicy.RETAIN,
@@ -388,7 +389,8 @@ export class ImsStack extends Stack {
     const secret = new secretsmanager.Secret(this, 'S3SigningKeySecret', {
       description: 'IMS: S3 access key that signs pre-signed URLs and that job pods upload with (JSON accessKeyId, secretAccessKey)',
       secretObjectValue: { accessKeyId: SecretValue.unsafePlainText(key.accessKeyId), secretAccessKey: key.secretAccessKey },
-      removalPolicy: RemovalPolicy.RETAIN,
+      // It holds the key of a user the stack deletes with itself: kept, it would hold a dead key.
+      removalPolicy: RemovalPolicy.DESTROY,
     });
     acknowledgeS3SigningIdentity(user, secret, this.bootImagesBucket, this.imsBucket);
     return [user, secret];

@@ -411,7 +411,7 @@ describe('least privilege', () => {
 });
 
 describe('job pods', () => {
-  test('the S3 signing user may use the boot-images objects and read recipe archives and list objects, nothing else; its key secret outlives the stack', () => {
+  test('the S3 signing user may use the boot-images objects and read recipe archives and list objects, nothing else; its key secret goes with the stack', () => {
     const [[userId]] = ofType('AWS::IAM::User');
     expect(userId).toBe(logicalId(stack.s3SigningUser));
     const policies = ofType('AWS::IAM::Policy').filter(([, p]) => JSON.stringify(p.Properties.Users ?? []).includes(userId));
@@ -432,8 +432,9 @@ describe('job pods', () => {
       },
     ]);
     const secret = template.toJSON().Resources[logicalId(stack.s3SigningKeySecret)];
-    expect(secret.DeletionPolicy).toBe('Retain');
-    expect(secret.UpdateReplacePolicy).toBe('Retain');
+    // It holds the key of the user the stack deletes with itself.
+    expect(secret.DeletionPolicy).toBe('Delete');
+    expect(secret.UpdateReplacePolicy).toBe('Delete');
     // Only the functions that pre-sign or write the pods' Secret may read it.
     const readers = allFunctions().filter((f) => JSON.stringify(statementsOf(f)).includes(logicalId(stack.s3SigningKeySecret)));
     expect(sortBy(readers.map((f) => logicalId(f.fn)), (x) => x)).toEqual(

@@ -325,3 +325,41 @@ describe('failure handling and observability', () => {
     expect(plain.ofType('AWS::SecretsManager::Secret')).toHaveLength(3);
   });
 });
+
+describe('removing the stack and deploying it again', () => {
+  /** Every resource a `Ref` or `Fn::GetAtt` in `value` names. */
+  const referenced = (value: unknown): string[] => {
+    if (Array.isArray(value)) return value.flatMap(referenced);
+    if (!value || typeof value !== 'object') return [];
+    const object = value as Record<string, unknown>;
+    if (typeof object.Ref === 'string') return [object.Ref];
+    if (Array.isArray(object['Fn::GetAtt'])) return [object['Fn::GetAtt'][0] as string];
+    return Object.values(object).flatMap(referenced);
+  };
+
+  test('the data outlives it: table, buckets and the secrets the operator fills, and they can be imported together into a new stack', () => {
+    const resources = plain.template.toJSON().Resources as Record<string, { Type: string; Properties?: unknown; DeletionPolicy?: string }>;
+    // Log groups are kept too (CloudFormation names them afresh in a new stack); the data is what matters here.
+    const STATEFUL = ['AWS::DynamoDB::Table', 'AWS::S3::Bucket', 'AWS::SecretsManager::Secret'];
+    const retained = Object.entries(resources).filter(([, r]) => r.DeletionPolicy === 'Retain' && STATEFUL.includes(r.Type));
+    const { stack, logicalId } = plain;
+    const accessLogs = stack.node.findChild('AccessLogs') as IConstruct;
+    expect(retained.map(([id]) => id).sort()).toEqual(
+      [stack.table, stack.imsBucket, stack.bootImagesBucket, accessLogs, stack.kubeconfigSecret, stack.remoteNodeKeySecret].map((c) => logicalId(c)).sort(),
+    );
+    expect(Object.values(resources).filter((r) => STATEFUL.includes(r.Type) && r.DeletionPolicy !== 'Retain').map((r) => r.Type)).toEqual(['AWS::SecretsManager::Secret']);
+    // `cdk import` into a new stack adds only the imported resources: each may refer to the others alone.
+    const ids = new Set(retained.map(([id]) => id));
+    const parameters = Object.keys((plain.template.toJSON().Parameters ?? {}) as object);
+    for (const [id, r] of retained) {
+      const outside = referenced(r.Properties).filter((ref) => !ids.has(ref) && !ref.startsWith('AWS::') && !parameters.includes(ref));
+      expect({ id, outside }).toEqual({ id, outside: [] });
+    }
+  });
+
+  test('the S3 signing key secret goes with the stack, as its IAM user and key do', () => {
+    const secret = plain.template.toJSON().Resources[plain.logicalId(plain.stack.s3SigningKeySecret)];
+    expect(secret.DeletionPolicy).toBe('Delete');
+    expect(plain.template.toJSON().Resources[plain.logicalId(plain.stack.s3SigningUser)].DeletionPolicy).toBeUndefined();
+  });
+});
