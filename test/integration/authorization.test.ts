@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
+import { LambdaSandbox } from '#infra/local/lambda-sandbox.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { startJwtIssuer, type JwtIssuer } from '../helpers/jwt-issuer.js';
 
@@ -143,4 +144,32 @@ describe('route classes', () => {
     expect(issuer.fetches()).toBe(before);
     expect(before).toBeGreaterThanOrEqual(1);
   });
+});
+
+describe('the Lambda authorizer as deployed', () => {
+  test('its entry point, in a fresh Lambda-like process on the deployed Node: either issuer authorized with the claims, a third refused', async () => {
+    const sandbox = await LambdaSandbox.create({ tmpMiB: 8 });
+    try {
+      const env = { IMS_AUTH_ISSUERS: `${issuer.entry},${podIssuer.entry}`, IMS_AUTH_AUDIENCE: 'shasta,ims', POWERTOOLS_LOG_LEVEL: 'SILENT' };
+      // The payload-2.0 REQUEST event API Gateway sends (headers lowercased).
+      const event = (token: string) => ({
+        version: '2.0',
+        type: 'REQUEST',
+        routeArn: 'arn:aws:execute-api:us-east-1:123456789012:api/$default/GET/v3/images',
+        identitySource: [`Bearer ${token}`],
+        routeKey: 'ANY /v3/images',
+        rawPath: '/v3/images',
+        headers: { authorization: `Bearer ${token}` },
+        requestContext: { http: { method: 'GET', path: '/v3/images' } },
+      });
+      const fromPods = (await sandbox.invoke('functions/api/authorizer', event(podIssuer.token({ claims: { scope: 'ims:write' } })), env)) as { isAuthorized: boolean; context: { claims: string } };
+      expect(fromPods.isAuthorized).toBe(true);
+      expect(JSON.parse(fromPods.context.claims)).toMatchObject({ iss: podIssuer.issuer, scope: 'ims:write' });
+      expect(await sandbox.invoke('functions/api/authorizer', event(tokens.read), env)).toMatchObject({ isAuthorized: true });
+      expect(await sandbox.invoke('functions/api/authorizer', event(stranger.token()), env)).toEqual({ isAuthorized: false });
+      expect(sandbox.invocations.map((i) => i.outcome)).toEqual(['ok', 'ok', 'ok']);
+    } finally {
+      await sandbox.close();
+    }
+  }, 60_000);
 });
