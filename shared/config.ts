@@ -50,9 +50,9 @@ export interface Settings {
 }
 
 /**
- * IMS_AUTH_*: which scope each class of route needs. Deployed, API Gateway's JWT authorizer
- * checks the token and hands its claims in the event; under `npm start` the embedded server
- * checks the bearer token itself against the JWKS (infra/local/jwt.ts).
+ * IMS_AUTH_*: which scope each class of route needs, and which tokens are valid at all. Deployed,
+ * the API's Lambda authorizer checks the token (shared/http/jwt.ts) and hands its claims in the
+ * event; under `npm start` the embedded server runs the same check itself.
  */
 export interface AuthSettings {
   /** IMS_AUTH_SCOPES=on: every route but the probes needs the scope of its class. */
@@ -62,12 +62,35 @@ export interface AuthSettings {
   readScope: string;
   writeScope: string;
   adminScope: string;
-  /** Under `npm start`: where the signing keys of tokens are (IMS_AUTH_JWKS_URL or IMS_AUTH_JWKS_FILE). */
-  jwksUrl?: string;
-  jwksFile?: string;
-  /** Under `npm start`: the `iss` and `aud` a token must carry (when set). */
-  issuer?: string;
-  audience?: string;
+  /** IMS_AUTH_ISSUERS: the issuers whose tokens are valid, each with where its keys are. */
+  issuers: TrustedIssuer[];
+  /** IMS_AUTH_AUDIENCE: a token must be meant for one of these (none: any audience). */
+  audiences: string[];
+}
+
+/** An issuer whose tokens are valid: its `iss`, and its JWKS (a URL or a file; absent: its OpenID configuration's). */
+export interface TrustedIssuer {
+  issuer: string;
+  jwks?: string;
+}
+
+/**
+ * IMS_AUTH_ISSUERS: `issuer[=jwks]` entries, comma-separated (an issuer URL has no query, so
+ * the first `=` ends it). Throws a message naming the entry that is not one.
+ */
+export function parseTrustedIssuers(text: string, name = 'IMS_AUTH_ISSUERS'): TrustedIssuer[] {
+  const issuers: TrustedIssuer[] = [];
+  for (const entry of text.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const at = entry.indexOf('=');
+    const issuer = at < 0 ? entry : entry.slice(0, at).trim();
+    const jwks = at < 0 ? undefined : entry.slice(at + 1).trim();
+    if (!/^https?:\/\/[^\s=]+$/.test(issuer) || jwks === '' || (jwks && /\s/.test(jwks))) {
+      throw new Error(`${name}: '${entry}' is not an issuer URL with an optional =JWKS (URL or file)`);
+    }
+    if (issuers.some((known) => known.issuer === issuer)) throw new Error(`${name}: the issuer ${issuer} is listed twice`);
+    issuers.push(jwks ? { issuer, jwks } : { issuer });
+  }
+  return issuers;
 }
 
 /** SigV4 pre-signed URLs live 7 days at most; S3 refuses a longer X-Amz-Expires. */
@@ -106,10 +129,8 @@ export function readAuthSettings(env: NodeJS.ProcessEnv = process.env): AuthSett
     readScope: scopeFrom('IMS_AUTH_READ_SCOPE', env.IMS_AUTH_READ_SCOPE, 'ims:read'),
     writeScope: scopeFrom('IMS_AUTH_WRITE_SCOPE', env.IMS_AUTH_WRITE_SCOPE, 'ims:write'),
     adminScope: scopeFrom('IMS_AUTH_ADMIN_SCOPE', env.IMS_AUTH_ADMIN_SCOPE, 'ims:admin'),
-    jwksUrl: env.IMS_AUTH_JWKS_URL || undefined,
-    jwksFile: env.IMS_AUTH_JWKS_FILE || undefined,
-    issuer: env.IMS_AUTH_ISSUER || undefined,
-    audience: env.IMS_AUTH_AUDIENCE || undefined,
+    issuers: parseTrustedIssuers(env.IMS_AUTH_ISSUERS ?? ''),
+    audiences: (env.IMS_AUTH_AUDIENCE ?? '').split(',').map((a) => a.trim()).filter(Boolean),
   };
 }
 
@@ -169,7 +190,6 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
       build: intFrom(env.IMS_STAGE_TIMEOUT_BUILD, DEFAULT_STAGE_TIMEOUTS.build),
       ssh: intFrom(env.IMS_STAGE_TIMEOUT_SSH, DEFAULT_STAGE_TIMEOUTS.ssh),
       package: intFrom(env.IMS_STAGE_TIMEOUT_PACKAGE, DEFAULT_STAGE_TIMEOUTS.package),
-      register: intFrom(env.IMS_STAGE_TIMEOUT_REGISTER, DEFAULT_STAGE_TIMEOUTS.register),
     },
     auth: readAuthSettings(env),
     secretsMaxAgeSeconds: intFrom(env.SECRETS_MAX_AGE_SECONDS, DEFAULT_SECRETS_MAX_AGE_SECONDS),

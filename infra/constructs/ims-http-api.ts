@@ -2,11 +2,14 @@
  * The HTTP API: one Lambda integration per handler group, one `ANY` route per path of ROUTES under
  * each base path (`/` and `/apis/ims`; the handlers answer 405 themselves, with the original's
  * problem body and Allow header), and `$default` to the service function, which answers unknown
- * URLs with the original's 404.
+ * URLs with the original's 404. Every route but the probes needs a bearer token, checked by a
+ * Lambda authorizer: API Gateway's JWT authorizer trusts a single issuer, and the tokens of job
+ * pods and of operators come from two (functions/api/authorizer.ts).
  */
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as apigwv2 from 'aws-cdk-lib/aws-apigatewayv2';
-import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { Duration } from 'aws-cdk-lib';
+import { HttpLambdaAuthorizer, HttpLambdaResponseType } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -19,9 +22,15 @@ export const PUBLIC_PATHS: readonly string[] = ['/healthz/ready', '/healthz/live
 
 export interface ImsHttpApiProps {
   handlers: Record<HandlerGroup, IFunction>;
-  jwtIssuer: string;
-  jwtAudience: string[];
+  /** The Lambda authorizer (simple responses): it refuses a token, or passes its claims on. */
+  authorizer: IFunction;
 }
+
+/**
+ * How long API Gateway reuses an authorizer's answer for the same Authorization header: a token
+ * that expires meanwhile is still taken for at most this long, the clock leeway of the check.
+ */
+export const AUTHORIZER_CACHE_TTL = Duration.seconds(60);
 
 /** One JSON line per request; HTTP APIs accept only `$context` variables of their own. */
 const ACCESS_LOG_FORMAT = apigw.AccessLogFormat.custom(
@@ -58,7 +67,11 @@ export class ImsHttpApi extends Construct {
       return integration;
     };
 
-    const authorizer = new HttpJwtAuthorizer('JwtAuthorizer', props.jwtIssuer, { jwtAudience: props.jwtAudience });
+    const authorizer = new HttpLambdaAuthorizer('TokenAuthorizer', props.authorizer, {
+      responseTypes: [HttpLambdaResponseType.SIMPLE],
+      identitySource: ['$request.header.Authorization'],
+      resultsCacheTtl: AUTHORIZER_CACHE_TTL,
+    });
     this.api = new apigwv2.HttpApi(this, 'Api', {
       description: 'Image Management Service (IMS) API',
       defaultIntegration: integrationFor('service'),

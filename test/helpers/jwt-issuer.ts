@@ -1,6 +1,6 @@
 /**
- * A token issuer for tests: an RSA key pair, its JWKS served on 127.0.0.1, and RS256 tokens
- * signed with it (or with a key the JWKS does not hold).
+ * A token issuer for tests: an RSA key pair, its JWKS and OpenID configuration served on
+ * 127.0.0.1, and RS256 tokens signed with it (or with a key the JWKS does not hold).
  */
 import { generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -16,11 +16,15 @@ export interface TokenOptions {
 }
 
 export interface JwtIssuer {
+  /** Where it serves: `<url>/.well-known/openid-configuration` names the JWKS. */
+  url: string;
   jwksUrl: string;
   jwks: { keys: Record<string, unknown>[] };
   issuer: string;
   audience: string;
   token(options?: TokenOptions): string;
+  /** The IMS_AUTH_ISSUERS entry of this issuer: `issuer=jwks`. */
+  entry: string;
   /** How many times the JWKS was fetched. */
   fetches(): number;
   stop(): Promise<void>;
@@ -30,24 +34,33 @@ function rsaKey(): { privateKey: KeyObject; publicKey: KeyObject } {
   return generateKeyPairSync('rsa', { modulusLength: 2048 });
 }
 
-export async function startJwtIssuer(issuer = 'https://issuer.test/', audience = 'ims'): Promise<JwtIssuer> {
+/** `issuer`: the `iss` of its tokens, or made from the URL it serves at (an issuer found by discovery). */
+export async function startJwtIssuer(issuerOf: string | ((url: string) => string) = 'https://issuer.test/', audience = 'ims'): Promise<JwtIssuer> {
   const own = rsaKey();
   const foreign = rsaKey();
   const kid = 'test-key-1';
   const jwks = { keys: [{ ...own.publicKey.export({ format: 'jwk' }), kid, use: 'sig', alg: 'RS256' }] };
   let fetches = 0;
-  const server: Server = createServer((_req, res) => {
-    fetches += 1;
+  let url = '';
+  const server: Server = createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' });
+    if (req.url?.endsWith('/.well-known/openid-configuration')) {
+      res.end(JSON.stringify({ issuer, jwks_uri: `${url}/.well-known/jwks.json` }));
+      return;
+    }
+    fetches += 1;
     res.end(JSON.stringify(jwks));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const issuer = typeof issuerOf === 'string' ? issuerOf : issuerOf(url);
   const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
   return {
-    jwksUrl: `http://127.0.0.1:${port}/.well-known/jwks.json`,
+    url,
+    jwksUrl: `${url}/.well-known/jwks.json`,
     jwks,
     issuer,
+    entry: `${issuer}=${url}/.well-known/jwks.json`,
     audience,
     token: (options = {}) => {
       const now = Math.floor(Date.now() / 1000);

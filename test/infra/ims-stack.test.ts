@@ -171,21 +171,39 @@ describe('HTTP API', () => {
     expect(routeTable().get('$default')?.fn).toBe(logicalId(stack.apiFunctions.service.fn));
   });
 
-  test('requires a JWT everywhere except the health and version routes', () => {
+  test('requires a bearer token everywhere except the health and version routes, checked by the Lambda authorizer', () => {
     const [[authorizerId, authorizer]] = ofType('AWS::ApiGatewayV2::Authorizer');
     expect(authorizer.Properties).toMatchObject({
-      AuthorizerType: 'JWT',
-      JwtConfiguration: { Issuer: { Ref: 'JwtIssuer' }, Audience: { Ref: 'JwtAudience' } },
+      AuthorizerType: 'REQUEST',
+      AuthorizerPayloadFormatVersion: '2.0',
+      EnableSimpleResponses: true,
+      IdentitySource: ['$request.header.Authorization'],
+      AuthorizerResultTtlInSeconds: 60,
     });
+    expect(JSON.stringify(authorizer.Properties.AuthorizerUri)).toContain(logicalId(stack.authorizerFunction.fn));
     for (const [key, route] of routeTable()) {
       const isPublic = PUBLIC_PATHS.some((path) => key === `ANY ${path}` || key === `ANY ${API_BASE_PATH}${path}`);
       expect({ key, auth: route.auth, authorizer: route.authorizer }).toEqual(
-        isPublic ? { key, auth: 'NONE', authorizer: undefined } : { key, auth: 'JWT', authorizer: { Ref: authorizerId } },
+        isPublic ? { key, auth: 'NONE', authorizer: undefined } : { key, auth: 'CUSTOM', authorizer: { Ref: authorizerId } },
       );
     }
     expect(PUBLIC_PATHS.every((path) => routeTable().has(`ANY ${path}`) && routeTable().has(`ANY ${API_BASE_PATH}${path}`))).toBe(true);
     template.hasParameter('JwtIssuer', { Type: 'String' });
     template.hasParameter('JwtAudience', { Type: 'CommaDelimitedList' });
+    // API Gateway may invoke it; it gets the issuers and audiences, and nothing of the records.
+    template.hasResourceProperties('AWS::Lambda::Permission', { FunctionName: { 'Fn::GetAtt': [logicalId(stack.authorizerFunction.fn), 'Arn'] }, Principal: 'apigateway.amazonaws.com' });
+    const env = (functionProps(stack.authorizerFunction).Environment?.Variables ?? {}) as Record<string, unknown>;
+    expect(env).toMatchObject({ IMS_AUTH_ISSUERS: { Ref: 'JwtIssuer' }, IMS_AUTH_AUDIENCE: { 'Fn::Join': [',', { Ref: 'JwtAudience' }] } });
+    expect(Object.keys(env).filter((name) => /TABLE|BUCKET|SECRET|IMS_AUTH_SCOPES/.test(name))).toEqual([]);
+    expect(functionProps(stack.authorizerFunction).VpcConfig).toBeUndefined();
+  });
+
+  test("the job pods' issuer (context authIssuers) is trusted beside JwtIssuer, each with its JWKS; a bad entry fails the synth", () => {
+    const pods = 'http://keycloak.services.svc.cluster.local:8080/keycloak/realms/shasta=https://auth.example.com/keycloak/realms/shasta/protocol/openid-connect/certs';
+    const other = synthStack('ImsIssuers', { authIssuers: pods });
+    expect(other.envOf(other.stack.authorizerFunction).IMS_AUTH_ISSUERS).toEqual({ 'Fn::Join': [',', [{ Ref: 'JwtIssuer' }, pods]] });
+    expect(() => synthStack('ImsBadIssuer', { authIssuers: 'http://keycloak.services/realms/shasta' })).toThrow(/authIssuers.*needs its JWKS as an https URL/);
+    expect(() => synthStack('ImsBadIssuer2', { authIssuers: 'keycloak=https://x.example/certs' })).toThrow(/context authIssuers: 'keycloak=https:\/\/x.example\/certs' is not valid/);
   });
 
   test('logs access on its default stage', () => {
@@ -393,7 +411,7 @@ describe('least privilege', () => {
 });
 
 describe('job pods', () => {
-  test('the S3 signing user may use the boot-images objects and read recipe archives and list objects, nothing else; its key secret outlives the stack', () => {
+  test('the S3 signing user may use the boot-images objects and read recipe archives and list objects, nothing else; its key secret goes with the stack', () => {
     const [[userId]] = ofType('AWS::IAM::User');
     expect(userId).toBe(logicalId(stack.s3SigningUser));
     const policies = ofType('AWS::IAM::Policy').filter(([, p]) => JSON.stringify(p.Properties.Users ?? []).includes(userId));
@@ -414,8 +432,9 @@ describe('job pods', () => {
       },
     ]);
     const secret = template.toJSON().Resources[logicalId(stack.s3SigningKeySecret)];
-    expect(secret.DeletionPolicy).toBe('Retain');
-    expect(secret.UpdateReplacePolicy).toBe('Retain');
+    // It holds the key of the user the stack deletes with itself.
+    expect(secret.DeletionPolicy).toBe('Delete');
+    expect(secret.UpdateReplacePolicy).toBe('Delete');
     // Only the functions that pre-sign or write the pods' Secret may read it.
     const readers = allFunctions().filter((f) => JSON.stringify(statementsOf(f)).includes(logicalId(stack.s3SigningKeySecret)));
     expect(sortBy(readers.map((f) => logicalId(f.fn)), (x) => x)).toEqual(

@@ -4,7 +4,10 @@
  * dashboard. Each synthesizes the stack from context as `npx cdk synth` does.
  */
 import { beforeAll, describe, expect, test } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { IConstruct } from 'constructs';
+import { REPO_ROOT } from '#infra/constructs/ims-function.js';
 import { readDeploySettings, SETTINGS } from '#infra/stacks/settings.js';
 import { KNOWN_HOSTS_SECRET, PRIVATE_CONTEXT, synthStack, UPLOADER } from './synth.js';
 
@@ -45,6 +48,16 @@ describe('settings', () => {
     expect(() => settingsOf({ recipeUploadTrigger: 'true' })).toThrow('context recipeUploadPrincipals is required');
     expect(() => settingsOf({ remoteNodeKnownHostsSecretArn: KNOWN_HOSTS_SECRET, remoteNodeKnownHostsParameter: '/ims/known-hosts' })).toThrow('set one source of known hosts');
     expect(() => settingsOf({ remoteNodeKnownHostsParameter: '/ims/known-hosts', remoteNodeAcceptUnknownHosts: true })).toThrow('contradicts');
+  });
+
+  test('stageTimeoutRegister is no setting: register waits on nothing, and the task and function bound its one invocation', () => {
+    expect(() => settingsOf({ stageTimeoutRegister: 600 })).toThrow(/^context stageTimeoutRegister is no longer a setting: the register stage waits on nothing/);
+    expect(Object.keys(SETTINGS).filter((key) => key.startsWith('stageTimeout'))).toEqual(['stageTimeoutPrepare', 'stageTimeoutBuild', 'stageTimeoutSsh', 'stageTimeoutPackage']);
+    // What does bound it: the Register task's TimeoutSeconds (the deployed definition is this ASL), above its function's own timeout.
+    const asl = JSON.parse(readFileSync(join(REPO_ROOT, 'shared/workflow/generated/job-workflow.asl.json'), 'utf8'));
+    expect(asl.States.Register).toMatchObject({ Type: 'Task', TimeoutSeconds: 300 });
+    expect(plain.propsOf(plain.stack.stageFunctions.register).Timeout).toBe(280);
+    expect(Object.keys(plain.envOf(plain.stack.stageFunctions.register)).filter((name) => name.startsWith('IMS_STAGE_TIMEOUT'))).toEqual([]);
   });
 
   test('defaults: kubernetes worker, scopes on, trigger off', () => {
@@ -310,5 +323,43 @@ describe('failure handling and observability', () => {
       expect({ deletion: secret.DeletionPolicy, replace: secret.UpdateReplacePolicy }).toEqual({ deletion: 'Retain', replace: 'Retain' });
     }
     expect(plain.ofType('AWS::SecretsManager::Secret')).toHaveLength(3);
+  });
+});
+
+describe('removing the stack and deploying it again', () => {
+  /** Every resource a `Ref` or `Fn::GetAtt` in `value` names. */
+  const referenced = (value: unknown): string[] => {
+    if (Array.isArray(value)) return value.flatMap(referenced);
+    if (!value || typeof value !== 'object') return [];
+    const object = value as Record<string, unknown>;
+    if (typeof object.Ref === 'string') return [object.Ref];
+    if (Array.isArray(object['Fn::GetAtt'])) return [object['Fn::GetAtt'][0] as string];
+    return Object.values(object).flatMap(referenced);
+  };
+
+  test('the data outlives it: table, buckets and the secrets the operator fills, and they can be imported together into a new stack', () => {
+    const resources = plain.template.toJSON().Resources as Record<string, { Type: string; Properties?: unknown; DeletionPolicy?: string }>;
+    // Log groups are kept too (CloudFormation names them afresh in a new stack); the data is what matters here.
+    const STATEFUL = ['AWS::DynamoDB::Table', 'AWS::S3::Bucket', 'AWS::SecretsManager::Secret'];
+    const retained = Object.entries(resources).filter(([, r]) => r.DeletionPolicy === 'Retain' && STATEFUL.includes(r.Type));
+    const { stack, logicalId } = plain;
+    const accessLogs = stack.node.findChild('AccessLogs') as IConstruct;
+    expect(retained.map(([id]) => id).sort()).toEqual(
+      [stack.table, stack.imsBucket, stack.bootImagesBucket, accessLogs, stack.kubeconfigSecret, stack.remoteNodeKeySecret].map((c) => logicalId(c)).sort(),
+    );
+    expect(Object.values(resources).filter((r) => STATEFUL.includes(r.Type) && r.DeletionPolicy !== 'Retain').map((r) => r.Type)).toEqual(['AWS::SecretsManager::Secret']);
+    // `cdk import` into a new stack adds only the imported resources: each may refer to the others alone.
+    const ids = new Set(retained.map(([id]) => id));
+    const parameters = Object.keys((plain.template.toJSON().Parameters ?? {}) as object);
+    for (const [id, r] of retained) {
+      const outside = referenced(r.Properties).filter((ref) => !ids.has(ref) && !ref.startsWith('AWS::') && !parameters.includes(ref));
+      expect({ id, outside }).toEqual({ id, outside: [] });
+    }
+  });
+
+  test('the S3 signing key secret goes with the stack, as its IAM user and key do', () => {
+    const secret = plain.template.toJSON().Resources[plain.logicalId(plain.stack.s3SigningKeySecret)];
+    expect(secret.DeletionPolicy).toBe('Delete');
+    expect(plain.template.toJSON().Resources[plain.logicalId(plain.stack.s3SigningUser)].DeletionPolicy).toBeUndefined();
   });
 });

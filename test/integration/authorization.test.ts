@@ -1,22 +1,29 @@
 /**
  * JWT scopes per route class under `npm start` (IMS_AUTH_SCOPES=on): the embedded server checks
- * the bearer token against the JWKS as API Gateway's JWT authorizer would, and the handlers
- * answer 401 and 403 problems by the route's class (read, write, admin).
+ * the bearer token as the API's Lambda authorizer does (any of the trusted issuers, each with its
+ * JWKS), and the handlers answer 401 and 403 problems by the route's class (read, write, admin).
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
+import { LambdaSandbox } from '#infra/local/lambda-sandbox.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { startJwtIssuer, type JwtIssuer } from '../helpers/jwt-issuer.js';
 
-const AUTH_ENV = ['IMS_AUTH_SCOPES', 'IMS_AUTH_JWKS_URL', 'IMS_AUTH_ISSUER', 'IMS_AUTH_AUDIENCE'] as const;
+const AUTH_ENV = ['IMS_AUTH_SCOPES', 'IMS_AUTH_ISSUERS', 'IMS_AUTH_AUDIENCE'] as const;
 
 let svc: TestService;
 let issuer: JwtIssuer;
+/** The cluster-internal Keycloak job pods get their tokens from: another `iss`, other keys. */
+let podIssuer: JwtIssuer;
+/** An issuer nobody configured. */
+let stranger: JwtIssuer;
 const tokens: Record<string, string> = {};
 
 beforeAll(async () => {
   issuer = await startJwtIssuer();
-  Object.assign(process.env, { IMS_AUTH_SCOPES: 'on', IMS_AUTH_JWKS_URL: issuer.jwksUrl, IMS_AUTH_ISSUER: issuer.issuer, IMS_AUTH_AUDIENCE: issuer.audience });
+  podIssuer = await startJwtIssuer('http://keycloak.services.svc.cluster.local:8080/keycloak/realms/shasta');
+  stranger = await startJwtIssuer('https://elsewhere.test/');
+  Object.assign(process.env, { IMS_AUTH_SCOPES: 'on', IMS_AUTH_ISSUERS: `${issuer.entry},${podIssuer.entry}`, IMS_AUTH_AUDIENCE: issuer.audience });
   svc = await startTestService();
   tokens.read = issuer.token({ claims: { scope: 'openid ims:read' } });
   tokens.write = issuer.token({ claims: { scope: 'ims:read ims:write' } });
@@ -28,7 +35,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await svc?.stop();
-  await issuer?.stop();
+  await Promise.all([issuer?.stop(), podIssuer?.stop(), stranger?.stop()]);
   for (const name of AUTH_ENV) delete process.env[name];
 });
 
@@ -56,22 +63,38 @@ describe('tokens', () => {
     expect(res.headers.get('www-authenticate')).toBe('Bearer');
   });
 
-  test('an expired token is a 401', async () => {
-    expectProblem(await as('expired', 'GET', '/v3/images'), 401, /expired/);
+  // Refused tokens are 403s, as API Gateway answers a Lambda authorizer's refusal (with the reason here).
+  test('an expired token is refused', async () => {
+    expectProblem(await as('expired', 'GET', '/v3/images'), 403, /^The bearer token was refused: the token has expired\.$/);
   });
 
-  test('a token for another audience is a 401', async () => {
-    expectProblem(await as('otherAudience', 'GET', '/v3/images'), 401, /audience ims/);
+  test('a token for another audience is refused', async () => {
+    expectProblem(await as('otherAudience', 'GET', '/v3/images'), 403, /audience ims/);
   });
 
-  test('a token signed by a key outside the JWKS is a 401', async () => {
-    expectProblem(await as('forged', 'GET', '/v3/images'), 401, /signature is not valid/);
+  test('a token signed by a key outside the JWKS is refused', async () => {
+    expectProblem(await as('forged', 'GET', '/v3/images'), 403, /signature is not valid/);
   });
 
-  test('a token of another issuer is a 401', async () => {
-    const other = issuer.token({ claims: { scope: 'ims:admin', iss: 'https://elsewhere.test/' } });
+  test('an Authorization header without a bearer token is refused', async () => {
+    const res = await svc.request('GET', '/v3/images', undefined, { authorization: 'Basic dXNlcjpwYXNz' });
+    expectProblem(res, 403, /no bearer token/);
+  });
+
+  test("the job pods' issuer is trusted beside the operators': its tokens are accepted and their scopes count", async () => {
+    const pod = (scope: string) => ({ authorization: `Bearer ${podIssuer.token({ claims: { scope } })}` });
+    expect((await svc.request('GET', '/v3/images', undefined, pod('ims:read'))).status).toBe(200);
+    expect((await svc.request('POST', '/v3/images', { name: 'from-a-pod' }, pod('ims:write'))).status).toBe(201);
+    expectProblem(await svc.request('POST', '/v3/images', { name: 'denied' }, pod('ims:read')), 403, /needs the scope 'ims:write'/);
+  });
+
+  test('a token of a third issuer is refused, whatever its scopes; so is one naming a trusted issuer signed by another', async () => {
+    const other = stranger.token({ claims: { scope: 'ims:admin' } });
     const res = await svc.request('GET', '/v3/images', undefined, { authorization: `Bearer ${other}` });
-    expectProblem(res, 401, /not issued by/);
+    expectProblem(res, 403, /not issued by a trusted issuer/);
+    const posing = stranger.token({ claims: { scope: 'ims:admin', iss: podIssuer.issuer } });
+    expectProblem(await svc.request('GET', '/v3/images', undefined, { authorization: `Bearer ${posing}` }), 403, /signature is not valid/);
+    expect(stranger.fetches()).toBe(0);
   });
 
   test('a valid token without any IMS scope is a 403 naming the scope needed and the ones held', async () => {
@@ -121,4 +144,32 @@ describe('route classes', () => {
     expect(issuer.fetches()).toBe(before);
     expect(before).toBeGreaterThanOrEqual(1);
   });
+});
+
+describe('the Lambda authorizer as deployed', () => {
+  test('its entry point, in a fresh Lambda-like process on the deployed Node: either issuer authorized with the claims, a third refused', async () => {
+    const sandbox = await LambdaSandbox.create({ tmpMiB: 8 });
+    try {
+      const env = { IMS_AUTH_ISSUERS: `${issuer.entry},${podIssuer.entry}`, IMS_AUTH_AUDIENCE: 'shasta,ims', POWERTOOLS_LOG_LEVEL: 'SILENT' };
+      // The payload-2.0 REQUEST event API Gateway sends (headers lowercased).
+      const event = (token: string) => ({
+        version: '2.0',
+        type: 'REQUEST',
+        routeArn: 'arn:aws:execute-api:us-east-1:123456789012:api/$default/GET/v3/images',
+        identitySource: [`Bearer ${token}`],
+        routeKey: 'ANY /v3/images',
+        rawPath: '/v3/images',
+        headers: { authorization: `Bearer ${token}` },
+        requestContext: { http: { method: 'GET', path: '/v3/images' } },
+      });
+      const fromPods = (await sandbox.invoke('functions/api/authorizer', event(podIssuer.token({ claims: { scope: 'ims:write' } })), env)) as { isAuthorized: boolean; context: { claims: string } };
+      expect(fromPods.isAuthorized).toBe(true);
+      expect(JSON.parse(fromPods.context.claims)).toMatchObject({ iss: podIssuer.issuer, scope: 'ims:write' });
+      expect(await sandbox.invoke('functions/api/authorizer', event(tokens.read), env)).toMatchObject({ isAuthorized: true });
+      expect(await sandbox.invoke('functions/api/authorizer', event(stranger.token()), env)).toEqual({ isAuthorized: false });
+      expect(sandbox.invocations.map((i) => i.outcome)).toEqual(['ok', 'ok', 'ok']);
+    } finally {
+      await sandbox.close();
+    }
+  }, 60_000);
 });

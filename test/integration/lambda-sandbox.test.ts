@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { LambdaSandbox } from '#infra/local/lambda-sandbox.js';
+import { execFileSync } from 'node:child_process';
+import { LambdaSandbox, lambdaNode, PACKAGED_LAMBDA_NODE } from '#infra/local/lambda-sandbox.js';
 
 const HANDLER = resolve('test/fixtures/lambda-sandbox-handler.mjs');
 let sandbox: LambdaSandbox;
@@ -29,6 +30,15 @@ describe('LambdaSandbox', () => {
     // No memory carried over: the module's counter starts again.
     expect(second).toMatchObject({ calls: 1, marker: 'per-call' });
     expect(await sandbox.invoke(HANDLER, { action: 'nothing' })).toBeNull();
+  });
+
+  test('invocations run on the Node binary of the deployed runtime: the packaged Node 22 when installed, or IMS_LAMBDA_NODE', async () => {
+    const packaged = existsSync(PACKAGED_LAMBDA_NODE);
+    expect(sandbox.node).toBe(packaged ? PACKAGED_LAMBDA_NODE : process.execPath);
+    const version = await sandbox.invoke(HANDLER, { action: 'version' });
+    expect(version).toBe(execFileSync(sandbox.node, ['--version'], { encoding: 'utf8' }).trim());
+    if (packaged) expect(version).toMatch(/^v22\./);
+    expect(lambdaNode({ IMS_LAMBDA_NODE: process.execPath })).toBe(process.execPath);
   });
 
   test('a handler’s error comes back with its name and message', async () => {

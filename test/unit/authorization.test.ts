@@ -1,12 +1,13 @@
 /** Reading scopes from claims, the IMS_AUTH_* settings, and the scope check inside a Lambda event as API Gateway sends it. */
 import { describe, expect, test } from '@jest/globals';
 import type { Context } from 'aws-lambda';
-import { readAuthSettings } from '#shared/config.js';
+import { parseTrustedIssuers, readAuthSettings } from '#shared/config.js';
 import { scopesOf } from '#shared/http/middleware/authorize.js';
 import type { HttpEvent } from '#shared/http/types.js';
 import { contextFrom } from '#shared/wiring.js';
 import { handlerWith } from '#functions/api/public-keys.js';
-import { jwksKeys, verifyToken } from '#infra/local/jwt.js';
+import { authorizerWith } from '#functions/api/authorizer.js';
+import { authorizerResponse, bearerChecker, tokenVerifier } from '#shared/http/jwt.js';
 import { startJwtIssuer } from '../helpers/jwt-issuer.js';
 
 describe('scopesOf', () => {
@@ -80,7 +81,7 @@ describe('inside a Lambda event', () => {
         stage: '$default',
         time: '',
         timeEpoch: 0,
-        ...(claims ? { authorizer: { jwt: { claims, scopes: null } } } : {}),
+        ...(claims ? { authorizer: { lambda: authorizerResponse({ claims }).context } } : {}),
       },
     }) as HttpEvent;
   const context = { functionName: 'ims-public-keys', awsRequestId: 'r1', getRemainingTimeInMillis: () => 30_000 } as Context;
@@ -106,24 +107,78 @@ describe('inside a Lambda event', () => {
   });
 });
 
-describe('the JWKS under npm start', () => {
+describe('the JWKS', () => {
   test('keys are fetched once, and again for an unknown kid once the last fetch is not recent', async () => {
     const issuer = await startJwtIssuer();
     try {
       let now = Date.now();
-      const keys = jwksKeys({ jwksUrl: issuer.jwksUrl }, () => now);
-      const auth = { issuer: issuer.issuer, audience: issuer.audience };
-      await verifyToken(issuer.token(), keys, auth);
-      await verifyToken(issuer.token(), keys, auth);
+      const verify = tokenVerifier({ issuers: [{ issuer: issuer.issuer, jwks: issuer.jwksUrl }], audiences: [issuer.audience] }, () => now);
+      await verify(issuer.token());
+      await verify(issuer.token());
       expect(issuer.fetches()).toBe(1);
-      await expect(verifyToken(issuer.token({ kid: 'rotated' }), keys, auth)).rejects.toThrow('not in the JWKS');
+      await expect(verify(issuer.token({ kid: 'rotated' }))).rejects.toThrow("not in its issuer's JWKS");
       expect(issuer.fetches()).toBe(1);
       now += 60_000;
-      await expect(verifyToken(issuer.token({ kid: 'rotated' }), keys, auth)).rejects.toThrow('not in the JWKS');
+      await expect(verify(issuer.token({ kid: 'rotated' }))).rejects.toThrow("not in its issuer's JWKS");
       expect(issuer.fetches()).toBe(2);
       now += 11 * 60_000;
-      await verifyToken(issuer.token(), keys, auth);
+      await verify(issuer.token());
       expect(issuer.fetches()).toBe(3);
+    } finally {
+      await issuer.stop();
+    }
+  });
+});
+
+describe('IMS_AUTH_ISSUERS', () => {
+  test('issuer[=jwks] entries, comma-separated; anything else is refused by name', () => {
+    expect(parseTrustedIssuers(' https://a.example/realms/shasta , http://keycloak.services:8080/realms/shasta=https://a.example/certs,')).toEqual([
+      { issuer: 'https://a.example/realms/shasta' },
+      { issuer: 'http://keycloak.services:8080/realms/shasta', jwks: 'https://a.example/certs' },
+    ]);
+    expect(() => parseTrustedIssuers('issuer.example')).toThrow("IMS_AUTH_ISSUERS: 'issuer.example' is not an issuer URL");
+    expect(() => parseTrustedIssuers('https://a.example/=')).toThrow(/not an issuer URL/);
+    expect(() => parseTrustedIssuers('https://a.example/,https://a.example/')).toThrow('listed twice');
+    expect(readAuthSettings({ IMS_AUTH_ISSUERS: 'https://a.example/', IMS_AUTH_AUDIENCE: 'ims, shasta' })).toMatchObject({ issuers: [{ issuer: 'https://a.example/' }], audiences: ['ims', 'shasta'] });
+  });
+});
+
+describe('the Lambda authorizer', () => {
+  test("tokens of either trusted issuer are authorized with their claims, a third issuer's are refused", async () => {
+    // The operators' issuer is found by discovery (its OpenID configuration); the pods' is given with its JWKS.
+    const operators = await startJwtIssuer((url) => `${url}/realms/shasta`);
+    const pods = await startJwtIssuer('http://keycloak.services.svc.cluster.local:8080/keycloak/realms/shasta');
+    const stranger = await startJwtIssuer('https://stranger.example/realms/shasta');
+    try {
+      const env = { IMS_AUTH_ISSUERS: `${operators.issuer},${pods.entry}`, IMS_AUTH_AUDIENCE: 'ims' };
+      const authorize = authorizerWith(bearerChecker(readAuthSettings(env)));
+      const request = (token?: string) => authorize({ headers: token ? { authorization: `Bearer ${token}` } : {}, routeKey: 'ANY /v3/images' } as never);
+
+      const fromOperators = await request(operators.token({ claims: { scope: 'ims:admin' } }));
+      expect(fromOperators.isAuthorized).toBe(true);
+      expect(JSON.parse(fromOperators.context!.claims)).toMatchObject({ iss: operators.issuer, scope: 'ims:admin' });
+      const fromPods = await request(pods.token({ claims: { scope: 'ims:write' } }));
+      expect(fromPods.isAuthorized).toBe(true);
+      expect(JSON.parse(fromPods.context!.claims)).toMatchObject({ iss: pods.issuer });
+
+      expect(await request(stranger.token())).toEqual({ isAuthorized: false });
+      // A token naming a trusted issuer but signed by another's key, an expired one, none at all.
+      expect(await request(stranger.token({ claims: { iss: pods.issuer } }))).toEqual({ isAuthorized: false });
+      expect(await request(pods.token({ expiresIn: -3600 }))).toEqual({ isAuthorized: false });
+      expect(await request()).toEqual({ isAuthorized: false });
+      expect(operators.fetches()).toBe(1);
+      expect(stranger.fetches()).toBe(0);
+    } finally {
+      await Promise.all([operators.stop(), pods.stop(), stranger.stop()]);
+    }
+  });
+
+  test('a token for another audience is refused; a token without aud is read by its client_id', async () => {
+    const issuer = await startJwtIssuer();
+    try {
+      const check = bearerChecker({ issuers: [{ issuer: issuer.issuer, jwks: issuer.jwksUrl }], audiences: ['ims'] });
+      expect(await check(`Bearer ${issuer.token({ claims: { aud: 'someone-else' } })}`)).toEqual({ refused: 'the token is not meant for the audience ims' });
+      expect(await check(`Bearer ${issuer.token({ claims: { aud: undefined, client_id: 'ims' } })}`)).toMatchObject({ claims: { client_id: 'ims' } });
     } finally {
       await issuer.stop();
     }

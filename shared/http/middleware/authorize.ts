@@ -1,9 +1,9 @@
 /**
  * Authorization by JWT scopes (IMS_AUTH_SCOPES=on): each route's class (shared/http/routes.ts)
- * needs a scope, read from the token's claims as API Gateway's JWT authorizer hands them in
- * `requestContext.authorizer.jwt.claims` (under `npm start` the embedded server puts them there
- * after checking the token). The token itself is checked before the handler runs; here only its
- * scopes are. Off, nothing is checked.
+ * needs a scope, read from the token's claims as the API's Lambda authorizer hands them in
+ * `requestContext.authorizer.lambda.claims` (JSON text; under `npm start` the embedded server
+ * puts them there after the same check, shared/http/jwt.ts). The token itself is checked before
+ * the handler runs; here only its scopes are. Off, nothing is checked.
  *
  * The original leaves authorization to the system's API gateway and has no wording of its own
  * for 401 and 403; these are RFC 7807 problems like every other failure.
@@ -13,10 +13,11 @@ import type { AuthSettings } from '../../config.js';
 import { problemResponse } from '../problem.js';
 import { ProblemError } from '../problem.js';
 import { accessRule, type AccessClass, type AccessRule } from '../routes.js';
+import { CLAIMS_CONTEXT_KEY, type Claims } from '../jwt.js';
 import type { HttpEvent, HttpResult } from '../types.js';
 import { imsState } from './route-request.js';
 
-export type Claims = Record<string, unknown>;
+export type { Claims } from '../jwt.js';
 
 /** A 401 or 403 problem, with `type: about:blank` as RFC 7807 has it for a status's own meaning. */
 export class AuthorizationError extends ProblemError {
@@ -33,11 +34,11 @@ export function authorizationProblem(error: AuthorizationError): HttpResult {
   return problemResponse(error, error.headers, { type: 'about:blank' });
 }
 
-/** The claims API Gateway's JWT authorizer passed, or undefined when the request carries none. */
+/** The claims the Lambda authorizer passed, or undefined when the request carries none. */
 export function claimsOf(event: HttpEvent): Claims | undefined {
-  const context = event.requestContext as HttpEvent['requestContext'] & { authorizer?: { jwt?: { claims?: Claims } } };
-  const claims = context.authorizer?.jwt?.claims;
-  return claims && typeof claims === 'object' && Object.keys(claims).length > 0 ? claims : undefined;
+  const context = event.requestContext as HttpEvent['requestContext'] & { authorizer?: { lambda?: Record<string, unknown> } };
+  const claims = objectOf(context.authorizer?.lambda?.[CLAIMS_CONTEXT_KEY]);
+  return claims && Object.keys(claims).length > 0 ? claims : undefined;
 }
 
 /**
