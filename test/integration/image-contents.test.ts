@@ -162,7 +162,7 @@ describe('change reports', () => {
   test('both are artifacts in the manifest, with their types and MD5s', async () => {
     const image = (await svc.request('GET', `/v3/images/${images.gen2}`)).body;
     const key = image.link.path.replace(`s3://${BOOT}/`, '');
-    const manifest = JSON.parse(await svc.getObjectText(BOOT, key));
+    const manifest = JSON.parse((await svc.getObjectText(BOOT, key))!);
     const types = manifest.artifacts.map((a: any) => a.type);
     expect(types).toEqual(expect.arrayContaining(['application/vnd.ims.image.packages', 'application/vnd.ims.image.changes+json']));
     for (const a of manifest.artifacts) expect(a.md5).toMatch(/^[0-9a-f]{32}$/);
