@@ -17,7 +17,7 @@ import { diffPackages, type ChangeReport, type FileChange, type ImagePackage } f
  * `bash -c CHANGE_LISTING_SCRIPT listing <rootfs.sqsh> <upper dir> <out dir>` writes into the out
  * directory: `upper` (NUL-separated `type\tsize\tpath\ttarget` records of the upper layer),
  * `whiteouts` (`major:minor\tpath` of its character devices), `opaque` (getfattr's report of
- * its opaque directories), `lower` (unsquashfs -lls of the image), `lower-root/` (the image's
+ * its opaque directories), `lower` (unsquashfs -lln of the image), `lower-root/` (the image's
  * package databases), and `rpm-before`/`rpm-after` when the image has an rpm database and the
  * host has rpm.
  */
@@ -28,10 +28,9 @@ find "$upper" -mindepth 1 \( -type l -printf 'l\t%s\t%P\t%l\0' \) -o -printf '%y
 find "$upper" -mindepth 1 -type c -exec stat --printf '%t:%T\t%n\0' {} + >"$out/whiteouts"
 # getfattr names only the directories that carry the attribute; it fails for the others.
 find "$upper" -mindepth 1 -type d -exec getfattr --absolute-names -h -n trusted.overlay.opaque -e text {} + >"$out/opaque" 2>/dev/null || true
-unsquashfs -no-progress -lls "$sqsh" >"$out/lower"
-for db in var/lib/dpkg/status var/lib/rpm usr/lib/sysimage/rpm; do
-  unsquashfs -no-progress -f -d "$out/lower-root" "$sqsh" "$db" >/dev/null 2>&1 || true
-done
+# Numeric owners: -lls looks every owner's name up, which costs more than the listing itself.
+unsquashfs -no-progress -lln "$sqsh" >"$out/lower"
+unsquashfs -no-progress -f -d "$out/lower-root" "$sqsh" var/lib/dpkg/status var/lib/rpm usr/lib/sysimage/rpm >/dev/null 2>&1 || true
 if command -v rpm >/dev/null; then
   qf='%{NAME}|%{EPOCH}|%{VERSION}|%{RELEASE}|%{ARCH}|None|None\n'
   for db in var/lib/rpm usr/lib/sysimage/rpm; do
@@ -62,23 +61,44 @@ interface Entry {
   target?: string;
 }
 
-/** The lower layer from `unsquashfs -lls`: path (relative to the image root) → entry. */
-export function parseSquashfsListing(text: string): Map<string, Entry> {
-  const entries = new Map<string, Entry>();
-  const line = /^(\S)\S*\s+\S+\s+([\d,\s]+?)\s+\d{4}-\d\d-\d\d \d\d:\d\d squashfs-root\/(.*)$/;
-  for (const raw of text.split('\n')) {
-    const m = line.exec(raw);
-    if (!m) continue;
-    const type = TYPES[m[1]] ?? 'file';
-    let path = m[3];
-    let target: string | undefined;
-    if (type === 'symlink') {
+const ROOT_MARK = ' squashfs-root/';
+
+/**
+ * The lower layer from `unsquashfs -lln` (or -lls): path (relative to the image root) → its line.
+ * Only the lines of the paths a report needs are parsed (entryOf).
+ */
+export function indexSquashfsListing(text: string): Map<string, string> {
+  const lines = new Map<string, string>();
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const line = text.slice(start, end);
+    start = end + 1;
+    const at = line.indexOf(ROOT_MARK);
+    if (at < 0) continue;
+    let path = line.slice(at + ROOT_MARK.length);
+    if (line[0] === 'l') {
       const arrow = path.indexOf(' -> ');
-      if (arrow >= 0) [path, target] = [path.slice(0, arrow), path.slice(arrow + 4)];
+      if (arrow >= 0) path = path.slice(0, arrow);
     }
-    entries.set(path, { type, size: type === 'file' ? Number(m[2]) : 0, ...(target !== undefined ? { target } : {}) });
+    lines.set(path, line);
   }
-  return entries;
+  return lines;
+}
+
+const LINE = /^(\S)\S*\s+\S+\s+([\d,\s]+?)\s+\d{4}-\d\d-\d\d \d\d:\d\d squashfs-root\/(.*)$/;
+
+/** The entry of one listing line. */
+export function entryOf(line: string): Entry {
+  const m = LINE.exec(line);
+  const type = (m && TYPES[m[1]]) ?? 'file';
+  let target: string | undefined;
+  if (m && type === 'symlink') {
+    const arrow = m[3].indexOf(' -> ');
+    if (arrow >= 0) target = m[3].slice(arrow + 4);
+  }
+  return { type, size: m && type === 'file' ? Number(m[2]) : 0, ...(target !== undefined ? { target } : {}) };
 }
 
 /** The dpkg status file's installed packages. */
@@ -158,7 +178,11 @@ export async function changeReportFrom(input: ChangeReportInput): Promise<Change
   const ignore = input.ignore ?? [];
   const ignored = (path: string) => ignore.some((p) => path === p || path.startsWith(`${p}/`));
 
-  const lower = parseSquashfsListing(await read('lower'));
+  const listed = indexSquashfsListing(await read('lower'));
+  const lowerEntry = (path: string): Entry | undefined => {
+    const line = listed.get(path);
+    return line === undefined ? undefined : entryOf(line);
+  };
   const whiteouts = new Set<string>();
   for (const record of (await read('whiteouts')).split('\0')) {
     const tab = record.indexOf('\t');
@@ -180,7 +204,7 @@ export async function changeReportFrom(input: ChangeReportInput): Promise<Change
     const [code, size, path, target] = record.split('\t');
     if (ignored(path)) continue;
     inUpper.add(path);
-    const was = lower.get(path);
+    const was = lowerEntry(path);
     if (whiteouts.has(path)) {
       files.deleted.push({ path, type: was?.type ?? 'file', size: 0 });
       continue;
@@ -193,8 +217,8 @@ export async function changeReportFrom(input: ChangeReportInput): Promise<Change
   }
   // An opaque directory hides everything the image had below it: what the upper layer does not hold again is deleted.
   for (const dir of opaque) {
-    for (const [path, was] of lower) {
-      if (path.startsWith(`${dir}/`) && !inUpper.has(path) && !ignored(path)) files.deleted.push({ path, type: was.type, size: 0 });
+    for (const [path, line] of listed) {
+      if (path.startsWith(`${dir}/`) && !inUpper.has(path) && !ignored(path)) files.deleted.push({ path, type: entryOf(line).type, size: 0 });
     }
   }
   files.added.sort(byPath);
