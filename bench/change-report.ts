@@ -6,14 +6,22 @@
  * along with (mksquashfs of the merged view with the workers' options). Part of `npm run bench`
  * (BENCH_PARTS=changereport); needs root, a loop device and overlayfs, as customize jobs do.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CHANGE_LISTING_SCRIPT, changeReportFrom } from '../shared/workers/change-report.js';
+import { CHANGE_LISTING_COMMAND, changeReportFrom } from '../shared/workers/change-report.js';
 import { squashfsOptionsFromEnv } from '../shared/workers/squashfs-options.js';
 
 const MiB = 1024 * 1024;
+const run = (file: string, args: string[]) => promisify(execFile)(file, args, { maxBuffer: 64 * MiB }).then(() => undefined);
+
+async function timed(work: () => Promise<void>): Promise<number> {
+  const start = process.hrtime.bigint();
+  await work();
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
 
 export async function benchChangeReport(scratch: string): Promise<Record<string, unknown>> {
   mkdirSync(scratch, { recursive: true });
@@ -46,14 +54,26 @@ export async function benchChangeReport(scratch: string): Promise<Record<string,
     for (let d = 0; d < 20; d++) for (let f = 0; f < 200; f++) writeFileSync(join(merged, 'files', `d${d}`, `f${f}`), `changed ${d}/${f}\n`);
     for (let d = 20; d < 30; d++) for (let f = 0; f < 200; f++) unlinkSync(join(merged, 'files', `d${d}`, `f${f}`));
 
-    const squashStart = process.hrtime.bigint();
-    execFileSync('mksquashfs', [merged, out, '-noappend', '-quiet', '-no-progress', ...options], { stdio: 'ignore' });
-    const squashMs = Number(process.hrtime.bigint() - squashStart) / 1e6;
-
-    const reportStart = process.hrtime.bigint();
-    execFileSync('bash', ['-c', CHANGE_LISTING_SCRIPT, 'listing', sqsh, upper, listing]);
-    const { report } = await changeReportFrom({ listing, upper, parentId: 'bench', jobId: 'bench' });
-    const reportMs = Number(process.hrtime.bigint() - reportStart) / 1e6;
+    const squash = () => run('mksquashfs', [merged, out, '-noappend', '-quiet', '-no-progress', ...options]);
+    const makeReport = async () => {
+      const [command, ...args] = CHANGE_LISTING_COMMAND;
+      await run(command, [...args, sqsh, upper, listing]);
+      return (await changeReportFrom({ listing, upper, parentId: 'bench', jobId: 'bench' })).report;
+    };
+    // Best of three each: the machine is shared, the least disturbed run is the closest to the work's own time.
+    const squashRuns: number[] = [];
+    const reportRuns: number[] = [];
+    const bothRuns: number[] = [];
+    let report = await makeReport();
+    for (let i = 0; i < 3; i++) {
+      squashRuns.push(await timed(squash));
+      reportRuns.push(await timed(async () => void (report = await makeReport())));
+      // As a job packages: the report is made while mksquashfs runs.
+      bothRuns.push(await timed(() => Promise.all([squash(), makeReport()]).then(() => undefined)));
+    }
+    const squashMs = Math.min(...squashRuns);
+    const reportMs = Math.min(...reportRuns);
+    const bothMs = Math.min(...bothRuns);
     const bytes = Buffer.byteLength(JSON.stringify(report));
     return {
       imageMiB: 1024,
@@ -64,7 +84,8 @@ export async function benchChangeReport(scratch: string): Promise<Record<string,
       reportMs: Math.round(reportMs),
       reportKiB: Math.round(bytes / 1024),
       mksquashfsMs: Math.round(squashMs),
-      addedToPackagingPct: Number(((100 * reportMs) / squashMs).toFixed(1)),
+      packagingWithReportMs: Math.round(bothMs),
+      addedToPackagingPct: Number(((100 * Math.max(0, bothMs - squashMs)) / squashMs).toFixed(1)),
     };
   } finally {
     for (const m of mounts) execFileSync('umount', [m]);
@@ -77,13 +98,14 @@ export function changeReportMarkdown(r: Record<string, any>): string[] {
   return [
     '## Change report of a customize job',
     '',
-    `A ${r.imageMiB} MiB image (incompressible) under overlayfs, ${r.changedFiles} files changed through the merged view (${r.added} entries added, ${r.modified} modified, ${r.deleted} deleted). The report is made from the upper layer by the workers' listing script and parser; packaging is mksquashfs of the merged view with the workers' options, which the report rides along with.`,
+    `A ${r.imageMiB} MiB image (incompressible) under overlayfs, ${r.changedFiles} files changed through the merged view (${r.added} entries added, ${r.modified} modified, ${r.deleted} deleted). The report is made from the upper layer by the workers' listing script and parser; packaging is mksquashfs of the merged view with the workers' options; the package stage makes the report while mksquashfs runs. Each figure is the best of three runs.`,
     '',
     '| figure | measured | target |',
     '|---|---:|---:|',
     `| report made in | ${r.reportMs} ms | ≤ 2,000 ms |`,
     `| report size | ${r.reportKiB} KiB | |`,
-    `| mksquashfs of the merged view | ${r.mksquashfsMs} ms | |`,
+    `| mksquashfs of the merged view alone | ${r.mksquashfsMs} ms | |`,
+    `| mksquashfs with the report made beside it, as the package stage does | ${r.packagingWithReportMs} ms | |`,
     `| added to packaging time | ${r.addedToPackagingPct} % | < 5 % |`,
     '',
   ];

@@ -44,6 +44,12 @@ if command -v rpm >/dev/null; then
 fi
 `;
 
+/**
+ * The listing as a command (append the rootfs, the upper directory and the out directory): at the
+ * lowest CPU priority, since it runs beside mksquashfs in the package stage and must not slow it.
+ */
+export const CHANGE_LISTING_COMMAND: readonly string[] = ['nice', '-n', '19', 'bash', '-c', CHANGE_LISTING_SCRIPT, 'listing'];
+
 const TYPES: Record<string, FileChange['type']> = {
   f: 'file',
   '-': 'file',
