@@ -44,6 +44,7 @@ export const HOST_TOOLS = [
   { tool: 'kiwi-ng', path: '/usr/bin/kiwi-ng', package: 'kiwi', for: ['create', ...TESTS], why: 'builds the image root of a create job' },
   { tool: 'gpg', path: '/usr/bin/gpg', package: 'kiwi-systemdeps-core', for: ['create', ...TESTS], why: "kiwi imports the recipe's signing keys with it" },
   { tool: 'rsync', path: '/usr/bin/rsync', package: 'kiwi-systemdeps-core', for: ['create', ...TESTS], why: 'kiwi copies trees with it' },
+  { tool: 'getfattr', path: '/usr/bin/getfattr', package: 'attr', for: ['customize', ...TESTS], why: "finds the directories a customize shell replaced (overlay's opaque directories) for the change report" },
   { tool: 'dpkg-query', path: '/usr/bin/dpkg-query', package: 'dpkg', for: ['create', ...TESTS], why: "lists the packages of a Debian image root for the image record" },
   { tool: 'busybox', path: '/bin/busybox', package: 'busybox-static', exact: true, for: TESTS, why: 'the shell and tools of the tiny images the tests build' },
   { tool: 'podman', path: '/usr/bin/podman', package: 'podman', exact: true, for: TESTS, why: 'runs the job containers on the remote build node of the tests, which is this host' },

@@ -12,7 +12,19 @@ import {
   type ImageInput,
   type ImagePatch,
 } from '#shared/domain/images.js';
+import { comparePackageLists, imageChanges, imageLineage, imagePackages } from '#shared/domain/image-contents.js';
+import { InvalidRequestError } from '#shared/domain/errors.js';
+import { canonicalUuid } from '#shared/domain/validation.js';
 import type { ApiHandler, Operations } from '#shared/http/types.js';
+
+/** `compare_to`: one image id, or none. */
+function compareTo(query: Record<string, string[]>): string | undefined {
+  const values = query.compare_to;
+  if (!values) return undefined;
+  const id = values.length === 1 ? canonicalUuid(values[0]) : undefined;
+  if (!id) throw new InvalidRequestError('compare_to must be the id of one image (a UUID). Re-run the request with a valid image id.');
+  return id;
+}
 
 const operations: Operations = {
   'images.collection GET': { run: (r) => listResult(r, r.path, { kind: 'image', allow: { arch: true, metadata: true } }) },
@@ -41,6 +53,14 @@ const operations: Operations = {
       return noContent();
     },
   },
+  'images.packages GET': {
+    run: async (r) => {
+      const other = compareTo(r.query);
+      return ok(other === undefined ? await imagePackages(r.app, r.params.image_id) : await comparePackageLists(r.app, r.params.image_id, other));
+    },
+  },
+  'images.changes GET': { run: async (r) => ok(await imageChanges(r.app, r.params.image_id)) },
+  'images.lineage GET': { run: async (r) => ok(await imageLineage(r.app, r.params.image_id)) },
 };
 
 export const handlerWith = (context: () => AppContext): ApiHandler => createApiHandler('images', operations, context);

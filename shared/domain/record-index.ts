@@ -10,6 +10,7 @@ export const FACET_SLOTS: Partial<Record<RecordKind, readonly string[]>> = {
   recipe: ['arch'],
   image: ['arch'],
   job: ['status', 'job_type', 'arch'],
+  lineage: ['parent'],
 };
 
 export function indexRecord(kind: RecordKind, record: unknown): RecordIndexValues {
@@ -29,6 +30,8 @@ export function indexRecord(kind: RecordKind, record: unknown): RecordIndexValue
       return { name: r.xname };
     case 'node-load':
       return {};
+    case 'lineage':
+      return { slots: [`parent=${r.parent_id}`] };
   }
 }
 

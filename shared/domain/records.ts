@@ -49,9 +49,10 @@ export type Deleted<T> = T & { deleted: string };
 
 /**
  * The record kinds the store keeps; each is one entity type of the single table. `node-load` is
- * internal (never served): the jobs placed on a remote build node (domain/node-placement.ts).
+ * internal (never served): the jobs placed on a remote build node (domain/node-placement.ts). So is
+ * `lineage`: where a job's image came from (domain/image-contents.ts), found by its parent.
  */
-export type RecordKind = 'public-key' | 'recipe' | 'image' | 'job' | 'remote-build-node' | 'node-load';
+export type RecordKind = 'public-key' | 'recipe' | 'image' | 'job' | 'remote-build-node' | 'node-load' | 'lineage';
 
 export type RecordState = 'live' | 'deleted';
 

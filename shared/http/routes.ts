@@ -92,6 +92,9 @@ export const ROUTES: readonly RouteDef[] = [
   ...versioned('recipes', 'recipes', 'recipe_id', ['GET', 'POST', 'DELETE'], ['GET', 'PATCH', 'DELETE']),
   ...versioned('images', 'images', 'image_id', ['GET', 'POST', 'DELETE'], ['GET', 'PATCH', 'DELETE']),
   ...versioned('jobs', 'jobs', 'job_id', ['GET', 'POST', 'DELETE'], ['GET', 'PATCH', 'DELETE'], JOB_CREATION),
+  ...VERSIONED.flatMap((prefix) =>
+    (['packages', 'changes', 'lineage'] as const).map((part): RouteDef => ({ path: `${prefix}/images/{image_id}/${part}`, group: 'images', resource: `images.${part}`, methods: ['GET'] })),
+  ),
   { path: '/v3/jobs/{job_id}/history', group: 'jobs', resource: 'jobs.history', methods: ['GET'] },
   { path: '/v3/jobs/{job_id}/logs', group: 'jobs', resource: 'jobs.logs', methods: ['GET'] },
   ...deleted('public-keys', 'public_key_id'),

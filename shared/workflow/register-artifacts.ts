@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { parseS3Path, s3Path } from '../domain/links.js';
 import { ROOTFS_TYPE } from '../domain/manifest.js';
+import { CHANGES_TYPE, PACKAGES_TYPE } from '../domain/image-contents.js';
 import { formatManifestTime } from '../domain/time.js';
 import type { DomainContext } from '../domain/context.js';
 import type { ArtifactLink } from '../domain/records.js';
@@ -22,7 +23,7 @@ const TYPES = {
  * Extra artifacts (e.g. the package list of a build) go into the manifest too, so that image
  * delete, soft delete and undelete move them with the image; consumers pick artifacts by type.
  */
-const EXTRA_TYPES: Record<string, string> = { packages: 'application/vnd.ims.image.packages' };
+const EXTRA_TYPES: Record<string, string> = { packages: PACKAGES_TYPE, changes: CHANGES_TYPE };
 const EXTRA_DEFAULT_TYPE = 'application/octet-stream';
 const EXTRA_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const RESERVED = new Set(['rootfs', 'kernel', 'initrd', 'boot_parameters', 'debug_kernel', 'manifest.json']);

@@ -9,6 +9,7 @@
  */
 import { NotFoundError } from '../domain/errors.js';
 import { createImageWithId } from '../domain/images.js';
+import { recordLineage } from '../domain/image-contents.js';
 import {
   recordJobError,
   updateJobState,
@@ -256,6 +257,12 @@ export async function runRegisterStage(ctx: WorkflowContext, input: StageInput):
     });
     imageId = job.resultImageId;
   }
+  await recordLineage(ctx, {
+    image_id: imageId,
+    parent_kind: state.job.job_type === 'customize' ? 'image' : 'recipe',
+    parent_id: state.job.artifact_id,
+    job_id: input.jobId,
+  });
   await updateJobState(ctx, input.jobId, (s) => {
     const next = withStatus(ctx, { ...s, job: { ...s.job, resultant_image_id: imageId } }, 'success');
     return withHistory(ctx, next, { event: 'stage-finished', stage: 'register', detail: `image ${imageId}` });
