@@ -21,6 +21,12 @@ export interface Settings {
   bootImagesBucket: string;
   /** Archives uploaded under this prefix of the IMS bucket register recipes (functions/events/recipe-upload.ts). */
   recipeUploadPrefix: string;
+  /**
+   * The `s3://bucket/prefix` locations recipe links may name (IMS_RECIPE_LINK_PREFIXES, comma
+   * separated): deployed, where the signing key may read, so that a job's download URL works;
+   * unset, any location (embedded).
+   */
+  recipeLinkPrefixes?: string[];
   maxManifestBytes: number;
   /**
    * Largest whole list a buffered (Lambda) response carries, in bytes of the Lambda response
@@ -76,6 +82,12 @@ export const MAX_PRESIGNED_URL_SECONDS = 7 * 24 * 3600;
 function intFrom(value: string | undefined, fallback: number): number {
   const n = value === undefined ? NaN : Number.parseInt(value, 10);
   return Number.isFinite(n) && n > 0 ? n : fallback;
+}
+
+/** A comma-separated list; undefined when it names nothing. */
+function listFrom(value: string | undefined): string[] | undefined {
+  const items = (value ?? '').split(',').map((item) => item.trim()).filter((item) => item.length > 0);
+  return items.length > 0 ? items : undefined;
 }
 
 function boolFrom(value: string | undefined, fallback: boolean): boolean {
@@ -150,6 +162,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     imsBucket: env.S3_IMS_BUCKET || 'ims',
     bootImagesBucket: env.S3_BOOT_IMAGES_BUCKET || 'boot-images',
     recipeUploadPrefix: env.RECIPE_UPLOAD_PREFIX ?? 'recipes/',
+    recipeLinkPrefixes: listFrom(env.IMS_RECIPE_LINK_PREFIXES),
     maxManifestBytes: intFrom(env.MAX_IMAGE_MANIFEST_SIZE_BYTES, 1024 * 1024),
     listInlineMaxBytes: intFrom(env.IMS_LIST_INLINE_MAX_BYTES, 6_000_000),
     urlExpirationSeconds: Math.min(intFrom(env.S3_URL_EXPIRATION, 432000), MAX_PRESIGNED_URL_SECONDS),

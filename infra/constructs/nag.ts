@@ -169,6 +169,14 @@ export function acknowledgeListObjects(grantee: IConstruct, ims: IConstruct, pre
   );
 }
 
+export function acknowledgeJobLogDeletion(grantee: IConstruct, bootImages: IConstruct, prefix: string): void {
+  acknowledge(
+    policyOf(grantee),
+    wildcard(`Resource::${arnOf(bootImages)}/${prefix}*`),
+    `Deleting a job removes the logs it kept under ${prefix}<job id>/logs/: only s3:DeleteObject, on that prefix of this one bucket.`,
+  );
+}
+
 /**
  * S3 bucket notifications: CDK's BucketNotificationsHandler, a function of aws-cdk-lib that
  * writes the bucket's notification configuration during deployments (never at run time).

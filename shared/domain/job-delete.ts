@@ -27,10 +27,16 @@ export async function deleteJob(ctx: JobContext, id: string): Promise<void> {
     await recordJobError(ctx, id, `deleting the job failed, retry the DELETE: ${message}`).catch(() => undefined);
     throw new OperationFailedError(`Errors were encountered deleting the kubernetes resources for IMS job_id=${id}. ${REVIEW}`, [message]);
   }
-  // The job's kept logs go with its record (the images it made stay).
-  for (const log of state.logs ?? []) {
-    const at = parseS3Path(log.path);
-    if (at) await ctx.artifacts.remove(at);
+  // The job's kept logs go with its record (the images it made stay). A removal the store
+  // refuses (access denied) keeps the record, so the logs are never left behind unnoticed.
+  try {
+    for (const log of state.logs ?? []) {
+      const at = parseS3Path(log.path);
+      if (at) await ctx.artifacts.remove(at);
+    }
+  } catch (error) {
+    await recordJobError(ctx, id, `deleting the job's logs failed, retry the DELETE: ${(error as Error).message}`).catch(() => undefined);
+    throw error;
   }
   // A write that lands between the read and the remove (a stage, a pod's PATCH) is retried, not lost.
   await removeInState(ctx.store, KIND, id, 'live');

@@ -366,7 +366,10 @@ describe('least privilege', () => {
     expect(buckets('images')).toEqual(['BootImagesBucket']);
     expect(buckets('deleted')).toEqual(['ImsBucket', 'BootImagesBucket']);
     expect(buckets('jobs')).toEqual(['ImsBucket', 'BootImagesBucket']);
-    expect(statementsOf(stack.apiFunctions.jobs).filter((s) => JSON.stringify(s.Resource) !== lists && asList(s.Action).some((a) => /^s3:(Put|Delete)/.test(a)))).toEqual([]);
+    // The jobs function writes nothing but lists, and deletes only the logs a deleted job kept.
+    expect(statementsOf(stack.apiFunctions.jobs).filter((s) => JSON.stringify(s.Resource) !== lists && asList(s.Action).some((a) => /^s3:(Put|Delete)/.test(a)))).toEqual([
+      { Effect: 'Allow', Action: 's3:DeleteObject', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(stack.bootImagesBucket), 'Arn'] }, '/jobs/*']] } },
+    ]);
   });
 
   test('whole lists too large for a Lambda response: every list function may write and read lists/ of the ims bucket, where objects expire', () => {
@@ -421,6 +424,11 @@ describe('job pods', () => {
     expect(sortBy(readers.map((f) => logicalId(f.fn)), (x) => x)).toEqual(
       sortBy([stack.apiFunctions.jobs, upload, ...Object.values(stack.stageFunctions), stack.reconcileFunction].map((f) => logicalId(f.fn)), (x) => x),
     );
+  });
+
+  test('recipe links are refused outside what the signing user may read: the recipes function is told the recipes/ prefix of the ims bucket', () => {
+    const recipes = functionProps(stack.apiFunctions.recipes).Environment.Variables as Record<string, unknown>;
+    expect(recipes.IMS_RECIPE_LINK_PREFIXES).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: logicalId(stack.imsBucket) }, '/recipes/']] });
   });
 
   test('the stage functions tell the pods where IMS is: the HTTP API host by default, else podApiHostname and podApiScheme', () => {
