@@ -35,6 +35,8 @@ export interface Settings {
   listInlineMaxBytes: number;
   /** Lifetime of pre-signed URLs (S3_URL_EXPIRATION), at most MAX_PRESIGNED_URL_SECONDS. */
   urlExpirationSeconds: number;
+  /** IMS_JOB_DELETE_INLINE_MS: how long a bulk job deletion works before it answers (domain/job-delete.ts). */
+  jobDeleteInlineMs: number;
   version: string;
   jobWorker: string;
   defaultBuildEnvSize: number;
@@ -166,6 +168,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     maxManifestBytes: intFrom(env.MAX_IMAGE_MANIFEST_SIZE_BYTES, 1024 * 1024),
     listInlineMaxBytes: intFrom(env.IMS_LIST_INLINE_MAX_BYTES, 6_000_000),
     urlExpirationSeconds: Math.min(intFrom(env.S3_URL_EXPIRATION, 432000), MAX_PRESIGNED_URL_SECONDS),
+    jobDeleteInlineMs: intFrom(env.IMS_JOB_DELETE_INLINE_MS, 10_000),
     version: env.IMS_VERSION || 'Unknown',
     jobWorker: env.IMS_JOB_WORKER || (env.KUBECONFIG || env.KUBERNETES_SERVICE_HOST ? 'kubernetes' : 'none'),
     defaultBuildEnvSize: intFrom(env.DEFAULT_IMS_IMAGE_SIZE, 60),

@@ -88,6 +88,7 @@ export function buildContext(settings: Settings = readSettings(), options: Conte
       customerAccessDomain: settings.customerAccessDomain,
       enableDkms: settings.jobEnableDkms,
       urlExpirationSeconds: settings.urlExpirationSeconds,
+      deleteInlineMs: settings.jobDeleteInlineMs,
       worker: settings.jobWorker,
     },
     workflow:

@@ -199,7 +199,7 @@ export function acknowledgeReconcilerExecutions(reconciler: IConstruct, stateMac
   acknowledge(
     policyOf(reconciler),
     wildcard(`Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${stateMachineName}:*`),
-    'A job whose execution ended without ending the job is failed by the reconciler; executions are named after job ids at run time, so the grant covers the executions of this one state machine.',
+    'A job whose execution ended without ending the job is failed by the reconciler, and the execution of a job a bulk delete left to it is stopped; executions are named after job ids at run time, so the grant covers the executions of this one state machine.',
   );
 }
 

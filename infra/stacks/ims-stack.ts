@@ -224,12 +224,12 @@ export class ImsStack extends Stack {
     // A pod's PATCH resumes the stage waiting on it.
     this.stateMachine.grantTaskResponse(this.apiFunctions.jobs.fn);
     // The waiting stages and the reconciler resume, heartbeat or fail the executions; the
-    // reconciler also looks at an execution's status.
+    // reconciler also looks at an execution's status, and stops those of the jobs a bulk delete left to it.
     for (const f of this.workerFunctions()) {
       f.fn.addEnvironment('STATE_MACHINE_ARN', stateMachineArn);
       f.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'], resources: [stateMachineArn] }));
     }
-    this.reconcileFunction.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: [executionsArn] }));
+    this.reconcileFunction.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:DescribeExecution', 'states:StopExecution'], resources: [executionsArn] }));
     acknowledgeReconcilerExecutions(this.reconcileFunction.fn, stateMachineName);
 
     if (settings.recipeUploadTrigger) [this.recipeUploadFunction, this.recipeUploadDeadLetters] = this.createRecipeUploadTrigger(recordsEnv, network);

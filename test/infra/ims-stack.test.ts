@@ -308,7 +308,7 @@ describe('job workflow', () => {
 });
 
 describe('least privilege', () => {
-  test('a schedule invokes the reconciler once a minute; the reconciler may resume, heartbeat and describe executions', () => {
+  test('a schedule invokes the reconciler once a minute; the reconciler may resume, heartbeat, describe and stop executions', () => {
     const schedules = ofType('AWS::Scheduler::Schedule');
     expect(schedules).toHaveLength(1);
     expect(schedules[0][1].Properties).toMatchObject({
@@ -316,7 +316,7 @@ describe('least privilege', () => {
       Target: { Arn: { 'Fn::GetAtt': [logicalId(stack.reconcileFunction.fn), 'Arn'] } },
     });
     const actions = actionsOf(stack.reconcileFunction).filter((a) => a.startsWith('states:'));
-    expect(actions.sort()).toEqual(['states:DescribeExecution', 'states:SendTaskFailure', 'states:SendTaskHeartbeat', 'states:SendTaskSuccess']);
+    expect(actions.sort()).toEqual(['states:DescribeExecution', 'states:SendTaskFailure', 'states:SendTaskHeartbeat', 'states:SendTaskSuccess', 'states:StopExecution']);
     for (const f of Object.values(stack.stageFunctions)) {
       expect(actionsOf(f).filter((a) => a.startsWith('states:')).sort()).toEqual(['states:SendTaskFailure', 'states:SendTaskHeartbeat', 'states:SendTaskSuccess']);
     }
