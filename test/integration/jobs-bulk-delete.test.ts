@@ -42,8 +42,8 @@ let body: Record<string, unknown>;
 beforeAll(async () => {
   savedWorker = process.env.IMS_JOB_WORKER;
   process.env.IMS_JOB_WORKER = 'slow-cleanup';
-  // The reconciler runs only when a test asks for a pass.
-  svc = await startTestService({ reconcileMs: 0, workers: { 'slow-cleanup': () => worker } });
+  // The reconciler runs only when a test asks for a pass; records in dynalite, queried as DynamoDB is.
+  svc = await startTestService({ reconcileMs: 0, recordStore: 'dynalite', workers: { 'slow-cleanup': () => worker } });
   const keyId = (await svc.request('POST', '/v3/public-keys', { name: 'bulk', public_key: 'ssh-ed25519 AAAAC3Nza bulk@test' })).body.id;
   const key = `recipes/${randomUUID()}/recipe.tgz`;
   await svc.putObject('ims', key, 'recipe archive');
