@@ -3,7 +3,7 @@
  * bench/results.md and bench/results.json. Not a test: it measures, it does not pass or fail.
  *
  *   BENCH_LEVELS=1000,10000,100000   record counts to measure at (default all three)
- *   BENCH_PARTS=records,deployedlist,cold,artifacts,jobs,jobcost,changereport
+ *   BENCH_PARTS=records,deployedlist,cold,artifacts,jobs,jobcost,changereport,softdelete
  *   BENCH_ARTIFACT_MIB=1024          size of the image root for the artifact part
  *   BENCH_SERVER_NODE_OPTIONS=...    node options of the server (default: those of `npm start`)
  */
@@ -18,7 +18,7 @@ import { changeReportMarkdown } from './change-report.js';
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const tmp = join(root, 'bench/tmp');
 const levels = (process.env.BENCH_LEVELS ?? '1000,10000,100000').split(',').map(Number);
-const parts = new Set((process.env.BENCH_PARTS ?? 'records,deployedlist,cold,artifacts,jobs,jobcost,changereport').split(','));
+const parts = new Set((process.env.BENCH_PARTS ?? 'records,deployedlist,cold,artifacts,jobs,jobcost,changereport,softdelete').split(','));
 const artifactMiB = Number(process.env.BENCH_ARTIFACT_MIB ?? 1024);
 
 interface Server {
@@ -500,6 +500,15 @@ function markdown(results: Record<string, any>): string {
     lines.push('');
   }
   if (results.changeReport) lines.push(...changeReportMarkdown(results.changeReport));
+  if (results.softDelete) {
+    const d = results.softDelete;
+    lines.push(
+      '## Soft delete of a large image (embedded server and S3)',
+      '',
+      `An image with a ${d.rootfsMiB} MiB rootfs, ${d.rounds} rounds: soft delete p50 **${d.softDeleteMs.p50} ms** (max ${d.softDeleteMs.max}), undelete p50 **${d.undeleteMs.p50} ms** (max ${d.undeleteMs.max}); nothing is copied. One server-side copy of the rootfs alone takes ${d.oneRootfsCopyMs} ms here: what each soft delete, and each undelete again, cost per artifact when they moved the artifacts under deleted/.`,
+      '',
+    );
+  }
   return lines.join('\n');
 }
 
@@ -563,6 +572,7 @@ try {
   if (parts.has('jobcost')) results.jobCost = await (await import('./job-cost.js')).benchJobCost();
   save();
   if (parts.has('changereport')) results.changeReport = await (await import('./change-report.js')).benchChangeReport(tmp);
+  if (parts.has('softdelete')) results.softDelete = await (await import('./soft-delete.js')).benchSoftDelete(Number(process.env.BENCH_SOFT_DELETE_MIB ?? 1024));
   save();
 } finally {
   server.proc.kill('SIGTERM');

@@ -21,6 +21,12 @@ export interface Settings {
   bootImagesBucket: string;
   /** Archives uploaded under this prefix of the IMS bucket register recipes (functions/events/recipe-upload.ts). */
   recipeUploadPrefix: string;
+  /**
+   * The `s3://bucket/prefix` locations recipe links may name (IMS_RECIPE_LINK_PREFIXES, comma
+   * separated): deployed, where the signing key may read, so that a job's download URL works;
+   * unset, any location (embedded).
+   */
+  recipeLinkPrefixes?: string[];
   maxManifestBytes: number;
   /**
    * Largest whole list a buffered (Lambda) response carries, in bytes of the Lambda response
@@ -29,6 +35,8 @@ export interface Settings {
   listInlineMaxBytes: number;
   /** Lifetime of pre-signed URLs (S3_URL_EXPIRATION), at most MAX_PRESIGNED_URL_SECONDS. */
   urlExpirationSeconds: number;
+  /** IMS_JOB_DELETE_INLINE_MS: how long a bulk job deletion works before it answers (domain/job-delete.ts). */
+  jobDeleteInlineMs: number;
   version: string;
   jobWorker: string;
   defaultBuildEnvSize: number;
@@ -101,6 +109,12 @@ function intFrom(value: string | undefined, fallback: number): number {
   return Number.isFinite(n) && n > 0 ? n : fallback;
 }
 
+/** A comma-separated list; undefined when it names nothing. */
+function listFrom(value: string | undefined): string[] | undefined {
+  const items = (value ?? '').split(',').map((item) => item.trim()).filter((item) => item.length > 0);
+  return items.length > 0 ? items : undefined;
+}
+
 function boolFrom(value: string | undefined, fallback: boolean): boolean {
   if (value === undefined || value === '') return fallback;
   return ['1', 'true', 'yes', 'on', 't', 'y'].includes(value.toLowerCase());
@@ -171,9 +185,11 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     imsBucket: env.S3_IMS_BUCKET || 'ims',
     bootImagesBucket: env.S3_BOOT_IMAGES_BUCKET || 'boot-images',
     recipeUploadPrefix: env.RECIPE_UPLOAD_PREFIX ?? 'recipes/',
+    recipeLinkPrefixes: listFrom(env.IMS_RECIPE_LINK_PREFIXES),
     maxManifestBytes: intFrom(env.MAX_IMAGE_MANIFEST_SIZE_BYTES, 1024 * 1024),
     listInlineMaxBytes: intFrom(env.IMS_LIST_INLINE_MAX_BYTES, 6_000_000),
     urlExpirationSeconds: Math.min(intFrom(env.S3_URL_EXPIRATION, 432000), MAX_PRESIGNED_URL_SECONDS),
+    jobDeleteInlineMs: intFrom(env.IMS_JOB_DELETE_INLINE_MS, 10_000),
     version: env.IMS_VERSION || 'Unknown',
     jobWorker: env.IMS_JOB_WORKER || (env.KUBECONFIG || env.KUBERNETES_SERVICE_HOST ? 'kubernetes' : 'none'),
     defaultBuildEnvSize: intFrom(env.DEFAULT_IMS_IMAGE_SIZE, 60),

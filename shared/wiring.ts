@@ -79,7 +79,7 @@ export function buildContext(settings: Settings = readSettings(), options: Conte
     artifacts,
     clock: { nowMicros },
     ids: { newId: randomUUID },
-    settings: { bootImagesBucket: settings.bootImagesBucket, maxManifestBytes: settings.maxManifestBytes },
+    settings: { bootImagesBucket: settings.bootImagesBucket, maxManifestBytes: settings.maxManifestBytes, recipeLinkPrefixes: settings.recipeLinkPrefixes },
     jobs: {
       defaultBuildEnvSize: settings.defaultBuildEnvSize,
       defaultJobMemSize: settings.defaultJobMemSize,
@@ -88,6 +88,7 @@ export function buildContext(settings: Settings = readSettings(), options: Conte
       customerAccessDomain: settings.customerAccessDomain,
       enableDkms: settings.jobEnableDkms,
       urlExpirationSeconds: settings.urlExpirationSeconds,
+      deleteInlineMs: settings.jobDeleteInlineMs,
       worker: settings.jobWorker,
     },
     workflow:

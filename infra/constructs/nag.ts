@@ -169,6 +169,14 @@ export function acknowledgeListObjects(grantee: IConstruct, ims: IConstruct, pre
   );
 }
 
+export function acknowledgeJobLogDeletion(grantee: IConstruct, bootImages: IConstruct, prefix: string): void {
+  acknowledge(
+    policyOf(grantee),
+    wildcard(`Resource::${arnOf(bootImages)}/${prefix}*`),
+    `Deleting a job removes the logs it kept under ${prefix}<job id>/logs/: only s3:DeleteObject, on that prefix of this one bucket.`,
+  );
+}
+
 /**
  * S3 bucket notifications: CDK's BucketNotificationsHandler, a function of aws-cdk-lib that
  * writes the bucket's notification configuration during deployments (never at run time).
@@ -191,7 +199,7 @@ export function acknowledgeReconcilerExecutions(reconciler: IConstruct, stateMac
   acknowledge(
     policyOf(reconciler),
     wildcard(`Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${stateMachineName}:*`),
-    'A job whose execution ended without ending the job is failed by the reconciler; executions are named after job ids at run time, so the grant covers the executions of this one state machine.',
+    'A job whose execution ended without ending the job is failed by the reconciler, and the execution of a job a bulk delete left to it is stopped; executions are named after job ids at run time, so the grant covers the executions of this one state machine.',
   );
 }
 

@@ -40,6 +40,7 @@ import {
   acknowledgeStateMachine,
   acknowledgeSynchronousInvocation,
   acknowledgeTableAccess,
+  acknowledgeJobLogDeletion,
 } from '../constructs/nag.js';
 
 export interface ImsStackProps extends StackProps {
@@ -49,6 +50,8 @@ export interface ImsStackProps extends StackProps {
 
 /** Where recipe archives that register themselves are uploaded (RECIPE_UPLOAD_PREFIX). */
 const RECIPE_PREFIX = 'recipes/';
+/** Where a job's kept logs live in the boot-images bucket (shared/workflow/job-logs.ts). */
+const JOB_LOG_PREFIX = 'jobs/';
 
 /** The kubernetes worker renders its job manifests from these templates at run time. */
 export const STAGE_FILES = { 'shared/workers/kubernetes/templates': 'templates' };
@@ -234,12 +237,12 @@ export class ImsStack extends Stack {
     // A pod's PATCH resumes the stage waiting on it.
     this.stateMachine.grantTaskResponse(this.apiFunctions.jobs.fn);
     // The waiting stages and the reconciler resume, heartbeat or fail the executions; the
-    // reconciler also looks at an execution's status.
+    // reconciler also looks at an execution's status, and stops those of the jobs a bulk delete left to it.
     for (const f of this.workerFunctions()) {
       f.fn.addEnvironment('STATE_MACHINE_ARN', stateMachineArn);
       f.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'], resources: [stateMachineArn] }));
     }
-    this.reconcileFunction.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: [executionsArn] }));
+    this.reconcileFunction.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:DescribeExecution', 'states:StopExecution'], resources: [executionsArn] }));
     acknowledgeReconcilerExecutions(this.reconcileFunction.fn, stateMachineName);
 
     if (settings.recipeUploadTrigger) [this.recipeUploadFunction, this.recipeUploadDeadLetters] = this.createRecipeUploadTrigger(recordsEnv, network);
@@ -411,12 +414,18 @@ export class ImsStack extends Stack {
     // Recipes live in the ims bucket, image manifests and artifacts in boot-images; soft delete
     // and undelete rename objects in place, hence write.
     this.grantBucket(api.recipes, this.imsBucket, true);
+    // Recipe links are refused outside what the signing user may read (createS3SigningIdentity),
+    // or their download URLs would answer 403 to every job.
+    api.recipes.fn.addEnvironment('IMS_RECIPE_LINK_PREFIXES', `s3://${this.imsBucket.bucketName}/${RECIPE_PREFIX}`);
     this.grantBucket(api.images, this.bootImagesBucket, true);
     this.grantBucket(api.deleted, this.imsBucket, true);
     this.grantBucket(api.deleted, this.bootImagesBucket, true);
     // A new job reads the recipe or the image's manifest and presigns its download URL.
     this.grantBucket(api.jobs, this.imsBucket, false);
     this.grantBucket(api.jobs, this.bootImagesBucket, false);
+    // Deleting a job removes the logs it kept (jobs/<id>/logs/ in boot-images), and nothing else.
+    api.jobs.fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:DeleteObject'], resources: [this.bootImagesBucket.arnForObjects(`${JOB_LOG_PREFIX}*`)] }));
+    acknowledgeJobLogDeletion(api.jobs.fn, this.bootImagesBucket, JOB_LOG_PREFIX);
     this.stateMachine.grantStartExecution(api.jobs.fn);
     // Deleting a job removes what its worker made (Kubernetes objects, a node's leftovers), and
     // creating one probes the remote build nodes to place it: the secret ARNs, read at run time.

@@ -18,7 +18,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
-import { DependencyUnavailableError } from '../domain/errors.js';
+import { DependencyAccessDeniedError, DependencyUnavailableError, UnavailableError } from '../domain/errors.js';
 import { ObjectTooLargeError, type ArtifactStore, type ObjectInfo, type S3Location } from '../domain/ports.js';
 
 /** S3's limit for a single CopyObject; larger objects are copied part by part. */
@@ -27,11 +27,26 @@ const COPY_PART_SIZE = 512 * 1024 ** 2;
 const PARALLEL_PARTS = 4;
 const UPLOAD_PART_SIZE = 16 * 1024 ** 2;
 
-/** A client-side error from S3 (missing object, access denied, bad bucket name): the object is "not there". */
-function isClientError(error: unknown): boolean {
-  if (error instanceof S3ServiceException) return (error.$metadata?.httpStatusCode ?? 500) < 500;
+function statusOf(error: unknown): number | undefined {
   const status = (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
-  return typeof status === 'number' && status < 500;
+  return typeof status === 'number' ? status : undefined;
+}
+
+/** A client-side error from S3 other than a refusal (a missing object, a bad bucket name): the object is "not there". */
+function isClientError(error: unknown): boolean {
+  const status = statusOf(error) ?? (error instanceof S3ServiceException ? 500 : undefined);
+  return status !== undefined && status < 500 && status !== 403;
+}
+
+/**
+ * What a failed S3 call means for the caller. A 403 (AccessDenied, or a HEAD's bare Forbidden)
+ * is the service's own permissions refusing it: an error naming the object, never "not there",
+ * or a delete the role may not make would pass in silence. Other failures are S3 being unavailable.
+ */
+function failure(error: unknown, { bucket, key }: S3Location): Error {
+  if (error instanceof UnavailableError) return error;
+  if (statusOf(error) === 403) return new DependencyAccessDeniedError(`s3://${bucket}/${key}`);
+  return new DependencyUnavailableError('The artifact store (S3)');
 }
 
 export interface S3ArtifactStoreOptions {
@@ -56,23 +71,23 @@ export class S3ArtifactStore implements ArtifactStore {
     this.uploadPartSize = options.uploadPartSize ?? UPLOAD_PART_SIZE;
   }
 
-  private async call<T>(what: () => Promise<T>): Promise<T | undefined> {
+  private async call<T>(location: S3Location, what: () => Promise<T>): Promise<T | undefined> {
     try {
       return await what();
     } catch (error) {
       if (isClientError(error)) return undefined;
-      throw new DependencyUnavailableError('The artifact store (S3)');
+      throw failure(error, location);
     }
   }
 
   async head({ bucket, key }: S3Location): Promise<ObjectInfo | undefined> {
-    const out = await this.call(() => this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })));
+    const out = await this.call({ bucket, key }, () => this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })));
     if (!out) return undefined;
     return { etag: (out.ETag ?? '').replaceAll('"', ''), size: out.ContentLength ?? 0, metadata: out.Metadata ?? {} };
   }
 
   async readText(location: S3Location, maxBytes: number): Promise<string | undefined> {
-    const out = await this.call(() => this.s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key })));
+    const out = await this.call(location, () => this.s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key })));
     if (!out?.Body) return undefined;
     if ((out.ContentLength ?? 0) >= maxBytes) {
       (out.Body as { destroy?: () => void }).destroy?.();
@@ -86,7 +101,7 @@ export class S3ArtifactStore implements ArtifactStore {
     if (!info) return undefined;
     // An explicit range rather than a suffix range (`bytes=-N`), which not every S3 serves.
     const range = info.size > maxBytes ? `bytes=${info.size - maxBytes}-${info.size - 1}` : undefined;
-    const out = await this.call(() => this.s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key, Range: range })));
+    const out = await this.call(location, () => this.s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key, Range: range })));
     if (!out?.Body) return undefined;
     return { text: await out.Body.transformToString('utf8'), size: info.size };
   }
@@ -101,8 +116,8 @@ export class S3ArtifactStore implements ArtifactStore {
         new PutObjectCommand({ Bucket: bucket, Key: key, Body: text, ContentType: contentType, Metadata: metadata }),
       );
       return { etag: (out.ETag ?? '').replaceAll('"', '') };
-    } catch {
-      throw new DependencyUnavailableError('The artifact store (S3)');
+    } catch (error) {
+      throw failure(error, { bucket, key });
     }
   }
 
@@ -124,8 +139,7 @@ export class S3ArtifactStore implements ArtifactStore {
       await this.multipartCopy(from, to, metadata ? { ...source, metadata } : source);
       return { etag: (await this.head(to))?.etag ?? '' };
     } catch (error) {
-      if (error instanceof DependencyUnavailableError) throw error;
-      throw new DependencyUnavailableError('The artifact store (S3)');
+      throw failure(error, to);
     }
   }
 
@@ -178,7 +192,7 @@ export class S3ArtifactStore implements ArtifactStore {
       }).done();
     } catch (error) {
       if (isClientError(error)) throw error;
-      throw new DependencyUnavailableError('The artifact store (S3)');
+      throw failure(error, { bucket, key });
     }
   }
 
@@ -203,7 +217,7 @@ export class S3ArtifactStore implements ArtifactStore {
       }).done();
     } catch (error) {
       if (isClientError(error)) throw error;
-      throw new DependencyUnavailableError('The artifact store (S3)');
+      throw failure(error, location);
     }
     const md5 = hash.digest('hex');
     // The MD5 is known only once the bytes have gone by: record it with a server-side copy onto itself.
@@ -212,7 +226,7 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 
   async remove({ bucket, key }: S3Location): Promise<void> {
-    await this.call(() => this.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })));
+    await this.call({ bucket, key }, () => this.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key })));
   }
 
   async presignGet({ bucket, key }: S3Location, expiresInSeconds: number): Promise<string> {
@@ -220,7 +234,7 @@ export class S3ArtifactStore implements ArtifactStore {
   }
 
   async createMultipartUpload({ bucket, key }: S3Location, metadata: Record<string, string>): Promise<string> {
-    const out = await this.call(() => this.s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, Metadata: metadata })));
+    const out = await this.call({ bucket, key }, () => this.s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, Metadata: metadata })));
     if (!out?.UploadId) throw new DependencyUnavailableError(`The artifact store (S3), starting an upload to s3://${bucket}/${key},`);
     return out.UploadId;
   }
@@ -240,12 +254,12 @@ export class S3ArtifactStore implements ArtifactStore {
     } catch (error) {
       // A client error (no such upload, a part missing) is the caller's to judge; anything else is S3 being unavailable.
       if (isClientError(error)) throw error;
-      throw new DependencyUnavailableError('The artifact store (S3)');
+      throw failure(error, { bucket, key });
     }
   }
 
   async abortMultipartUpload({ bucket, key }: S3Location, uploadId: string): Promise<void> {
-    await this.call(() => this.s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })));
+    await this.call({ bucket, key }, () => this.s3.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })));
   }
 }
 

@@ -95,6 +95,17 @@ export class DependencyUnavailableError extends UnavailableError {
   }
 }
 
+/**
+ * A dependency refused the service's own credentials (S3's AccessDenied): the deployment's
+ * permissions lack something, so this is an error to fix, never "not found", and retrying will
+ * not help until an operator grants it.
+ */
+export class DependencyAccessDeniedError extends UnavailableError {
+  constructor(what: string) {
+    super(`Access to ${what} was denied to the service: its permissions do not allow this operation. Retrying will not help until an operator grants it.`);
+  }
+}
+
 /** The operation was attempted and failed part-way; `errors` lists what failed. */
 export class OperationFailedError extends DomainError {
   constructor(

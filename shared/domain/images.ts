@@ -1,6 +1,6 @@
 import { InvalidInputError, PatchConflictError } from './errors.js';
 import { getInState, mutate, removeInState } from './lifecycle.js';
-import { claimLink, copyForMove, deletedLocation, linkRepr, parseS3Path, releaseLink, restoredLocation, s3Path, sameLink } from './links.js';
+import { claimLink, copyForMove, deletedManifestKey, linkRepr, parseS3Path, releaseLink, restoredLocation, s3Path, sameLink } from './links.js';
 import { imageLabelFor, linkedArtifacts, MANIFEST_TYPE, readJsonObject, readManifest, RETRY_HINT, validateImageManifest } from './manifest.js';
 import { formatManifestTime, formatTimestamp, sortableTimestamp } from './time.js';
 import { forEachRecord, markDeleted, markLive, purge, withArtifactLease, type DeleteMode } from './soft-delete.js';
@@ -122,13 +122,20 @@ async function removeQuietly(ctx: DomainContext, location: S3Location): Promise<
   }
 }
 
-/** Removes every artifact a manifest lists and then the manifest; an unreadable manifest is skipped. */
-async function removeManifestAndArtifacts(ctx: DomainContext, link: ArtifactLink | null): Promise<void> {
+/**
+ * Removes every artifact a manifest lists and then the manifest; an unreadable manifest is
+ * skipped. Returns the path of the image manifest a deleted manifest lists (whose link claim the
+ * deleted image still holds), if any.
+ */
+async function removeManifestAndArtifacts(ctx: DomainContext, link: ArtifactLink | null): Promise<string | undefined> {
   const location = link ? parseS3Path(link.path) : undefined;
-  if (!location) return;
+  if (!location) return undefined;
   const manifest = await readJsonObject(ctx.artifacts, location, ctx.settings.maxManifestBytes).catch(() => undefined);
-  if (manifest) for (const { location: artifact } of linkedArtifacts(manifest)) await removeQuietly(ctx, artifact);
+  const listed = manifest ? linkedArtifacts(manifest) : [];
+  for (const { location: artifact } of listed) await removeQuietly(ctx, artifact);
   await removeQuietly(ctx, location);
+  const imageManifest = listed.find(({ entry }) => entry.type === MANIFEST_TYPE);
+  return imageManifest ? s3Path(imageManifest.location) : undefined;
 }
 
 export async function deleteImage(ctx: DomainContext, id: string, mode: DeleteMode, cascade = true): Promise<void> {
@@ -144,10 +151,14 @@ export async function deleteImage(ctx: DomainContext, id: string, mode: DeleteMo
 }
 
 /**
- * §6.6: every artifact and the manifest are copied under `deleted/`, a deleted_manifest.json
- * listing the copies is written to the boot-images bucket, the record is marked deleted pointing
- * at it, and only then are the originals removed. Unlike the original, artifacts without an md5
- * are listed too, so undelete and purge find them.
+ * §6.6 without moving a byte: a rootfs of many GiB cannot be copied within a request, and a copy
+ * cut off half-way would start over. The artifacts and the manifest stay where they are; a
+ * deleted_manifest.json in the boot-images bucket lists them there (with their ETags, md5 or
+ * not, and `in_place: true`), and the record is marked deleted pointing at it, so `link.path`
+ * is what the original's clients read. One HEAD per artifact, one PUT and one record write,
+ * whatever the sizes; repeating it after a crash rewrites the same deleted manifest. The deleted
+ * image keeps the claim on its manifest's link path (links.ts): no other image can take the
+ * objects it still owns.
  */
 export function softDeleteImage(ctx: DomainContext, id: string): Promise<void> {
   return withArtifactLease(ctx, KIND, id, () => softDeleteImageHoldingLease(ctx, id));
@@ -165,35 +176,33 @@ async function softDeleteImageHoldingLease(ctx: DomainContext, id: string): Prom
     return;
   }
   const micros = ctx.clock.nowMicros();
-  const listed: Record<string, unknown>[] = [];
-  const originals: S3Location[] = [];
-  for (const { entry, location } of linkedArtifacts(manifest)) {
-    const moved = await copyForMove(ctx.artifacts, location, deletedLocation(location));
-    if (!moved) continue;
-    originals.push(location);
-    listed.push({ type: entry.type, ...(typeof entry.md5 === 'string' ? { md5: entry.md5 } : {}), link: moved });
-  }
-  const movedManifest = await copyForMove(ctx.artifacts, manifestAt, deletedLocation(manifestAt));
-  if (movedManifest) {
-    originals.push(manifestAt);
-    listed.push({ type: MANIFEST_TYPE, link: movedManifest });
-  }
-  const deletedManifestAt = { bucket: ctx.settings.bootImagesBucket, key: `deleted/${id}/deleted_manifest.json` };
-  await ctx.artifacts.putJson(deletedManifestAt, { version: '1.0', created: formatManifestTime(micros), artifacts: listed });
+  const entries = [...linkedArtifacts(manifest), { entry: { type: MANIFEST_TYPE } as Record<string, unknown>, location: manifestAt }];
+  const found = await Promise.all(entries.map(async ({ entry, location }) => ({ entry, location, info: await ctx.artifacts.head(location) })));
+  const listed = found
+    .filter(({ info }) => info !== undefined)
+    .map(({ entry, location, info }) => ({
+      type: entry.type,
+      ...(typeof entry.md5 === 'string' ? { md5: entry.md5 } : {}),
+      link: { etag: info!.etag, path: s3Path(location), type: 's3' },
+    }));
+  const deletedManifestAt = { bucket: ctx.settings.bootImagesBucket, key: deletedManifestKey(id) };
+  await ctx.artifacts.putJson(deletedManifestAt, { version: '1.0', created: formatManifestTime(micros), artifacts: listed, [IN_PLACE]: true });
   // The deleted manifest's `created` is the record's `deleted` time, as in the original.
   await markDeleted<ImageRecord>(ctx, KIND, id, { link: { path: s3Path(deletedManifestAt), type: 's3', etag: '' } }, micros);
-  for (const original of originals) await ctx.artifacts.remove(original);
-  await releaseLink(ctx.store, KIND, record.link?.path, id);
 }
 
 export async function deleteAllImages(ctx: DomainContext, mode: DeleteMode, cascade = true): Promise<void> {
   await forEachRecord<ImageRecord>(ctx, KIND, 'live', (id) => deleteImage(ctx, id, mode, cascade));
 }
 
+/** Marks a deleted manifest whose artifacts were left where they were (every soft delete now). */
+const IN_PLACE = 'in_place';
+
 /**
- * §7.3: every artifact listed in deleted_manifest.json is copied back to its original key, the
- * restored manifest becomes the live link, the record is marked live, and then the copies under
- * `deleted/` and the deleted manifest are removed.
+ * §7.3. An image soft-deleted in place comes back by pointing the record at its manifest again
+ * (a HEAD for its ETag and one record write) and removing the deleted manifest. One soft-deleted
+ * by an earlier version, whose artifacts were moved under `deleted/`, has every listed artifact
+ * copied back to its original key first, then the copies removed.
  */
 export function undeleteImage(ctx: DomainContext, id: string): Promise<void> {
   return withArtifactLease(ctx, KIND, id, () => undeleteImageHoldingLease(ctx, id));
@@ -211,18 +220,24 @@ async function undeleteImageHoldingLease(ctx: DomainContext, id: string): Promis
   if (typeof manifest !== 'object' || manifest === null || !Array.isArray(manifest.artifacts)) {
     throw new InvalidInputError("The image's manifest.json is malformed. The manifest does not contain an artifacts section.");
   }
+  const inPlace = manifest[IN_PLACE] === true;
   const copies: S3Location[] = [];
   const restores: { from: S3Location; to: S3Location; type: unknown }[] = [];
   for (const { entry, location } of linkedArtifacts(manifest)) {
-    const to = restoredLocation(location);
+    const to = inPlace ? location : restoredLocation(location);
     if (to) restores.push({ from: location, to, type: entry.type });
   }
   const manifestEntry = restores.find((r) => r.type === MANIFEST_TYPE);
   const livePath = manifestEntry ? s3Path(manifestEntry.to) : undefined;
+  // In place, the claim is the deleted image's already; claiming again refreshes it.
   if (livePath) await claimLink(ctx.store, KIND, livePath, id);
   let liveLink: ArtifactLink | null = null;
   try {
-    for (const restore of restores) {
+    if (inPlace && manifestEntry) {
+      const info = await ctx.artifacts.head(manifestEntry.to);
+      if (info) liveLink = { etag: info.etag, path: s3Path(manifestEntry.to), type: 's3' };
+    }
+    for (const restore of inPlace ? [] : restores) {
       const link = await copyForMove(ctx.artifacts, restore.from, restore.to).catch(() => undefined);
       if (!link) continue; // as in the original, one missing artifact does not stop the rest
       copies.push(restore.from);
@@ -233,7 +248,8 @@ async function undeleteImageHoldingLease(ctx: DomainContext, id: string): Promis
     }
     await markLive<ImageRecord>(ctx, KIND, id, { link: liveLink });
   } catch (error) {
-    if (livePath) await releaseLink(ctx.store, KIND, livePath, id);
+    // A failed in-place undelete leaves the claim with the still deleted image.
+    if (livePath && !inPlace) await releaseLink(ctx.store, KIND, livePath, id);
     throw error;
   }
   for (const copy of copies) await ctx.artifacts.remove(copy);
@@ -245,7 +261,13 @@ export async function undeleteAllImages(ctx: DomainContext): Promise<void> {
 }
 
 export async function purgeImage(ctx: DomainContext, id: string): Promise<void> {
-  await withArtifactLease(ctx, KIND, id, () => purge<ImageRecord>(ctx, KIND, id, ({ record }) => removeManifestAndArtifacts(ctx, record.link)));
+  await withArtifactLease(ctx, KIND, id, async () => {
+    let claimed: string | undefined;
+    await purge<ImageRecord>(ctx, KIND, id, async ({ record }) => {
+      claimed = await removeManifestAndArtifacts(ctx, record.link);
+    });
+    await releaseLink(ctx.store, KIND, claimed, id);
+  });
 }
 
 export async function purgeAllImages(ctx: DomainContext): Promise<void> {

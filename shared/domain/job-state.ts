@@ -26,6 +26,11 @@ export interface JobSettings {
   /** JOB_ENABLE_DKMS: customize jobs default to DKMS unless this is false. */
   enableDkms: boolean;
   urlExpirationSeconds: number;
+  /**
+   * How long a bulk DELETE /jobs finishes deletions before it answers (IMS_JOB_DELETE_INLINE_MS);
+   * the jobs it has not begun by then are left, marked, to the reconciler (job-delete.ts).
+   */
+  deleteInlineMs: number;
   /** Which worker runs new jobs. */
   worker: string;
 }

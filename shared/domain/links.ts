@@ -77,9 +77,19 @@ export class DuplicateLinkError extends InvalidInputError {
 
 const duplicateLink = (path: string, kind: RecordKind, owner: string) => new DuplicateLinkError(path, kind, owner);
 
+/** Where a soft-deleted image's deleted_manifest.json is kept, in the boot-images bucket. */
+export function deletedManifestKey(id: string): string {
+  return `deleted/${id}/deleted_manifest.json`;
+}
+
 async function holdsLink(store: RecordStore, kind: RecordKind, id: string, path: string): Promise<boolean> {
   const held = await store.get<{ link: ArtifactLink | null }>(kind, id);
-  return held !== undefined && held.state === 'live' && held.record.link?.path === path;
+  if (!held) return false;
+  if (held.state === 'live') return held.record.link?.path === path;
+  // A soft-deleted image leaves its artifacts in place and keeps the claim on its manifest's path
+  // (images.ts) until it is undeleted or purged; it links to its deleted manifest meanwhile.
+  const deletedAt = held.record.link ? parseS3Path(held.record.link.path) : undefined;
+  return kind === 'image' && deletedAt?.key === deletedManifestKey(id);
 }
 
 /**

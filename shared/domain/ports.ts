@@ -88,7 +88,10 @@ export interface ObjectInfo {
 }
 
 export interface ArtifactStore {
-  /** undefined when the object is absent or cannot be accessed (any S3 client error). */
+  /**
+   * undefined when the object is absent or cannot be addressed (an S3 client error); a refusal
+   * of the service's own permissions (403) throws DependencyAccessDeniedError, as every method does.
+   */
   head(location: S3Location): Promise<ObjectInfo | undefined>;
   /** The object's text; undefined when absent or unreadable. Throws ObjectTooLargeError over maxBytes. */
   readText(location: S3Location, maxBytes: number): Promise<string | undefined>;

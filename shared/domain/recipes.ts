@@ -1,4 +1,4 @@
-import { PatchConflictError } from './errors.js';
+import { InvalidInputError, PatchConflictError } from './errors.js';
 import { getInState, mutate, removeInState } from './lifecycle.js';
 import {
   claimLink,
@@ -28,6 +28,21 @@ export interface RecipePatch {
 }
 
 /**
+ * A recipe's link must name a location its download URL can be signed for (a job fetches the
+ * archive through it): deployed, the signing key may read only some prefixes, and a link
+ * elsewhere would be accepted now and answer 403 to every job later.
+ */
+function requireSignableLocation(ctx: DomainContext, link: ArtifactLink): void {
+  const prefixes = ctx.settings.recipeLinkPrefixes;
+  if (!prefixes || prefixes.some((prefix) => link.path.startsWith(prefix))) return;
+  const where = prefixes.join(', ');
+  throw new InvalidInputError(
+    `The link path ${link.path} is outside the locations this service can give download URLs for (${where}), so no job could fetch the recipe. Store the archive under one of them and re-run the request with valid information.`,
+    { link: { path: [`Must start with one of: ${where}.`] } },
+  );
+}
+
+/**
  * `id` is chosen by callers that may repeat themselves (a re-delivered upload event): when a
  * record with that id exists already, the repeat returns it instead of writing a second one.
  */
@@ -45,6 +60,7 @@ export async function createRecipe(ctx: DomainContext, input: RecipeInput, id: s
     arch: input.arch,
   };
   if (record.link) {
+    requireSignableLocation(ctx, record.link);
     await claimLink(ctx.store, KIND, record.link.path, record.id);
     try {
       await requireArtifact(ctx.artifacts, record.link);
@@ -74,6 +90,7 @@ export async function patchRecipe(ctx: DomainContext, id: string, patch: RecipeP
           if (!sameLink(record.link, sentLink ?? patch.link)) throw new PatchConflictError();
         } else {
           if (claimed !== patch.link.path) {
+            requireSignableLocation(ctx, patch.link);
             await claimLink(ctx.store, KIND, patch.link.path, id);
             claimed = patch.link.path;
           }

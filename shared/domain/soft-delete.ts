@@ -4,6 +4,7 @@
  * after their copies and before removing the objects they replaced, so an interrupted request
  * can be repeated to completion without losing an artifact.
  */
+import { eachConcurrently } from './concurrency.js';
 import { mutate, removeInState, walkRecords } from './lifecycle.js';
 import { ConflictError, DomainError, InvalidInputError, NotFoundError } from './errors.js';
 import { CLAIM_LEASE_MS } from './links.js';
@@ -71,9 +72,13 @@ export async function purge<T>(ctx: DomainContext, kind: RecordKind, id: string,
   await removeInState<T>(ctx.store, kind, id, 'deleted', before);
 }
 
+/** How many records a bulk operation handles at once: a collection of hundreds answers within API Gateway's limit. */
+const BULK_CONCURRENCY = 8;
+
 /**
- * Runs `each` over every record of a kind in a state. Every record is handled on its own, so a
- * failure leaves each record wholly in one state; failures are reported together at the end.
+ * Runs `each` over every record of a kind in a state, BULK_CONCURRENCY at a time. Every record
+ * is handled on its own, so a failure leaves each record wholly in one state; failures are
+ * reported together at the end.
  */
 export async function forEachRecord<T>(
   ctx: DomainContext,
@@ -83,16 +88,16 @@ export async function forEachRecord<T>(
   idOf: (record: T) => string = (record) => (record as { id: string }).id,
 ): Promise<void> {
   const failures: Record<string, string[]> = {};
-  for await (const stored of walkRecords<T>(ctx.store, kind, state)) {
+  await eachConcurrently(walkRecords<T>(ctx.store, kind, state), BULK_CONCURRENCY, async (stored) => {
     const id = idOf(stored.record);
     try {
       await each(id, stored);
     } catch (error) {
-      if (error instanceof NotFoundError) continue; // removed meanwhile
+      if (error instanceof NotFoundError) return; // removed meanwhile
       if (!(error instanceof DomainError)) throw error;
       failures[id] = [error.detail];
     }
-  }
+  });
   const ids = Object.keys(failures);
   if (ids.length > 0) {
     throw new InvalidInputError(

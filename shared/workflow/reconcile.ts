@@ -6,11 +6,14 @@
  *   the work is done or failed, sent a heartbeat while the work goes on, and failed when the
  *   stage ran past its limit or its worker lost contact for too long;
  * - a job whose execution ended without ending the job (stopped by hand, or failed where no Catch
- *   sees it) is failed here, with the reason in its history, and its worker cleans up.
+ *   sees it) is failed here, with the reason in its history, and its worker cleans up;
+ * - a job marked deleted by a bulk DELETE /jobs that did not finish it is finished here.
  * A pass holds no state of its own, so any number of passes may overlap.
  */
 import { logger } from '../logger.js';
 import { unfinishedJobs, type JobState } from '../domain/job-state.js';
+import { finishJobDeletions } from '../domain/job-delete.js';
+import { eachConcurrently } from '../domain/concurrency.js';
 import { checkWaitingStage, runCleanupStage, type WorkflowContext } from './stages.js';
 
 export interface ReconcileReport {
@@ -24,26 +27,26 @@ export interface ReconcileReport {
   failed: number;
   /** Jobs whose check threw (logged; the next pass tries again). */
   errors: number;
+  /** Deletions finished for jobs a bulk DELETE marked; and those that failed (the job is back, in error). */
+  deleted: number;
+  deletionsFailed: number;
 }
 
 const CONCURRENCY = 8;
 
 export async function reconcileJobs(ctx: WorkflowContext): Promise<ReconcileReport> {
-  const report: ReconcileReport = { jobs: 0, resumed: 0, heartbeats: 0, failed: 0, errors: 0 };
-  const running = new Set<Promise<void>>();
-  for await (const state of unfinishedJobs(ctx)) {
+  const report: ReconcileReport = { jobs: 0, resumed: 0, heartbeats: 0, failed: 0, errors: 0, deleted: 0, deletionsFailed: 0 };
+  await eachConcurrently(unfinishedJobs(ctx), CONCURRENCY, async (state) => {
     report.jobs++;
-    const one: Promise<void> = reconcileJob(ctx, state, report)
-      .catch((error: unknown) => {
-        report.errors++;
-        logger.warn('job not reconciled', { jobId: state.job.id, error: (error as Error).message });
-      })
-      .finally(() => running.delete(one));
-    running.add(one);
-    if (running.size >= CONCURRENCY) await Promise.race(running);
-  }
-  await Promise.all(running);
-  if (report.resumed + report.failed + report.errors > 0) logger.info('jobs reconciled', { ...report });
+    await reconcileJob(ctx, state, report).catch((error: unknown) => {
+      report.errors++;
+      logger.warn('job not reconciled', { jobId: state.job.id, error: (error as Error).message });
+    });
+  });
+  const deletions = await finishJobDeletions(ctx);
+  report.deleted = deletions.finished;
+  report.deletionsFailed = deletions.failed;
+  if (report.resumed + report.failed + report.errors + report.deleted + report.deletionsFailed > 0) logger.info('jobs reconciled', { ...report });
   return report;
 }
 

@@ -21,6 +21,7 @@ const TITLES: Record<number, string> = {
   409: 'Conflict',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Entity',
+  503: 'Service Unavailable',
 };
 
 /** A problem body: exact status/title/detail, problem content type, no `type`/`instance`, `errors` only when expected. */

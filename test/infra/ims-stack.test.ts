@@ -326,7 +326,7 @@ describe('job workflow', () => {
 });
 
 describe('least privilege', () => {
-  test('a schedule invokes the reconciler once a minute; the reconciler may resume, heartbeat and describe executions', () => {
+  test('a schedule invokes the reconciler once a minute; the reconciler may resume, heartbeat, describe and stop executions', () => {
     const schedules = ofType('AWS::Scheduler::Schedule');
     expect(schedules).toHaveLength(1);
     expect(schedules[0][1].Properties).toMatchObject({
@@ -334,7 +334,7 @@ describe('least privilege', () => {
       Target: { Arn: { 'Fn::GetAtt': [logicalId(stack.reconcileFunction.fn), 'Arn'] } },
     });
     const actions = actionsOf(stack.reconcileFunction).filter((a) => a.startsWith('states:'));
-    expect(actions.sort()).toEqual(['states:DescribeExecution', 'states:SendTaskFailure', 'states:SendTaskHeartbeat', 'states:SendTaskSuccess']);
+    expect(actions.sort()).toEqual(['states:DescribeExecution', 'states:SendTaskFailure', 'states:SendTaskHeartbeat', 'states:SendTaskSuccess', 'states:StopExecution']);
     for (const f of Object.values(stack.stageFunctions)) {
       expect(actionsOf(f).filter((a) => a.startsWith('states:')).sort()).toEqual(['states:SendTaskFailure', 'states:SendTaskHeartbeat', 'states:SendTaskSuccess']);
     }
@@ -384,7 +384,10 @@ describe('least privilege', () => {
     expect(buckets('images')).toEqual(['BootImagesBucket']);
     expect(buckets('deleted')).toEqual(['ImsBucket', 'BootImagesBucket']);
     expect(buckets('jobs')).toEqual(['ImsBucket', 'BootImagesBucket']);
-    expect(statementsOf(stack.apiFunctions.jobs).filter((s) => JSON.stringify(s.Resource) !== lists && asList(s.Action).some((a) => /^s3:(Put|Delete)/.test(a)))).toEqual([]);
+    // The jobs function writes nothing but lists, and deletes only the logs a deleted job kept.
+    expect(statementsOf(stack.apiFunctions.jobs).filter((s) => JSON.stringify(s.Resource) !== lists && asList(s.Action).some((a) => /^s3:(Put|Delete)/.test(a)))).toEqual([
+      { Effect: 'Allow', Action: 's3:DeleteObject', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(stack.bootImagesBucket), 'Arn'] }, '/jobs/*']] } },
+    ]);
   });
 
   test('whole lists too large for a Lambda response: every list function may write and read lists/ of the ims bucket, where objects expire', () => {
@@ -440,6 +443,11 @@ describe('job pods', () => {
     expect(sortBy(readers.map((f) => logicalId(f.fn)), (x) => x)).toEqual(
       sortBy([stack.apiFunctions.jobs, upload, ...Object.values(stack.stageFunctions), stack.reconcileFunction].map((f) => logicalId(f.fn)), (x) => x),
     );
+  });
+
+  test('recipe links are refused outside what the signing user may read: the recipes function is told the recipes/ prefix of the ims bucket', () => {
+    const recipes = functionProps(stack.apiFunctions.recipes).Environment.Variables as Record<string, unknown>;
+    expect(recipes.IMS_RECIPE_LINK_PREFIXES).toEqual({ 'Fn::Join': ['', ['s3://', { Ref: logicalId(stack.imsBucket) }, '/recipes/']] });
   });
 
   test('the stage functions tell the pods where IMS is: the HTTP API host by default, else podApiHostname and podApiScheme', () => {

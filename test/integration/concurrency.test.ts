@@ -209,10 +209,12 @@ describe('soft delete and undelete racing', () => {
         expect(record.link.path).toBe(`s3://${BOOT}/deleted/${id}/deleted_manifest.json`);
         const listed = JSON.parse((await svc.getObjectText(BOOT, `deleted/${id}/deleted_manifest.json`)) ?? 'null');
         expect(listed.artifacts.map((a: { link: { path: string } }) => a.link.path).sort()).toEqual(
-          originals.map((o) => `s3://${BOOT}/deleted/${o.key}`).sort(),
+          originals.map((o) => `s3://${BOOT}/${o.key}`).sort(),
         );
-        for (const o of originals) expect(await svc.getObjectText(BOOT, `deleted/${o.key}`)).toBe(o.content);
+        for (const o of originals) expect(await svc.getObjectText(BOOT, o.key)).toBe(o.content);
       }
+      // Soft delete moves nothing: no copy exists under deleted/, whichever state it is in.
+      expect(await svc.listKeys(BOOT, `deleted/${uploaded.prefix}/`)).toEqual([]);
     }
   });
 });
@@ -277,22 +279,25 @@ describe('soft delete repeated after a crash', () => {
     expect(await svc.getObjectText('ims', key)).toBe('moved archive');
   });
 
-  test('image: some artifacts already copied (or moved) under deleted/ → DELETE completes and lists them all', async () => {
+  test('image soft-deleted by an earlier version (artifacts moved under deleted/) → undelete copies them back, once', async () => {
     const uploaded = await uploadImage(svc);
-    const image = (await svc.request('POST', '/v3/images', { name: 'crashy', link: uploaded.link })).body;
-    const [rootfs, kernel] = uploaded.artifacts;
-    await copyObject(BOOT, rootfs.key, `deleted/${rootfs.key}`);
-    await copyObject(BOOT, kernel.key, `deleted/${kernel.key}`);
-    await removeObject(svc, BOOT, kernel.key);
-
+    const image = (await svc.request('POST', '/v3/images', { name: 'moved', link: uploaded.link })).body;
     expect((await svc.request('DELETE', `/v3/images/${image.id}`)).status).toBe(204);
+    // What the earlier soft delete left: copies under deleted/, the originals gone, a deleted manifest naming the copies.
+    const keys = [...uploaded.artifacts.map((a) => a.key), uploaded.manifestKey];
+    for (const key of keys) {
+      await copyObject(BOOT, key, `deleted/${key}`);
+      await removeObject(svc, BOOT, key);
+    }
     const listed = JSON.parse((await svc.getObjectText(BOOT, `deleted/${image.id}/deleted_manifest.json`))!);
-    expect(listed.artifacts.map((a: { link: { path: string } }) => a.link.path)).toEqual([
-      ...uploaded.artifacts.map((a) => `s3://${BOOT}/deleted/${a.key}`),
-      `s3://${BOOT}/deleted/${uploaded.manifestKey}`,
-    ]);
+    delete listed.in_place;
+    for (const a of listed.artifacts) a.link.path = a.link.path.replace(`s3://${BOOT}/`, `s3://${BOOT}/deleted/`);
+    await svc.putObject(BOOT, `deleted/${image.id}/deleted_manifest.json`, JSON.stringify(listed));
+
     expect((await svc.request('PATCH', `/v3/deleted/images/${image.id}`, UNDELETE)).status).toBe(204);
     for (const a of uploaded.artifacts) expect(await svc.getObjectText(BOOT, a.key)).toBe(a.content);
+    expect(await svc.getObjectText(BOOT, uploaded.manifestKey)).toBe(uploaded.manifestText);
     expect(await svc.listKeys(BOOT, `deleted/${uploaded.prefix}/`)).toEqual([]);
+    expect((await svc.request('GET', `/v3/images/${image.id}`)).body.link.path).toBe(uploaded.manifestPath);
   });
 });

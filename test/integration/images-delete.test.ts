@@ -1,7 +1,7 @@
 /**
  * Image deletion through the embedded server with real artifacts in the embedded S3: v2 hard
- * delete with cascade (§6.5), v3 soft delete (§6.6), undelete and purge (§7.3), the bulk
- * operations (§7.4), and link reuse after soft delete.
+ * delete with cascade (§6.5), v3 soft delete (§6.6, in place: nothing is moved), undelete and
+ * purge (§7.3), the bulk operations (§7.4), and the link a soft-deleted image keeps.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { randomUUID } from 'node:crypto';
@@ -61,15 +61,15 @@ async function allExist(bucket: string, keys: string[]): Promise<boolean[]> {
 const keysOf = (u: UploadedImage) => [...u.artifacts.map((a) => a.key), u.manifestKey];
 const deletedManifestKey = (id: string) => `deleted/${id}/deleted_manifest.json`;
 
-/** The deleted_manifest.json §6.6 describes for an uploaded image (artifacts then the manifest). */
+/** The deleted_manifest.json of an uploaded image soft-deleted in place: artifacts then the manifest, where they are. */
 function expectedDeletedManifestArtifacts(u: UploadedImage) {
   return [
     ...u.artifacts.map((a) => ({
       type: a.type,
       ...(a.md5 ? { md5: a.md5 } : {}),
-      link: { etag: md5(a.content), path: `s3://${u.bucket}/deleted/${a.key}`, type: 's3' },
+      link: { etag: md5(a.content), path: `s3://${u.bucket}/${a.key}`, type: 's3' },
     })),
-    { type: MANIFEST, link: { etag: md5(u.manifestText), path: `s3://${u.bucket}/deleted/${u.manifestKey}`, type: 's3' } },
+    { type: MANIFEST, link: { etag: md5(u.manifestText), path: `s3://${u.bucket}/${u.manifestKey}`, type: 's3' } },
   ];
 }
 
@@ -125,7 +125,7 @@ describe('v2 / unversioned DELETE (hard)', () => {
     expect(await whereIs(record.id)).toBe('gone');
   });
 
-  test('collection DELETE removes every live image and its artifacts, and leaves deleted/ alone', async () => {
+  test('collection DELETE removes every live image and its artifacts, and leaves soft-deleted images and theirs alone', async () => {
     const softly = await newImage();
     expectNoContent(await svc.request('DELETE', `/v3/images/${softly.record.id}`));
     const a = await newImage();
@@ -137,7 +137,7 @@ describe('v2 / unversioned DELETE (hard)', () => {
     expect(await whereIs(c.id)).toBe('gone');
     expect(await whereIs(softly.record.id)).toBe('deleted');
     expect(await svc.exists(BOOT, deletedManifestKey(softly.record.id))).toBe(true);
-    expect(await allExist(BOOT, keysOf(softly.uploaded).map((k) => `deleted/${k}`))).toEqual([true, true, true, true]);
+    expect(await allExist(BOOT, keysOf(softly.uploaded))).toEqual([true, true, true, true]);
     // cascade=false on the collection keeps the artifacts.
     const d = await newImage();
     expectNoContent(await svc.request('DELETE', '/images?cascade=false'));
@@ -149,21 +149,21 @@ describe('v2 / unversioned DELETE (hard)', () => {
 });
 
 describe('v3 DELETE (soft) — §6.6', () => {
-  test('every artifact and the manifest move to deleted/<key>; deleted_manifest.json lists them all (md5 or not)', async () => {
+  test('every artifact and the manifest stay where they are; deleted_manifest.json lists them there (md5 or not)', async () => {
     const { uploaded, record } = await newImage();
     // cascade is ignored by v3.
     expectNoContent(await svc.request('DELETE', `/v3/images/${record.id}?cascade=false`));
 
-    expect(await allExist(BOOT, keysOf(uploaded))).toEqual([false, false, false, false]);
-    const moved = keysOf(uploaded).map((k) => `deleted/${k}`);
-    expect(await svc.listKeys(BOOT, `deleted/${uploaded.prefix}/`)).toEqual([...moved].sort());
-    for (const a of uploaded.artifacts) expect(await svc.getObjectText(BOOT, `deleted/${a.key}`)).toBe(a.content);
-    expect(await svc.getObjectText(BOOT, `deleted/${uploaded.manifestKey}`)).toBe(uploaded.manifestText);
+    expect(await allExist(BOOT, keysOf(uploaded))).toEqual([true, true, true, true]);
+    expect(await svc.listKeys(BOOT, `deleted/${uploaded.prefix}/`)).toEqual([]);
+    for (const a of uploaded.artifacts) expect(await svc.getObjectText(BOOT, a.key)).toBe(a.content);
+    expect(await svc.getObjectText(BOOT, uploaded.manifestKey)).toBe(uploaded.manifestText);
 
     const text = await svc.getObjectText(BOOT, deletedManifestKey(record.id));
     expect(text).toBeDefined();
     const deletedManifest = JSON.parse(text!);
-    expect(Object.keys(deletedManifest).sort()).toEqual(['artifacts', 'created', 'version']);
+    expect(Object.keys(deletedManifest).sort()).toEqual(['artifacts', 'created', 'in_place', 'version']);
+    expect(deletedManifest.in_place).toBe(true);
     expect(deletedManifest.version).toBe('1.0');
     expect(deletedManifest.created).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
     expect(deletedManifest.artifacts).toEqual(expectedDeletedManifestArtifacts(uploaded));
@@ -189,32 +189,31 @@ describe('v3 DELETE (soft) — §6.6', () => {
     expect((await svc.request('DELETE', `/v3/images/${record.id}`)).status).toBe(404);
   });
 
-  test('artifacts in another bucket move within that bucket; deleted_manifest.json still goes to boot-images', async () => {
+  test('artifacts in another bucket stay in that bucket; deleted_manifest.json still goes to boot-images', async () => {
     const { uploaded, record } = await newImage({ bucket: 'ims' });
     expectNoContent(await svc.request('DELETE', `/v3/images/${record.id}`));
-    expect(await allExist('ims', keysOf(uploaded))).toEqual([false, false, false, false]);
-    expect(await allExist('ims', keysOf(uploaded).map((k) => `deleted/${k}`))).toEqual([true, true, true, true]);
+    expect(await allExist('ims', keysOf(uploaded))).toEqual([true, true, true, true]);
+    expect(await svc.listKeys('ims', `deleted/${uploaded.prefix}/`)).toEqual([]);
     expect(await svc.listKeys(BOOT, `deleted/${uploaded.prefix}/`)).toEqual([]);
     const deletedManifest = JSON.parse((await svc.getObjectText(BOOT, deletedManifestKey(record.id)))!);
     expect(deletedManifest.artifacts).toEqual(expectedDeletedManifestArtifacts(uploaded));
-    // Undelete brings them back into the same bucket.
+    // Undelete links the record to them again.
     expectNoContent(await svc.request('PATCH', `/v3/deleted/images/${record.id}`, UNDELETE));
     expect(await allExist('ims', keysOf(uploaded))).toEqual([true, true, true, true]);
     expect(await svc.listKeys('ims', `deleted/${uploaded.prefix}/`)).toEqual([]);
     expect((await svc.request('GET', `/v3/images/${record.id}`)).body.link.path).toBe(uploaded.manifestPath);
   });
 
-  test('a listed artifact missing from S3 does not stop the others', async () => {
+  test('a listed artifact missing from S3 is left out, and does not stop the others', async () => {
     const { uploaded, record } = await newImage();
     const [rootfs, kernel, initrd] = uploaded.artifacts;
     await removeObject(svc, BOOT, kernel.key);
     expectNoContent(await svc.request('DELETE', `/v3/images/${record.id}`));
-    expect(await allExist(BOOT, [`deleted/${rootfs.key}`, `deleted/${initrd.key}`, `deleted/${uploaded.manifestKey}`])).toEqual([true, true, true]);
     const deletedManifest = JSON.parse((await svc.getObjectText(BOOT, deletedManifestKey(record.id)))!);
     expect(deletedManifest.artifacts.map((a: { link: { path: string } }) => a.link.path)).toEqual([
-      `s3://${BOOT}/deleted/${rootfs.key}`,
-      `s3://${BOOT}/deleted/${initrd.key}`,
-      `s3://${BOOT}/deleted/${uploaded.manifestKey}`,
+      `s3://${BOOT}/${rootfs.key}`,
+      `s3://${BOOT}/${initrd.key}`,
+      `s3://${BOOT}/${uploaded.manifestKey}`,
     ]);
     expectNoContent(await svc.request('PATCH', `/v3/deleted/images/${record.id}`, UNDELETE));
     expect(await allExist(BOOT, keysOf(uploaded))).toEqual([true, false, true, true]);
@@ -245,7 +244,7 @@ describe('v3 DELETE (soft) — §6.6', () => {
 });
 
 describe('undelete — §7.3', () => {
-  test('every artifact and the manifest return to their exact keys; copies and deleted_manifest.json removed', async () => {
+  test('the record links to its manifest again, at its exact key; deleted_manifest.json removed; nothing copied', async () => {
     const { uploaded, record } = await newImage();
     expectNoContent(await svc.request('DELETE', `/v3/images/${record.id}`));
     const res = await svc.request('PATCH', `/v3/deleted/images/${record.id}`, UNDELETE);
@@ -268,12 +267,12 @@ describe('undelete — §7.3', () => {
     expect(dup.body.detail).toBe(duplicateImageLink(uploaded.manifestPath, record.id));
     // And can go round again.
     expectNoContent(await svc.request('DELETE', `/v3/images/${record.id}`));
-    expect(await allExist(BOOT, keysOf(uploaded))).toEqual([false, false, false, false]);
+    expect(await allExist(BOOT, keysOf(uploaded))).toEqual([true, true, true, true]);
     expectNoContent(await svc.request('PATCH', `/v3/deleted/images/${record.id}`, UNDELETE));
     expect(await allExist(BOOT, keysOf(uploaded))).toEqual([true, true, true, true]);
   });
 
-  test('unreadable deleted manifest → 422 and the record stays deleted with its copies', async () => {
+  test('unreadable deleted manifest → 422 and the record stays deleted, its artifacts untouched', async () => {
     const { uploaded, record } = await newImage();
     expectNoContent(await svc.request('DELETE', `/v3/images/${record.id}`));
     const deletedLink = { etag: '', type: 's3', path: `s3://${BOOT}/${deletedManifestKey(record.id)}` };
@@ -286,8 +285,7 @@ describe('undelete — §7.3', () => {
       detail: `Unable to read manifest file for the s3 artifact ${pyRepr(deletedLink)}. ${RETRY}`,
     });
     expect(await whereIs(record.id)).toBe('deleted');
-    expect(await allExist(BOOT, keysOf(uploaded).map((k) => `deleted/${k}`))).toEqual([true, true, true, true]);
-    expect(await allExist(BOOT, keysOf(uploaded))).toEqual([false, false, false, false]);
+    expect(await allExist(BOOT, keysOf(uploaded))).toEqual([true, true, true, true]);
     // The bulk undelete fails the same way for it and changes nothing.
     const bulk = await svc.request('PATCH', '/v3/deleted/images', UNDELETE);
     expect(bulk.status).toBe(422);
@@ -336,11 +334,11 @@ describe('undelete — §7.3', () => {
 });
 
 describe('purge — DELETE /v3/deleted/images/{id}', () => {
-  test('removes every listed artifact copy and the deleted manifest', async () => {
+  test('removes every listed artifact and the deleted manifest, and lets go of the link', async () => {
     const { uploaded, record } = await newImage();
     await svc.putObject(BOOT, `deleted/${uploaded.prefix}/unrelated`, 'keep');
     expectNoContent(await svc.request('DELETE', `/v3/images/${record.id}`));
-    expect(await svc.listKeys(BOOT, `deleted/${uploaded.prefix}/`)).toHaveLength(5);
+    expect(await svc.listKeys(BOOT, `${uploaded.prefix}/`)).toHaveLength(4);
     expectNoContent(await svc.request('DELETE', `/v3/deleted/images/${record.id}`));
     expect(await svc.listKeys(BOOT, `deleted/${uploaded.prefix}/`)).toEqual([`deleted/${uploaded.prefix}/unrelated`]);
     expect(await svc.listKeys(BOOT, `deleted/${record.id}/`)).toEqual([]);
@@ -348,6 +346,9 @@ describe('purge — DELETE /v3/deleted/images/{id}', () => {
     expect(await whereIs(record.id)).toBe('gone');
     expect((await svc.request('DELETE', `/v3/deleted/images/${record.id}`)).status).toBe(404);
     expect((await svc.request('PATCH', `/v3/deleted/images/${record.id}`, UNDELETE)).status).toBe(404);
+    // The manifest's path is free again.
+    const again = await uploadImage(svc, { prefix: uploaded.prefix });
+    expect((await svc.request('POST', '/v3/images', { name: 'again', link: again.link })).status).toBe(201);
   });
 
   test('unreadable deleted manifest → still 204 and the record is purged', async () => {
@@ -357,8 +358,8 @@ describe('purge — DELETE /v3/deleted/images/{id}', () => {
     expectNoContent(await svc.request('DELETE', `/v3/deleted/images/${record.id}`));
     expect(await whereIs(record.id)).toBe('gone');
     expect(await svc.exists(BOOT, deletedManifestKey(record.id))).toBe(false);
-    // The copies it could not name are left where they are.
-    expect(await allExist(BOOT, keysOf(uploaded).map((k) => `deleted/${k}`))).toEqual([true, true, true, true]);
+    // The artifacts it could not name are left where they are.
+    expect(await allExist(BOOT, keysOf(uploaded))).toEqual([true, true, true, true]);
   });
 });
 
@@ -390,8 +391,8 @@ describe('bulk operations — §7.4', () => {
     expectNoContent(await svc.request('DELETE', '/v3/images'));
     expect(await ids('/v3/images')).toEqual([]);
     expect((await ids('/v3/deleted/images')).sort()).toEqual([...all].sort());
-    expect(await allExist(BOOT, keysOf(a.uploaded))).toEqual([false, false, false, false]);
-    expect(await allExist('ims', keysOf(b.uploaded).map((k) => `deleted/${k}`))).toEqual([true, true, true, true]);
+    expect(await allExist(BOOT, keysOf(a.uploaded))).toEqual([true, true, true, true]);
+    expect(await allExist('ims', keysOf(b.uploaded))).toEqual([true, true, true, true]);
     expect(await allExist(BOOT, [deletedManifestKey(a.record.id), deletedManifestKey(b.record.id)])).toEqual([true, true]);
 
     expectNoContent(await svc.request('PATCH', '/v3/deleted/images', UNDELETE));
@@ -415,37 +416,25 @@ describe('bulk operations — §7.4', () => {
 });
 
 describe('link reuse after soft delete', () => {
-  test('a new image may take the link path; undeleting the old one then fails and changes nothing', async () => {
+  test('a soft-deleted image keeps its link: a new image may not take the path (422 naming it) until the old one is purged', async () => {
     const old = await newImage();
     expectNoContent(await svc.request('DELETE', `/v3/images/${old.record.id}`));
-    // A new image at the same manifest path (new content, same keys).
-    const replacement = await uploadImage(svc, { prefix: old.uploaded.prefix });
-    const newer = await post({ name: 'newer', link: replacement.link });
     const deletedBefore = (await svc.request('GET', `/v3/deleted/images/${old.record.id}`)).body;
-    const deletedManifestBefore = await svc.getObjectText(BOOT, deletedManifestKey(old.record.id));
-
-    const res = await svc.request('PATCH', `/v3/deleted/images/${old.record.id}`, UNDELETE);
-    expect(res.status).toBeGreaterThanOrEqual(400);
-    expect(res.status).toBeLessThan(500);
-    expect(res.body.detail).toBe(duplicateImageLink(old.uploaded.manifestPath, newer.id));
-
-    // Exactly one live image holds the path, and it is the new one.
-    const live = (await svc.request('GET', '/v3/images')).body.filter((i: { link: { path: string } | null }) => i.link?.path === old.uploaded.manifestPath);
-    expect(live.map((i: { id: string }) => i.id)).toEqual([newer.id]);
-    expect(await whereIs(old.record.id)).toBe('deleted');
+    const res = await svc.request('POST', '/v3/images', { name: 'newer', link: old.uploaded.link });
+    expect(res.status).toBe(422);
+    expect(res.body.detail).toBe(duplicateImageLink(old.uploaded.manifestPath, old.record.id));
+    const bare = await post({ name: 'bare' });
+    const patched = await svc.request('PATCH', `/v3/images/${bare.id}`, { link: old.uploaded.link });
+    expect(patched.status).toBe(422);
     expect((await svc.request('GET', `/v3/deleted/images/${old.record.id}`)).body).toEqual(deletedBefore);
-    // Nothing moved: the new image's objects are its own, the old copies are still under deleted/.
-    for (const a of replacement.artifacts) expect(await svc.getObjectText(BOOT, a.key)).toBe(a.content);
-    expect(await svc.getObjectText(BOOT, replacement.manifestKey)).toBe(replacement.manifestText);
-    for (const a of old.uploaded.artifacts) expect(await svc.getObjectText(BOOT, `deleted/${a.key}`)).toBe(a.content);
-    expect(await svc.getObjectText(BOOT, `deleted/${old.uploaded.manifestKey}`)).toBe(old.uploaded.manifestText);
-    expect(await svc.getObjectText(BOOT, deletedManifestKey(old.record.id))).toBe(deletedManifestBefore);
-
-    // Once the new image lets go of the path (hard delete without cascade), the old one comes back.
-    expectNoContent(await svc.request('DELETE', `/v2/images/${newer.id}?cascade=false`));
+    for (const a of old.uploaded.artifacts) expect(await svc.getObjectText(BOOT, a.key)).toBe(a.content);
+    // Undeleted, it is the holder as before; purged, the path is free.
     expectNoContent(await svc.request('PATCH', `/v3/deleted/images/${old.record.id}`, UNDELETE));
     expect((await svc.request('GET', `/v3/images/${old.record.id}`)).body.link.path).toBe(old.uploaded.manifestPath);
-    for (const a of old.uploaded.artifacts) expect(await svc.getObjectText(BOOT, a.key)).toBe(a.content);
+    expectNoContent(await svc.request('DELETE', `/v3/images/${old.record.id}`));
+    expectNoContent(await svc.request('DELETE', `/v3/deleted/images/${old.record.id}`));
+    const replacement = await uploadImage(svc, { prefix: old.uploaded.prefix });
+    expect((await svc.request('POST', '/v3/images', { name: 'newer', link: replacement.link })).status).toBe(201);
   });
 
   test('a link kept by a soft-deleted image whose manifest was missing can still be reused, and blocks its undelete', async () => {

@@ -14,6 +14,8 @@ import { formatTimestamp } from '#shared/domain/time.js';
 import { updateJobState, withHistory, type JobState } from '#shared/domain/job-state.js';
 import type { CollectedArtifacts, StageProgress, Worker, WorkerJob } from '#shared/domain/worker-port.js';
 import { startTestService, type TestResponse, type TestService } from '../helpers/service.js';
+import { startS3Proxy } from '../helpers/s3-proxy.js';
+import { S3ArtifactStore } from '#shared/artifacts/s3-artifact-store.js';
 import {
   TIMESTAMP_RE,
   URL_NOT_FOUND,
@@ -889,6 +891,33 @@ describe('DELETE /jobs/{id} (§9.8)', () => {
     await editStored(job.id, (s) => ({ ...s, worker: 'parked' }));
     expectNoContent(await svc.request('DELETE', `/v3/jobs/${job.id}`));
     expect(await exists(job.id)).toBe(false);
+  });
+});
+
+describe('DELETE /jobs/{id} when S3 refuses to delete the logs', () => {
+  test('a 503 problem that says access was denied, never a silent 204: the job and its logs are kept, and a retry with access succeeds', async () => {
+    const job = await createJob();
+    const logKey = `jobs/${job.id}/logs/build.log`;
+    await svc.putObject(BOOT, logKey, 'build output');
+    await editStored(job.id, (s) => ({ ...s, logs: [{ name: 'build.log', path: `s3://${BOOT}/${logKey}` }] }));
+    // As a role without s3:DeleteObject on jobs/ is answered.
+    const proxy = await startS3Proxy(svc.s3Endpoint!, (r) => (r.method === 'DELETE' && r.key.startsWith('jobs/') ? { status: 403, code: 'AccessDenied' } : undefined));
+    const artifacts = svc.app.artifacts;
+    svc.app.artifacts = new S3ArtifactStore(proxy.client());
+    try {
+      const res = await svc.request('DELETE', `/v3/jobs/${job.id}`);
+      expectProblem(res, 503, `Access to s3://${BOOT}/${logKey} was denied to the service: its permissions do not allow this operation. Retrying will not help until an operator grants it.`);
+      expect(proxy.seen).toContainEqual(expect.objectContaining({ method: 'DELETE', key: logKey }));
+    } finally {
+      svc.app.artifacts = artifacts;
+      await proxy.stop();
+    }
+    expect(await exists(job.id)).toBe(true);
+    expect(await svc.exists(BOOT, logKey)).toBe(true);
+    expect((await svc.request('GET', `/v3/jobs/${job.id}/history`)).body.reason).toContain("deleting the job's logs failed, retry the DELETE");
+    expectNoContent(await svc.request('DELETE', `/v3/jobs/${job.id}`));
+    expect(await exists(job.id)).toBe(false);
+    expect(await svc.exists(BOOT, logKey)).toBe(false);
   });
 });
 

@@ -316,6 +316,38 @@ describe('POST', () => {
   });
 });
 
+describe('links outside the locations the signing key may read (IMS_RECIPE_LINK_PREFIXES, as deployed)', () => {
+  const prefixes = [`s3://${BUCKET}/recipes/`];
+  const outside = (path: string) =>
+    `The link path ${path} is outside the locations this service can give download URLs for (s3://${BUCKET}/recipes/), so no job could fetch the recipe. Store the archive under one of them and re-run the request with valid information.`;
+  const fieldError = { link: { path: [`Must start with one of: s3://${BUCKET}/recipes/.`] } };
+
+  async function withPrefixes(run: () => Promise<void>) {
+    svc.app.settings.recipeLinkPrefixes = prefixes;
+    try {
+      await run();
+    } finally {
+      svc.app.settings.recipeLinkPrefixes = undefined;
+    }
+  }
+
+  test('POST and PATCH refuse them with a 422 naming the field, before anything is claimed; links under the prefix are taken', () =>
+    withPrefixes(async () => {
+      const key = `elsewhere/${randomUUID()}/recipe.tgz`;
+      await svc.putObject(BUCKET, key, 'an archive the signing key may not read');
+      const path = `s3://${BUCKET}/${key}`;
+      expectProblem(await svc.request('POST', '/v3/recipes', { ...base, link: { path, type: 's3' } }), 422, outside(path), fieldError);
+      const bare = await createRecipe();
+      expectProblem(await svc.request('PATCH', `/v3/recipes/${bare.id}`, { link: { path, type: 's3' } }), 422, outside(path), fieldError);
+      expect((await get(`/v3/recipes/${bare.id}`)).body.link).toBeNull();
+      // Nothing was claimed: with the check off (embedded), the same link is taken.
+      const inside = await linkedRecipe();
+      expect(inside.recipe.link?.path).toBe(inside.path);
+      svc.app.settings.recipeLinkPrefixes = undefined;
+      expect((await svc.request('POST', '/v3/recipes', { ...base, link: { path, type: 's3' } })).status).toBe(201);
+    }));
+});
+
 describe('GET', () => {
   test('collection in insertion order across versions; item or 404', async () => {
     const a = await createRecipe({ name: 'a' }, '/v2');
