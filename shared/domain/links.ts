@@ -3,7 +3,7 @@
  * texts (which embed Python's repr of the link), existence checks, link uniqueness, and the
  * "rename under deleted/" moves of soft delete and undelete.
  */
-import { ArtifactValidationError, InvalidInputError } from './errors.js';
+import { ArtifactValidationError, DependencyAccessDeniedError, InvalidInputError } from './errors.js';
 import type { ArtifactStore, RecordStore, S3Location } from './ports.js';
 import type { ArtifactLink, RecordKind } from './records.js';
 
@@ -48,10 +48,22 @@ export function cannotValidateArtifact(link: Partial<ArtifactLink> | Record<stri
   );
 }
 
-/** HEAD of the link's object; a 422 problem when it is not there or cannot be addressed. */
+/**
+ * HEAD of the link's object; a 422 problem when it is not there or cannot be addressed. A link the
+ * service may not read (S3 answers 403) is bad input too, and says so: the record would link what
+ * no job of the service could use.
+ */
 export async function requireArtifact(artifacts: ArtifactStore, link: ArtifactLink | Record<string, unknown>, keepOrder = false) {
   const location = typeof link.path === 'string' ? parseS3Path(link.path) : undefined;
-  const info = location ? await artifacts.head(location) : undefined;
+  let info: Awaited<ReturnType<ArtifactStore['head']>>;
+  try {
+    info = location ? await artifacts.head(location) : undefined;
+  } catch (error) {
+    if (!(error instanceof DependencyAccessDeniedError)) throw error;
+    throw new ArtifactValidationError(
+      `The s3 artifact ${linkRepr(link, keepOrder)} cannot be validated: the service is denied access to it. Link an artifact in a bucket the service may read, or have an operator grant it.`,
+    );
+  }
   if (!location || !info) throw cannotValidateArtifact(link, keepOrder);
   return { location, info };
 }

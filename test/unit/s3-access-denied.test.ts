@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { S3ArtifactStore } from '#shared/artifacts/s3-artifact-store.js';
-import { DependencyAccessDeniedError } from '#shared/domain/errors.js';
+import { ArtifactValidationError, DependencyAccessDeniedError } from '#shared/domain/errors.js';
+import { requireArtifact } from '#shared/domain/links.js';
 import { startS3Proxy, type S3Proxy } from '../helpers/s3-proxy.js';
 
 let proxy: S3Proxy;
@@ -52,5 +53,15 @@ describe('a 403 is an error, never "not found"', () => {
     expect(await store.head(missing)).toBeUndefined();
     expect(await store.readText(missing, 1024)).toBeUndefined();
     await expect(store.remove(missing)).resolves.toBeUndefined();
+  });
+
+  test('a link the service may not read is bad input: a 422 that says access is denied, not a 503', async () => {
+    const link = { path: 's3://boot-images/denied/manifest.json', etag: '', type: 's3' };
+    const error = await requireArtifact(store, link).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ArtifactValidationError);
+    expect((error as Error).message).toMatch(/^The s3 artifact \{'etag': '', 'type': 's3', 'path': 's3:\/\/boot-images\/denied\/manifest.json'\} cannot be validated: the service is denied access to it\./);
   });
 });
