@@ -14,6 +14,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { checkEnvironmentSize } from './environment-size.js';
 import { acknowledgeFunctionDefaults, acknowledgeVpcExecution } from './nag.js';
 import { FUNCTION_SIZING, type ImsFunctionKind } from './function-sizing.js';
 
@@ -87,6 +88,8 @@ export interface ImsFunctionProps {
   reservedConcurrentExecutions?: number;
   /** Asynchronous invocations: retries, then this destination for the failed events. */
   onFailure?: lambda.IDestination;
+  /** Retries of a failed asynchronous invocation (2 by default, as Lambda's own default). */
+  retryAttempts?: number;
 }
 
 export interface FunctionNetwork {
@@ -157,6 +160,7 @@ export class ImsFunction extends Construct {
         : {}),
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       ...(props.onFailure ? { onFailure: props.onFailure, retryAttempts: 2, maxEventAge: Duration.hours(6) } : {}),
+      ...(props.retryAttempts !== undefined ? { retryAttempts: props.retryAttempts } : {}),
       environment: {
         POWERTOOLS_SERVICE_NAME: 'ims',
         POWERTOOLS_METRICS_NAMESPACE: 'IMS',
@@ -173,6 +177,7 @@ export class ImsFunction extends Construct {
     });
     role.attachInlinePolicy(tracing);
     acknowledgeFunctionDefaults(this.fn, tracing);
+    checkEnvironmentSize(this, this.fn);
     if (props.network) {
       // Lambda adds the function's network interfaces with the role's own rights (ENI actions take no resource).
       role.addManagedPolicy(iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaVPCAccessExecutionRole'));

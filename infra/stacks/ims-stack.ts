@@ -128,6 +128,7 @@ export class ImsStack extends Stack {
       this.network = new PrivateNetwork(this, 'Network', {
         vpcId: settings.vpcId,
         subnetIds: settings.subnetIds,
+        subnetAvailabilityZones: settings.subnetAvailabilityZones,
         securityGroupIds: settings.securityGroupIds,
         endpointRouteTableIds: settings.createVpcEndpoints === false ? undefined : settings.routeTableIds,
       });
@@ -144,8 +145,10 @@ export class ImsStack extends Stack {
       recipes: apiFunction('recipes', 'IMS API: recipes'),
       images: apiFunction('images', 'IMS API: images'),
       deleted: apiFunction('deleted', 'IMS API: soft-deleted records'),
-      // A status request probes every node: its concurrency is bounded, so a burst of requests
-      // cannot open an unbounded number of SSH connections to the nodes.
+      // A status request probes every node: remoteBuildNodesConcurrency may bound its concurrency,
+      // so that a burst of requests cannot open an unbounded number of SSH connections to the
+      // nodes (nothing is reserved by default: a reservation fails the deploy in accounts whose
+      // concurrency quota leaves too little unreserved).
       'remote-build-nodes': apiFunction('remote-build-nodes', 'IMS API: remote build nodes', recordsEnv, { network, reservedConcurrentExecutions: settings.remoteBuildNodesConcurrency }),
       jobs: apiFunction('jobs', 'IMS API: jobs', recordsEnv, { network }),
     };
@@ -177,13 +180,20 @@ export class ImsStack extends Stack {
       environment: stageEnv,
       files: STAGE_FILES,
       network,
-      // One pass at a time: two overlapping passes would heartbeat and fail the same jobs twice.
-      reservedConcurrentExecutions: 1,
+      // No reserved concurrency: passes keep from overlapping by a lease in the table
+      // (shared/workflow/reconcile.ts). No asynchronous retries either: a failed pass is made up
+      // by the next one, and a slow pass cannot pile up retries behind it.
+      retryAttempts: 0,
     });
     acknowledge(
       this.reconcileFunction.fn,
       'Serverless-LambdaDLQ',
       'Invoked once a minute by the schedule; a failed pass is made up by the next one, and its errors raise the function Errors alarm. A queue of missed passes would hold nothing to replay.',
+    );
+    acknowledge(
+      this.reconcileFunction.fn,
+      'Serverless-LambdaAsyncFailureDestination',
+      'Its asynchronous config only turns retries off (a failed pass is made up by the next one a minute later); a destination for failed passes would hold nothing to replay.',
     );
     const schedulerRole = new iam.Role(this, 'ReconcileSchedulerRole', { assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com') });
     new scheduler.Schedule(this, 'ReconcileEveryMinute', {
@@ -194,7 +204,6 @@ export class ImsStack extends Stack {
     });
     acknowledgeSchedulerInvoke(schedulerRole, this.reconcileFunction.fn);
 
-    const workflowLogs = new logs.LogGroup(this, 'JobWorkflowLogs', { retention: logs.RetentionDays.ONE_MONTH });
     const stages = this.stageFunctions;
     const fns: JobWorkflowFunctions = {
       prepare: stages.prepare.fn,
@@ -207,6 +216,13 @@ export class ImsStack extends Stack {
     // Named, so that the functions it invokes can be given its ARN (for their task callbacks)
     // without a reference to it: Function -> Role -> StateMachine -> Function would be a cycle.
     const stateMachineName = `${this.stackName}-job-workflow`;
+    // Log delivery adds a resource policy for each log group it writes to unless the group's name
+    // starts with /aws/vendedlogs/ (the account's resource policies are limited in size): hence
+    // the explicit name.
+    const workflowLogs = new logs.LogGroup(this, 'JobWorkflowLogs', {
+      logGroupName: `/aws/vendedlogs/states/${stateMachineName}`,
+      retention: logs.RetentionDays.ONE_MONTH,
+    });
     const stateMachineArn = this.formatArn({ service: 'states', resource: 'stateMachine', resourceName: stateMachineName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
     const executionsArn = this.formatArn({ service: 'states', resource: 'execution', resourceName: `${stateMachineName}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
     this.stateMachine = new sfn.StateMachine(this, 'JobWorkflow', {
@@ -214,7 +230,10 @@ export class ImsStack extends Stack {
       definitionBody: buildJobWorkflow(this, fns),
       timeout: DEFAULT_EXECUTION_TIMEOUT,
       tracingEnabled: true,
-      logs: { destination: workflowLogs, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      // Every event, but never execution data: a waiting stage's input holds its task token,
+      // which anyone who reads the log could use to resume or fail the job. What operations need
+      // is which state ran, failed or timed out, when, with the error and cause, and that stays.
+      logs: { destination: workflowLogs, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
     acknowledgeStateMachine(this.stateMachine, Object.values(fns));
     this.apiFunctions.jobs.fn.addEnvironment('STATE_MACHINE_ARN', this.stateMachine.stateMachineArn);
