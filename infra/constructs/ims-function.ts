@@ -1,7 +1,7 @@
 /**
  * Every Lambda function of the service, with its defaults set in this one place: Node 22 on
  * arm64, an ESM bundle built by the local esbuild (never Docker), X-Ray tracing, and its own log
- * group with a month's retention (created by the stack, so no LogRetention custom resource).
+ * group (created by the stack, so no LogRetention custom resource).
  * Optionally in a VPC, with reserved concurrency or an on-failure destination for its
  * asynchronous invocations.
  */
@@ -134,7 +134,8 @@ export class ImsFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: ImsFunctionProps) {
     super(scope, id);
-    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: logs.RetentionDays.ONE_MONTH });
+    // Retention and encryption: the stack's, as for every log group (logRetentionDays, customerManagedKey).
+    this.logGroup = new logs.LogGroup(this, 'Logs');
     // An explicit role instead of AWSLambdaBasicExecutionRole: that managed policy lets a
     // function write to every log group of the account, this one only to its own.
     const role = new iam.Role(this, 'Role', {

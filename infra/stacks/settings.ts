@@ -102,6 +102,9 @@ const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+-[
 const SNS_TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/;
 const SCOPE = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
+/** The retention periods CloudWatch Logs offers (days). */
+const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
+
 /** Lambda allows 4 KB for a function's whole environment; known_hosts text beyond this goes in a secret or parameter. */
 export const MAX_KNOWN_HOSTS_TEXT_BYTES = 3072;
 
@@ -129,6 +132,24 @@ export const SETTINGS = {
   imsVersion: { doc: 'what `GET /version` answers', accepts: 'a version string', parse: str(), env: { name: 'IMS_VERSION', to: 'all' }, defaultText: '`version` in package.json' },
   logLevel: { doc: 'level of the functions\' structured logs', ...oneOf(['DEBUG', 'INFO', 'WARN', 'ERROR']), env: { name: 'POWERTOOLS_LOG_LEVEL', to: 'all' }, defaultText: '`INFO`' },
   secretsMaxAgeSeconds: { doc: 'a secret or parameter value is read again once older than this', ...int(0, 86_400), env: { name: 'SECRETS_MAX_AGE_SECONDS', to: 'data' }, defaultText: '300' },
+
+  customerManagedKey: {
+    doc: 'encrypt the buckets, the records table and the log groups with a KMS key of the stack (rotated yearly, retained) instead of AWS-owned keys ([Encryption](#encryption))',
+    ...bool,
+    fallback: false,
+    defaultText: '`false`',
+  },
+  logRetentionDays: {
+    doc: 'days the log groups (functions, job workflow, API access) keep their events',
+    accepts: `one of CloudWatch Logs' retention periods: ${LOG_RETENTION_DAYS.join(', ')}`,
+    parse: (raw: unknown) => {
+      const days = int(1, 3653).parse(raw);
+      if (!(LOG_RETENTION_DAYS as readonly number[]).includes(days)) throw new InvalidValue();
+      return days;
+    },
+    fallback: 365,
+    defaultText: '365',
+  },
 
   // Network
   vpcId: { doc: 'the VPC the functions that reach the cluster and the nodes run in ([Network](#network))', accepts: 'a VPC id (vpc-...)', parse: str(/^vpc-[0-9a-f]{8,17}$/), defaultText: 'none: outside any VPC' },
