@@ -1,7 +1,7 @@
 /**
  * Every Lambda function of the service, with its defaults set in this one place: Node 22 on
  * arm64, an ESM bundle built by the local esbuild (never Docker), X-Ray tracing, and its own log
- * group with a month's retention (created by the stack, so no LogRetention custom resource).
+ * group (created by the stack, so no LogRetention custom resource).
  * Optionally in a VPC, with reserved concurrency or an on-failure destination for its
  * asynchronous invocations.
  */
@@ -14,6 +14,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { checkEnvironmentSize } from './environment-size.js';
 import { acknowledgeFunctionDefaults, acknowledgeVpcExecution } from './nag.js';
 import { FUNCTION_SIZING, type ImsFunctionKind } from './function-sizing.js';
 
@@ -87,6 +88,8 @@ export interface ImsFunctionProps {
   reservedConcurrentExecutions?: number;
   /** Asynchronous invocations: retries, then this destination for the failed events. */
   onFailure?: lambda.IDestination;
+  /** Retries of a failed asynchronous invocation (2 by default, as Lambda's own default). */
+  retryAttempts?: number;
 }
 
 export interface FunctionNetwork {
@@ -131,7 +134,8 @@ export class ImsFunction extends Construct {
 
   constructor(scope: Construct, id: string, props: ImsFunctionProps) {
     super(scope, id);
-    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: logs.RetentionDays.ONE_MONTH });
+    // Retention and encryption: the stack's, as for every log group (logRetentionDays, customerManagedKey).
+    this.logGroup = new logs.LogGroup(this, 'Logs');
     // An explicit role instead of AWSLambdaBasicExecutionRole: that managed policy lets a
     // function write to every log group of the account, this one only to its own.
     const role = new iam.Role(this, 'Role', {
@@ -157,6 +161,7 @@ export class ImsFunction extends Construct {
         : {}),
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       ...(props.onFailure ? { onFailure: props.onFailure, retryAttempts: 2, maxEventAge: Duration.hours(6) } : {}),
+      ...(props.retryAttempts !== undefined ? { retryAttempts: props.retryAttempts } : {}),
       environment: {
         POWERTOOLS_SERVICE_NAME: 'ims',
         POWERTOOLS_METRICS_NAMESPACE: 'IMS',
@@ -173,6 +178,7 @@ export class ImsFunction extends Construct {
     });
     role.attachInlinePolicy(tracing);
     acknowledgeFunctionDefaults(this.fn, tracing);
+    checkEnvironmentSize(this, this.fn);
     if (props.network) {
       // Lambda adds the function's network interfaces with the role's own rights (ENI actions take no resource).
       role.addManagedPolicy(iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AWSLambdaVPCAccessExecutionRole'));

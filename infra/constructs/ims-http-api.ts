@@ -96,7 +96,8 @@ export class ImsHttpApi extends Construct {
       }
     }
 
-    const accessLogs = new logs.LogGroup(this, 'AccessLogs', { retention: logs.RetentionDays.ONE_MONTH });
+    // Retention and encryption: the stack's, as for every log group (logRetentionDays, customerManagedKey).
+    const accessLogs = new logs.LogGroup(this, 'AccessLogs');
     this.stage = new apigwv2.HttpStage(this, 'DefaultStage', {
       httpApi: this.api,
       stageName: '$default',

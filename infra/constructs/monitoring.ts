@@ -9,6 +9,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import { denyGrantsToNonServices } from './encryption.js';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
@@ -105,6 +106,7 @@ export class Monitoring extends Construct {
         resources: ['*'],
       }),
     );
+    denyGrantsToNonServices(key);
     return new sns.Topic(this, 'AlarmTopic', { displayName: 'IMS alarms', masterKey: key, enforceSSL: true });
   }
 }

@@ -1,5 +1,6 @@
 /**
- * cdk-nag acknowledgements, each with the reason the finding is accepted. cdk-nag v3 reads them
+ * cdk-nag acknowledgements, and those of AWS Control Tower's proactive controls (run by
+ * cdk-validator-cfnguard), each with the reason the finding is accepted. cdk-nag v3 reads them
  * from CDK's `Validations.of(scope).acknowledge()`, on the resource and on every construct above
  * it, so each one sits on the one resource it is about (a policy, a role, a function, a secret,
  * a route), never on the stack or a parent of many resources; a wildcard finding (IAM5) is
@@ -15,6 +16,21 @@ import type { IConstruct } from 'constructs';
 export function acknowledge(scope: IConstruct, id: string, reason: string): void {
   Validations.of(scope).acknowledge({ id, reason });
 }
+
+/** The name of the validation plugin that runs the Control Tower controls (CfnGuardValidator's). */
+export const CONTROL_TOWER_PLUGIN = 'cdk-validator-cfnguard';
+
+/**
+ * A Control Tower control the resource does not meet: `control` is its id (CT.S3.PR.9), `rule`
+ * the Guard rule that reports it, which is what the plugin's findings are acknowledged by.
+ */
+export function acknowledgeControl(scope: IConstruct, control: string, rule: string, reason: string): void {
+  acknowledge(scope, `${CONTROL_TOWER_PLUGIN}::${rule}`, `${control}: ${reason}`);
+}
+
+/** Why a resource is encrypted with an AWS key, not a customer-managed one, by default. */
+export const UNENCRYPTED_BY_CHOICE =
+  'Encrypted at rest with an AWS key; a customer-managed KMS key is the customerManagedKey setting (off by default: every reader of the artifacts, the boot services included, would need a grant on the key). docs/deploy.md, Encryption.';
 
 /** How cdk-nag writes a resource's ARN (`Fn::GetAtt [X, Arn]`) in a finding: `<X.Arn>`. */
 function arnOf(resource: IConstruct): string {
@@ -124,11 +140,34 @@ export function acknowledgeStateMachine(stateMachine: IConstruct, invoked: reado
 
 /** The health and version routes (AwsSolutions-APIG4). */
 export function acknowledgePublicRoute(route: IConstruct): void {
-  acknowledge(
-    route,
-    'AwsSolutions-APIG4',
-    'Liveness, readiness and version are public as in the original IMS: probes carry no token, and the answers hold no data.',
-  );
+  const reason = 'Liveness, readiness and version are public as in the original IMS: probes carry no token, and the answers hold no data.';
+  acknowledge(route, 'AwsSolutions-APIG4', reason);
+  acknowledgeControl(route, 'CT.APIGATEWAY.PR.5', 'api_gw_v2_authorization_type_configured_check', reason);
+}
+
+/** A log group encrypted with an AWS key (CT.CLOUDWATCH.PR.3), when customerManagedKey is off. */
+export function acknowledgeLogGroupKey(logGroup: IConstruct): void {
+  acknowledgeControl(logGroup, 'CT.CLOUDWATCH.PR.3', 'cloudwatch_log_group_encrypted_check', UNENCRYPTED_BY_CHOICE);
+}
+
+/** A function outside any VPC (CT.LAMBDA.PR.3): `why` says why it needs none. */
+export function acknowledgeOutsideVpc(fn: IConstruct, why: string): void {
+  acknowledgeControl(fn, 'CT.LAMBDA.PR.3', 'lambda_inside_vpc_check', why);
+}
+
+/**
+ * What CDK's grants on a KMS-encrypted bucket (read/write) or table add to a policy
+ * (kms:GenerateDataKey*, kms:ReEncrypt*), with customerManagedKey.
+ */
+export function acknowledgeKeyUse(grantee: IConstruct, key: IConstruct): void {
+  const policy = policyOf(grantee);
+  for (const action of ['kms:GenerateDataKey*', 'kms:ReEncrypt*']) {
+    acknowledge(
+      policy,
+      wildcard(`Action::${action}`),
+      `CDK's grants on an encrypted bucket or table name KMS action families; the statement is limited to the stack's one key (${Stack.of(key).getLogicalId(key.node.defaultChild as CfnElement)}).`,
+    );
+  }
 }
 
 /** A secret whose value is issued outside AWS (AwsSolutions-SMG4). */
@@ -153,6 +192,15 @@ export function acknowledgeS3SigningIdentity(user: IConstruct, secret: IConstruc
     wildcard(`Resource::${arnOf(ims)}/recipes/*`),
     'Pre-signed URLs of recipe archives (recipes/<id>/...) are signed with this key: read of the recipes prefix only.',
   );
+  // Control Tower wants no IAM users, or users without policies of their own (CT.IAM.PR.4), and
+  // reads the user's inline policy as admin or full access (CT.IAM.PR.1, PR.5): it is neither.
+  const why =
+    "Pre-signed URLs live as long as the key that signs them (S3_URL_EXPIRATION, days), and job pods upload with a key they are handed: a role's temporary credentials expire within hours. This user is the stack's only one; its policy allows S3 object actions on the boot-images bucket and reads of two prefixes of the ims bucket, nothing else.";
+  for (const scope of [user, policy]) {
+    acknowledgeControl(scope, 'CT.IAM.PR.4', 'iam_user_no_policies_check', why);
+    acknowledgeControl(scope, 'CT.IAM.PR.1', 'iam_inline_policy_no_statements_with_admin_access_check', why);
+    acknowledgeControl(scope, 'CT.IAM.PR.5', 'iam_inline_policy_no_statements_with_full_access_check', why);
+  }
   acknowledge(
     secret,
     'AwsSolutions-SMG4',
@@ -192,6 +240,7 @@ export function acknowledgeBucketNotifications(stack: Stack): void {
   for (const id of ['Serverless-LambdaDLQ', 'Serverless-LambdaTracing', 'Serverless-LambdaDefaultMemorySize', 'Serverless-LambdaLatestVersion', 'AwsSolutions-L1']) {
     acknowledge(handler, id, why);
   }
+  acknowledgeOutsideVpc(handler, `It calls only S3's API. ${why}`);
 }
 
 /** The reconciler reads the status of this one state machine's executions. */

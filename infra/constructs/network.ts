@@ -3,7 +3,10 @@
  * endpoints the functions in it need to reach AWS without a NAT gateway: S3 and DynamoDB
  * (gateway endpoints on the given route tables), Step Functions, Secrets Manager, SSM and X-Ray
  * (interface endpoints with private DNS, open on 443 to the functions' security groups only).
- * Logs and embedded metrics leave through the Lambda service, not the VPC.
+ * Logs and embedded metrics leave through the Lambda service, not the VPC. An interface
+ * endpoint takes at most one subnet per Availability Zone: it gets the first of the subnets in
+ * each zone. Private DNS of the interface endpoints needs the VPC's enableDnsSupport and
+ * enableDnsHostnames (docs/deploy.md).
  */
 import { Annotations, Aws, Fn, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -13,6 +16,8 @@ import type { FunctionNetwork } from './ims-function.js';
 export interface PrivateNetworkProps {
   vpcId: string;
   subnetIds: string[];
+  /** The zone of each subnet, in order; needed (for the endpoints) with more than one subnet. */
+  subnetAvailabilityZones?: string[];
   securityGroupIds: string[];
   /** Route tables of the subnets; with them, the endpoints are created. */
   endpointRouteTableIds?: string[];
@@ -31,7 +36,8 @@ export class PrivateNetwork extends Construct {
     this.functionNetwork = {
       vpc,
       subnets: props.subnetIds.map((subnetId, i) => {
-        const subnet = ec2.Subnet.fromSubnetId(this, `Subnet${i}`, subnetId);
+        const availabilityZone = props.subnetAvailabilityZones?.[i];
+        const subnet = availabilityZone ? ec2.Subnet.fromSubnetAttributes(this, `Subnet${i}`, { subnetId, availabilityZone }) : ec2.Subnet.fromSubnetId(this, `Subnet${i}`, subnetId);
         // Functions need no route table of the subnet; the endpoints get theirs from routeTableIds.
         Annotations.of(subnet).acknowledgeWarning('@aws-cdk/aws-ec2:noSubnetRouteTableId', 'the route tables are given as routeTableIds');
         return subnet;
@@ -61,11 +67,25 @@ export class PrivateNetwork extends Construct {
           vpcId: props.vpcId,
           serviceName: serviceName(service),
           vpcEndpointType: 'Interface',
-          subnetIds: props.subnetIds,
+          subnetIds: endpointSubnets(props),
           securityGroupIds: [endpointGroup.securityGroupId],
           privateDnsEnabled: true,
         }),
       );
     }
   }
+}
+
+/** One subnet per Availability Zone, the first given in each; all of them when their zones are not known (one subnet). */
+export function endpointSubnets(props: Pick<PrivateNetworkProps, 'subnetIds' | 'subnetAvailabilityZones'>): string[] {
+  const zones = props.subnetAvailabilityZones;
+  if (!zones) {
+    if (props.subnetIds.length > 1) throw new Error('the interface endpoints need the Availability Zone of each subnet (subnetAvailabilityZones)');
+    return props.subnetIds;
+  }
+  const firstInZone = new Map<string, string>();
+  props.subnetIds.forEach((id, i) => {
+    if (!firstInZone.has(zones[i])) firstInZone.set(zones[i], id);
+  });
+  return [...firstInZone.values()];
 }

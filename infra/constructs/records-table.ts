@@ -3,6 +3,8 @@
  * (shared/store/table-design.ts), so the deployed keys and indexes cannot drift from it.
  */
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import { acknowledgeControl, UNENCRYPTED_BY_CHOICE } from './nag.js';
 import type { Construct } from 'constructs';
 import { tableKeySchema } from '#shared/store/table-design.js';
 
@@ -36,8 +38,10 @@ function keyOf(schema: readonly KeyElement[]): { partitionKey: dynamodb.Attribut
   return { partitionKey: attribute(hash.AttributeName), ...(range ? { sortKey: attribute(range.AttributeName) } : {}) };
 }
 
-export function createRecordsTable(scope: Construct, id: string): dynamodb.Table {
+/** With `key`, the table is encrypted with it; else with an AWS-owned key. */
+export function createRecordsTable(scope: Construct, id: string, key?: kms.IKey): dynamodb.Table {
   const table = new dynamodb.Table(scope, id, {
+    ...(key ? { encryption: dynamodb.TableEncryption.CUSTOMER_MANAGED, encryptionKey: key } : {}),
     ...keyOf(tableKeySchema.KeySchema),
     billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
     pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
@@ -49,5 +53,6 @@ export function createRecordsTable(scope: Construct, id: string): dynamodb.Table
     if (!projectionType) throw new Error(`index ${index.IndexName}: projection ${index.Projection.ProjectionType} is not supported here`);
     table.addGlobalSecondaryIndex({ indexName: index.IndexName, ...keyOf(index.KeySchema), projectionType });
   }
+  if (!key) acknowledgeControl(table, 'CT.DYNAMODB.PR.2', 'dynamodb_table_encrypted_kms_check', UNENCRYPTED_BY_CHOICE);
   return table;
 }

@@ -25,7 +25,7 @@ import { logger } from '#shared/logger.js';
 import { createApiServer } from './http-server.js';
 import { apiHandlers } from './handlers.js';
 import { EMBEDDED_STATE_MACHINE_ARN, startSfnEndpoint } from './sfn-endpoint.js';
-import { reconcileJobs } from '#shared/workflow/reconcile.js';
+import { clearReconcileLease, reconcileJobs } from '#shared/workflow/reconcile.js';
 import { LocalWorkflowRunner, type LocalRunnerOptions } from './local-workflow-runner.js';
 
 /** s3rver accepts this key pair only; users point their S3 clients at it. */
@@ -184,6 +184,8 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   });
   await resumeUnfinishedJobs(app, workflow);
   if (options.sweepOrphanedWork) await sweepOrphanedWork(app);
+  // This process runs every pass: a lease in the store is one its predecessor never released.
+  await clearReconcileLease(app.store);
   const reconciler = startReconciler(options.reconcile ?? (() => reconcileJobs(app)), workflow, options.reconcileMs ?? Number(env.IMS_RECONCILE_MS || 5000));
   stops.push(reconciler.stop);
   const uploads = s3Events ? handleUploads(s3Events, app) : undefined;

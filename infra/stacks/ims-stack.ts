@@ -7,6 +7,8 @@
 import { ArnFormat, CfnOutput, CfnParameter, Duration, Fn, RemovalPolicy, SecretValue, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as lambdaDestinations from 'aws-cdk-lib/aws-lambda-destinations';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -26,6 +28,7 @@ import { createRecordsTable } from '../constructs/records-table.js';
 import { Monitoring } from '../constructs/monitoring.js';
 import { PrivateNetwork } from '../constructs/network.js';
 import { createAccessLogsBucket, createDataBucket } from '../constructs/secure-bucket.js';
+import { createServiceKey } from '../constructs/encryption.js';
 import type { Audience, DeploySettings } from './settings.js';
 import {
   acknowledge,
@@ -41,6 +44,10 @@ import {
   acknowledgeSynchronousInvocation,
   acknowledgeTableAccess,
   acknowledgeJobLogDeletion,
+  acknowledgeKeyUse,
+  acknowledgeLogGroupKey,
+  acknowledgeOutsideVpc,
+  acknowledgeControl,
 } from '../constructs/nag.js';
 
 export interface ImsStackProps extends StackProps {
@@ -61,6 +68,8 @@ const STAGES: readonly Stage[] = ['prepare', 'build', 'ssh', 'package', 'registe
 
 export class ImsStack extends Stack {
   readonly table: dynamodb.Table;
+  /** The customer-managed key of the table, the buckets and the log groups (customerManagedKey). */
+  readonly key?: kms.Key;
   readonly imsBucket: s3.Bucket;
   readonly bootImagesBucket: s3.Bucket;
   readonly kubeconfigSecret: secretsmanager.Secret;
@@ -100,11 +109,13 @@ export class ImsStack extends Stack {
       description: 'Audiences (aud or client_id claims) the API accepts, comma-separated',
     });
 
-    this.table = createRecordsTable(this, 'Records');
-    const accessLogs = createAccessLogsBucket(this, 'AccessLogs');
+    if (settings.customerManagedKey) this.key = createServiceKey(this, 'DataKey');
+    const encryptionKey = this.key;
+    this.table = createRecordsTable(this, 'Records', encryptionKey);
     const noncurrentVersionDays = settings.noncurrentVersionDays;
-    this.imsBucket = createDataBucket(this, 'ImsBucket', { bucketName: settings.imsBucketName, accessLogs, noncurrentVersionDays });
-    this.bootImagesBucket = createDataBucket(this, 'BootImagesBucket', { bucketName: settings.bootImagesBucketName, accessLogs, noncurrentVersionDays });
+    const accessLogs = createAccessLogsBucket(this, 'AccessLogs', { noncurrentVersionDays });
+    this.imsBucket = createDataBucket(this, 'ImsBucket', { bucketName: settings.imsBucketName, accessLogs, noncurrentVersionDays, encryptionKey });
+    this.bootImagesBucket = createDataBucket(this, 'BootImagesBucket', { bucketName: settings.bootImagesBucketName, accessLogs, noncurrentVersionDays, encryptionKey });
     this.imsBucket.addLifecycleRule({ prefix: LIST_OBJECT_PREFIX, expiration: Duration.days(LIST_OBJECT_DAYS) });
 
     // Created without a value (CloudFormation fills in a random placeholder); the operator puts
@@ -134,6 +145,7 @@ export class ImsStack extends Stack {
       this.network = new PrivateNetwork(this, 'Network', {
         vpcId: settings.vpcId,
         subnetIds: settings.subnetIds,
+        subnetAvailabilityZones: settings.subnetAvailabilityZones,
         securityGroupIds: settings.securityGroupIds,
         endpointRouteTableIds: settings.createVpcEndpoints === false ? undefined : settings.routeTableIds,
       });
@@ -150,8 +162,10 @@ export class ImsStack extends Stack {
       recipes: apiFunction('recipes', 'IMS API: recipes'),
       images: apiFunction('images', 'IMS API: images'),
       deleted: apiFunction('deleted', 'IMS API: soft-deleted records'),
-      // A status request probes every node: its concurrency is bounded, so a burst of requests
-      // cannot open an unbounded number of SSH connections to the nodes.
+      // A status request probes every node: remoteBuildNodesConcurrency may bound its concurrency,
+      // so that a burst of requests cannot open an unbounded number of SSH connections to the
+      // nodes (nothing is reserved by default: a reservation fails the deploy in accounts whose
+      // concurrency quota leaves too little unreserved).
       'remote-build-nodes': apiFunction('remote-build-nodes', 'IMS API: remote build nodes', recordsEnv, { network, reservedConcurrentExecutions: settings.remoteBuildNodesConcurrency }),
       jobs: apiFunction('jobs', 'IMS API: jobs', recordsEnv, { network }),
     };
@@ -193,13 +207,20 @@ export class ImsStack extends Stack {
       environment: stageEnv,
       files: STAGE_FILES,
       network,
-      // One pass at a time: two overlapping passes would heartbeat and fail the same jobs twice.
-      reservedConcurrentExecutions: 1,
+      // No reserved concurrency: passes keep from overlapping by a lease in the table
+      // (shared/workflow/reconcile.ts). No asynchronous retries either: a failed pass is made up
+      // by the next one, and a slow pass cannot pile up retries behind it.
+      retryAttempts: 0,
     });
     acknowledge(
       this.reconcileFunction.fn,
       'Serverless-LambdaDLQ',
       'Invoked once a minute by the schedule; a failed pass is made up by the next one, and its errors raise the function Errors alarm. A queue of missed passes would hold nothing to replay.',
+    );
+    acknowledge(
+      this.reconcileFunction.fn,
+      'Serverless-LambdaAsyncFailureDestination',
+      'Its asynchronous config only turns retries off (a failed pass is made up by the next one a minute later); a destination for failed passes would hold nothing to replay.',
     );
     const schedulerRole = new iam.Role(this, 'ReconcileSchedulerRole', { assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com') });
     new scheduler.Schedule(this, 'ReconcileEveryMinute', {
@@ -210,7 +231,6 @@ export class ImsStack extends Stack {
     });
     acknowledgeSchedulerInvoke(schedulerRole, this.reconcileFunction.fn);
 
-    const workflowLogs = new logs.LogGroup(this, 'JobWorkflowLogs', { retention: logs.RetentionDays.ONE_MONTH });
     const stages = this.stageFunctions;
     const fns: JobWorkflowFunctions = {
       prepare: stages.prepare.fn,
@@ -223,6 +243,10 @@ export class ImsStack extends Stack {
     // Named, so that the functions it invokes can be given its ARN (for their task callbacks)
     // without a reference to it: Function -> Role -> StateMachine -> Function would be a cycle.
     const stateMachineName = `${this.stackName}-job-workflow`;
+    // Log delivery adds a resource policy for each log group it writes to unless the group's name
+    // starts with /aws/vendedlogs/ (the account's resource policies are limited in size): hence
+    // the explicit name.
+    const workflowLogs = new logs.LogGroup(this, 'JobWorkflowLogs', { logGroupName: `/aws/vendedlogs/states/${stateMachineName}` });
     const stateMachineArn = this.formatArn({ service: 'states', resource: 'stateMachine', resourceName: stateMachineName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
     const executionsArn = this.formatArn({ service: 'states', resource: 'execution', resourceName: `${stateMachineName}:*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
     this.stateMachine = new sfn.StateMachine(this, 'JobWorkflow', {
@@ -230,7 +254,10 @@ export class ImsStack extends Stack {
       definitionBody: buildJobWorkflow(this, fns),
       timeout: DEFAULT_EXECUTION_TIMEOUT,
       tracingEnabled: true,
-      logs: { destination: workflowLogs, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      // Every event, but never execution data: a waiting stage's input holds its task token,
+      // which anyone who reads the log could use to resume or fail the job. What operations need
+      // is which state ran, failed or timed out, when, with the error and cause, and that stays.
+      logs: { destination: workflowLogs, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
     acknowledgeStateMachine(this.stateMachine, Object.values(fns));
     this.apiFunctions.jobs.fn.addEnvironment('STATE_MACHINE_ARN', this.stateMachine.stateMachineArn);
@@ -287,6 +314,9 @@ export class ImsStack extends Stack {
     if (this.recipeUploadDeadLetters) {
       new CfnOutput(this, 'RecipeUploadDeadLetterQueueUrl', { value: this.recipeUploadDeadLetters.queueUrl, description: 'Recipe-upload events that failed after their retries' });
     }
+    // Last: they apply to every log group and permission the stack has.
+    this.applyLogGroupSettings();
+    this.applyControls();
   }
 
   /**
@@ -301,9 +331,9 @@ export class ImsStack extends Stack {
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
-    for (const id of ['AwsSolutions-SQS3', 'Serverless-SQSRedrivePolicy']) {
-      acknowledge(deadLetters, id, "This queue is the upload function's on-failure destination, the last stop of a failed event; its depth raises an alarm.");
-    }
+    const lastStop = "This queue is the upload function's on-failure destination, the last stop of a failed event; its depth raises an alarm.";
+    for (const id of ['AwsSolutions-SQS3', 'Serverless-SQSRedrivePolicy']) acknowledge(deadLetters, id, lastStop);
+    acknowledgeControl(deadLetters, 'CT.SQS.PR.1', 'sqs_dlq_check', lastStop);
     const fn = new ImsFunction(this, 'RecipeUpload', {
       entry: 'functions/events/recipe-upload.ts',
       kind: 'api',
@@ -357,6 +387,43 @@ export class ImsStack extends Stack {
     }
   }
 
+  /**
+   * Every log group of the stack (the functions', the job workflow's, the API's access logs)
+   * keeps its events logRetentionDays, and is encrypted with the stack's key when there is one.
+   */
+  private applyLogGroupSettings(): void {
+    for (const group of this.node.findAll().filter((c): c is logs.LogGroup => c instanceof logs.LogGroup)) {
+      const resource = group.node.defaultChild as logs.CfnLogGroup;
+      resource.retentionInDays = this.settings.logRetentionDays;
+      if (this.key) resource.kmsKeyId = this.key.keyArn;
+      else acknowledgeLogGroupKey(group);
+    }
+  }
+
+  /** What AWS Control Tower's proactive controls ask of the functions. */
+  private applyControls(): void {
+    // Service principals (API Gateway, S3) may invoke a function only for this account's
+    // resources: a resource of another account with the same name cannot.
+    for (const permission of this.node.findAll().filter((c): c is lambda.CfnPermission => c instanceof lambda.CfnPermission)) {
+      if (!permission.sourceAccount) permission.sourceAccount = this.account;
+      acknowledgeControl(
+        permission,
+        'CT.LAMBDA.PR.2',
+        'lambda_function_public_access_prohibited_check',
+        "Not public: the principal is a service (API Gateway, S3), limited by SourceArn to this stack's API or bucket and by SourceAccount to this account. The rule reads only literal values, and both are references resolved at deploy time.",
+      );
+    }
+    const inVpc = new Set(this.network ? this.nodeFunctions() : []);
+    for (const f of this.allFunctions().filter((f) => !inVpc.has(f))) {
+      acknowledgeOutsideVpc(
+        f.fn,
+        this.network
+          ? 'It reaches only AWS services (DynamoDB, S3, Secrets Manager), over their endpoints with IAM: a VPC would add network interfaces and no isolation. The functions that reach the cluster and the nodes run in the VPC.'
+          : "No VPC is given (vpcId): the functions reach AWS services and the cluster's and nodes' public endpoints directly, a trial setup; with vpcId those that reach the cluster and the nodes run in it.",
+      );
+    }
+  }
+
   /** Every function of the stack. */
   allFunctions(): ImsFunction[] {
     return [...Object.values(this.apiFunctions), this.authorizerFunction, ...this.workerFunctions(), ...(this.recipeUploadFunction ? [this.recipeUploadFunction] : [])];
@@ -387,6 +454,7 @@ export class ImsStack extends Stack {
     user.addToPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [this.imsBucket.arnForObjects(`${RECIPE_PREFIX}*`)] }));
     // The jobs function signs with this key: the URLs of its whole-list objects too.
     user.addToPolicy(new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [this.imsBucket.arnForObjects(`${LIST_OBJECT_PREFIX}*`)] }));
+    this.grantKeyUse(user);
     acknowledgeListObjects(user, this.imsBucket, LIST_OBJECT_PREFIX);
     const key = new iam.AccessKey(this, 'S3SigningKey', { user });
     const secret = new secretsmanager.Secret(this, 'S3SigningKeySecret', {
@@ -410,6 +478,7 @@ export class ImsStack extends Stack {
         new iam.PolicyStatement({ actions: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload'], resources: [this.imsBucket.arnForObjects(`${LIST_OBJECT_PREFIX}*`)] }),
       );
       acknowledgeListObjects(api[group].fn, this.imsBucket, LIST_OBJECT_PREFIX);
+      this.grantKeyUse(api[group].fn);
     }
     // Recipes live in the ims bucket, image manifests and artifacts in boot-images; soft delete
     // and undelete rename objects in place, hence write.
@@ -474,6 +543,11 @@ export class ImsStack extends Stack {
     return [...STAGES.map((stage) => this.stageFunctions[stage]), this.reconcileFunction];
   }
 
+  /** Objects encrypted with the stack's key (customerManagedKey): reads decrypt, writes (in parts too) make data keys. */
+  private grantKeyUse(grantee: iam.IGrantable): void {
+    if (this.key) grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [this.key.keyArn] }));
+  }
+
   private grantSecret(f: ImsFunction, variable: string, secret: secretsmanager.Secret): void {
     f.fn.addEnvironment(variable, secret.secretArn);
     secret.grantRead(f.fn);
@@ -482,11 +556,13 @@ export class ImsStack extends Stack {
   private grantTable(f: ImsFunction): void {
     this.table.grantReadWriteData(f.fn);
     acknowledgeTableAccess(f.fn, this.table);
+    if (this.key) acknowledgeKeyUse(f.fn, this.key);
   }
 
   private grantBucket(f: ImsFunction, bucket: s3.Bucket, write: boolean): void {
     if (write) bucket.grantReadWrite(f.fn);
     else bucket.grantRead(f.fn);
     acknowledgeBucketAccess(f.fn, bucket, write);
+    if (this.key && write) acknowledgeKeyUse(f.fn, this.key);
   }
 }

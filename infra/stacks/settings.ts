@@ -103,6 +103,9 @@ const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+-[
 const SNS_TOPIC_ARN = /^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$/;
 const SCOPE = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 
+/** The retention periods CloudWatch Logs offers (days). */
+const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653] as const;
+
 /** Lambda allows 4 KB for a function's whole environment; known_hosts text beyond this goes in a secret or parameter. */
 export const MAX_KNOWN_HOSTS_TEXT_BYTES = 3072;
 
@@ -131,9 +134,33 @@ export const SETTINGS = {
   logLevel: { doc: 'level of the functions\' structured logs', ...oneOf(['DEBUG', 'INFO', 'WARN', 'ERROR']), env: { name: 'POWERTOOLS_LOG_LEVEL', to: 'all' }, defaultText: '`INFO`' },
   secretsMaxAgeSeconds: { doc: 'a secret or parameter value is read again once older than this', ...int(0, 86_400), env: { name: 'SECRETS_MAX_AGE_SECONDS', to: 'data' }, defaultText: '300' },
 
+  customerManagedKey: {
+    doc: 'encrypt the buckets, the records table and the log groups with a KMS key of the stack (rotated yearly, retained) instead of AWS-owned keys ([Encryption](#encryption))',
+    ...bool,
+    fallback: false,
+    defaultText: '`false`',
+  },
+  logRetentionDays: {
+    doc: 'days the log groups (functions, job workflow, API access) keep their events',
+    accepts: `one of CloudWatch Logs' retention periods: ${LOG_RETENTION_DAYS.join(', ')}`,
+    parse: (raw: unknown) => {
+      const days = int(1, 3653).parse(raw);
+      if (!(LOG_RETENTION_DAYS as readonly number[]).includes(days)) throw new InvalidValue();
+      return days;
+    },
+    fallback: 365,
+    defaultText: '365',
+  },
+
   // Network
   vpcId: { doc: 'the VPC the functions that reach the cluster and the nodes run in ([Network](#network))', accepts: 'a VPC id (vpc-...)', parse: str(/^vpc-[0-9a-f]{8,17}$/), defaultText: 'none: outside any VPC' },
   subnetIds: { doc: 'their subnets (private, routed to the cluster and the nodes); required with `vpcId`', accepts: 'subnet ids (subnet-...), comma-separated', parse: list(/^subnet-[0-9a-f]{8,17}$/), defaultText: '–' },
+  subnetAvailabilityZones: {
+    doc: 'the Availability Zone of each of `subnetIds`, in the same order: an interface endpoint takes one subnet per zone (AWS refuses two in one); required when endpoints are created in more than one subnet',
+    accepts: 'Availability Zone names (us-east-1a), comma-separated',
+    parse: list(/^[a-z]{2}(-[a-z]+)+-\d[a-z]$/),
+    defaultText: '–',
+  },
   securityGroupIds: { doc: 'their security groups (egress to the cluster API, the nodes\' SSH port and the endpoints); required with `vpcId`', accepts: 'security group ids (sg-...), comma-separated', parse: list(/^sg-[0-9a-f]{8,17}$/), defaultText: '–' },
   createVpcEndpoints: { doc: 'create the VPC endpoints the functions need (S3 and DynamoDB gateways; Step Functions, Secrets Manager, SSM, X-Ray interfaces)', ...bool, defaultText: '`true` with `vpcId`' },
   routeTableIds: { doc: 'route tables of `subnetIds`, for the S3 and DynamoDB gateway endpoints; required when endpoints are created', accepts: 'route table ids (rtb-...), comma-separated', parse: list(/^rtb-[0-9a-f]{8,17}$/), defaultText: '–' },
@@ -168,7 +195,11 @@ export const SETTINGS = {
 
   // Monitoring
   alarmTopicArn: { doc: 'SNS topic the alarms notify', accepts: 'an SNS topic ARN', parse: str(SNS_TOPIC_ARN), defaultText: 'a topic of the stack (KMS-encrypted)' },
-  remoteBuildNodesConcurrency: { doc: 'reserved concurrency of the remote-build-nodes API function (each request probes every node)', ...int(1, 100), fallback: 5, defaultText: '5' },
+  remoteBuildNodesConcurrency: {
+    doc: 'reserved concurrency of the remote-build-nodes API function (each request probes every node): the account must keep its minimum unreserved beside it ([Prerequisites](#prerequisites))',
+    ...int(1, 100),
+    defaultText: 'none reserved',
+  },
 
   // Jobs
   jobWorker: { doc: 'the worker new jobs run on', ...oneOf(['kubernetes', 'remote-node', 'none']), fallback: 'kubernetes', env: { name: 'IMS_JOB_WORKER', to: 'data' }, defaultText: '`kubernetes`' },
@@ -217,9 +248,10 @@ export const SETTINGS = {
   },
   remoteNodeKnownHosts: {
     doc: `known_hosts text the nodes' host keys must match (at most ${MAX_KNOWN_HOSTS_TEXT_BYTES} bytes: more goes in a secret or parameter)`,
-    accepts: `OpenSSH known_hosts lines, at most ${MAX_KNOWN_HOSTS_TEXT_BYTES} bytes`,
+    accepts: `OpenSSH known_hosts lines (one text, or a JSON array of lines in cdk.json), at most ${MAX_KNOWN_HOSTS_TEXT_BYTES} bytes`,
     parse: (raw: unknown) => {
-      const value = text(raw);
+      // The text arrives whole, line breaks included, or is refused: never cut at a line.
+      const value = text(Array.isArray(raw) && raw.every((line) => typeof line === 'string') ? raw.join('\n') : raw);
       if (Buffer.byteLength(value) > MAX_KNOWN_HOSTS_TEXT_BYTES) {
         throw new InvalidValue(
           `${Buffer.byteLength(value)} bytes is more than a function's environment holds (${MAX_KNOWN_HOSTS_TEXT_BYTES}); put the known_hosts text in a secret (remoteNodeKnownHostsSecretArn) or an SSM parameter (remoteNodeKnownHostsParameter)`,
@@ -315,8 +347,18 @@ function checkCombinations(v: Record<SettingKey, unknown>): void {
     need('subnetIds', 'with vpcId');
     need('securityGroupIds', 'with vpcId');
     if (v.createVpcEndpoints !== false) need('routeTableIds', 'for the S3 and DynamoDB gateway endpoints (or set createVpcEndpoints=false when the VPC has them)');
+    const subnets = v.subnetIds as string[];
+    const zones = v.subnetAvailabilityZones as string[] | undefined;
+    if (zones && zones.length !== subnets.length) {
+      throw new SettingError(`context subnetAvailabilityZones: ${zones.length} zones for ${subnets.length} subnets; give the zone of each of subnetIds, in the same order`);
+    }
+    if (!zones && v.createVpcEndpoints !== false && subnets.length > 1) {
+      throw new SettingError(
+        'context subnetAvailabilityZones is required with more than one of subnetIds when endpoints are created: an interface endpoint takes one subnet per Availability Zone (AWS refuses two in one zone), so give the zone of each subnet, in the same order (aws ec2 describe-subnets --subnet-ids ... --query Subnets[].AvailabilityZone)',
+      );
+    }
   } else {
-    for (const key of ['subnetIds', 'securityGroupIds', 'routeTableIds', 'createVpcEndpoints'] as const) {
+    for (const key of ['subnetIds', 'subnetAvailabilityZones', 'securityGroupIds', 'routeTableIds', 'createVpcEndpoints'] as const) {
       if (v[key] !== undefined) throw new SettingError(`context ${key} needs vpcId`);
     }
   }

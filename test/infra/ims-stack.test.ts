@@ -308,11 +308,13 @@ describe('secrets', () => {
 });
 
 describe('job workflow', () => {
-  test('is traced and logs every event', () => {
-    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
-      TracingConfiguration: { Enabled: true },
-      LoggingConfiguration: { Level: 'ALL', Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [Match.anyValue(), 'Arn'] } } }] },
-    });
+  test('is traced, and logs its events without execution data (task tokens) to a vended-logs group', () => {
+    const [[, machine]] = ofType('AWS::StepFunctions::StateMachine');
+    expect(machine.Properties.TracingConfiguration).toEqual({ Enabled: true });
+    const logging = machine.Properties.LoggingConfiguration;
+    expect(logging).toMatchObject({ Level: 'ALL', IncludeExecutionData: false });
+    const [group] = logging.Destinations.map((d: any) => d.CloudWatchLogsLogGroup.LogGroupArn['Fn::GetAtt'][0]);
+    expect(resources[group].Properties.LogGroupName).toBe('/aws/vendedlogs/states/ImsTest-job-workflow');
   });
 
   test('runs the stages, and is exactly the ASL the embedded runtime runs', () => {

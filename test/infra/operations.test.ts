@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import type { IConstruct } from 'constructs';
 import { REPO_ROOT } from '#infra/constructs/ims-function.js';
 import { readDeploySettings, SETTINGS } from '#infra/stacks/settings.js';
+import { RECONCILE_LEASE_MS } from '#shared/workflow/reconcile.js';
+import { environmentSizes, MAX_ENVIRONMENT_BYTES } from '#infra/constructs/environment-size.js';
 import { KNOWN_HOSTS_SECRET, PRIVATE_CONTEXT, synthStack, UPLOADER } from './synth.js';
 
 type Synth = ReturnType<typeof synthStack>;
@@ -136,6 +138,25 @@ describe('private network', () => {
     expect(net.ofType('AWS::EC2::SecurityGroupEgress')).toEqual([]);
   });
 
+  test('an interface endpoint gets one subnet per Availability Zone (the first of each); the functions get every subnet', () => {
+    const subnets = ['subnet-0123456789abcdef0', 'subnet-0123456789abcdef1', 'subnet-0123456789abcdef2'];
+    const s = synthStack('ImsZones', { ...PRIVATE_CONTEXT, subnetIds: subnets.join(','), subnetAvailabilityZones: 'us-east-1a,us-east-1a,us-east-1b' });
+    const interfaces = s.ofType('AWS::EC2::VPCEndpoint').filter(([, e]) => e.Properties.VpcEndpointType === 'Interface');
+    expect(interfaces).toHaveLength(4);
+    for (const [, e] of interfaces) expect(e.Properties.SubnetIds).toEqual([subnets[0], subnets[2]]);
+    expect(s.propsOf(s.stack.apiFunctions.jobs).VpcConfig.SubnetIds).toEqual(subnets);
+  });
+
+  test('without the subnets\' zones, more than one subnet is refused at synth when endpoints are created; zones must match the subnets', () => {
+    const { subnetAvailabilityZones: _, ...withoutZones } = PRIVATE_CONTEXT;
+    expect(() => settingsOf(withoutZones)).toThrow(/context subnetAvailabilityZones is required with more than one of subnetIds when endpoints are created: an interface endpoint takes one subnet per Availability Zone/);
+    expect(() => settingsOf({ ...PRIVATE_CONTEXT, subnetAvailabilityZones: 'us-east-1a' })).toThrow('context subnetAvailabilityZones: 1 zones for 2 subnets');
+    expect(() => settingsOf({ ...PRIVATE_CONTEXT, subnetAvailabilityZones: 'use1-az1,use1-az2' })).toThrow('context subnetAvailabilityZones');
+    // One subnet, or no endpoints: no zones needed.
+    expect(settingsOf({ ...withoutZones, subnetIds: 'subnet-0123456789abcdef0' }).subnetIds).toHaveLength(1);
+    expect(settingsOf({ ...withoutZones, routeTableIds: undefined, createVpcEndpoints: 'false' }).subnetIds).toHaveLength(2);
+  });
+
   test('no endpoints with createVpcEndpoints=false, nor without a VPC', () => {
     const without = synthStack('ImsNoEndpoints', { ...PRIVATE_CONTEXT, routeTableIds: undefined, createVpcEndpoints: 'false' });
     expect(without.ofType('AWS::EC2::VPCEndpoint')).toEqual([]);
@@ -177,6 +198,15 @@ describe('known hosts', () => {
     expect(() => settingsOf({ remoteNodeKnownHosts: 'node1 ssh-ed25519' })).toThrow(/context remoteNodeKnownHosts: .* \(REMOTE_NODE_KNOWN_HOSTS line 1/);
     const big = Array.from({ length: 40 }, (_, i) => known.replace('10.1.0.5', `10.1.0.${i}`)).join('\n');
     expect(() => settingsOf({ remoteNodeKnownHosts: big })).toThrow(/more than a function's environment holds \(3072\); put the known_hosts text in a secret \(remoteNodeKnownHostsSecretArn\) or an SSM parameter \(remoteNodeKnownHostsParameter\)/);
+  });
+
+  test('as multi-line text, or as a JSON array of lines, the text arrives whole', () => {
+    const lines = ['10.1.0.5', '10.1.0.6,node6', '[10.1.0.7]:2222'].map((host) => `${host} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl`);
+    const text = `# the build nodes\n${lines.join('\n')}`;
+    const s = synthStack('ImsKnownLines', { remoteNodeKnownHosts: text });
+    for (const f of nodeFunctions(s)) expect(s.envOf(f).REMOTE_NODE_KNOWN_HOSTS).toBe(text);
+    expect(settingsOf({ remoteNodeKnownHosts: lines }).environment.nodes.REMOTE_NODE_KNOWN_HOSTS).toBe(lines.join('\n'));
+    expect(() => settingsOf({ remoteNodeKnownHosts: [lines[0], 7] })).toThrow(/context remoteNodeKnownHosts: .* is not valid/);
   });
 
   test('no source: no variable, no grant (deployed, the nodes are then refused); the opt-out is explicit', () => {
@@ -271,12 +301,22 @@ describe('failure handling and observability', () => {
     plain.template.hasResourceProperties('AWS::StepFunctions::StateMachine', { TracingConfiguration: { Enabled: true } });
   });
 
-  test('reserved concurrency bounds the node status probes and keeps the reconciler to one pass at a time', () => {
+  test('no function reserves concurrency unless remoteBuildNodesConcurrency opts in (low-quota accounts refuse reservations)', () => {
     const { stack, propsOf } = plain;
-    expect(propsOf(stack.apiFunctions['remote-build-nodes']).ReservedConcurrentExecutions).toBe(5);
-    expect(propsOf(stack.reconcileFunction).ReservedConcurrentExecutions).toBe(1);
+    for (const f of stack.allFunctions()) expect({ fn: f.node.path, reserved: propsOf(f).ReservedConcurrentExecutions }).toEqual({ fn: f.node.path, reserved: undefined });
     const s = synthStack('ImsProbes', { remoteBuildNodesConcurrency: '20' });
     expect(s.propsOf(s.stack.apiFunctions['remote-build-nodes']).ReservedConcurrentExecutions).toBe(20);
+    expect(s.propsOf(s.stack.reconcileFunction).ReservedConcurrentExecutions).toBeUndefined();
+  });
+
+  test('the scheduled reconciler gets no retries, from the schedule or from Lambda; its lease outlasts its longest pass', () => {
+    const { stack, ofType, logicalId, propsOf } = plain;
+    const [[, schedule]] = ofType('AWS::Scheduler::Schedule');
+    expect(schedule.Properties.Target.RetryPolicy).toMatchObject({ MaximumRetryAttempts: 0 });
+    const configs = ofType('AWS::Lambda::EventInvokeConfig').filter(([, c]) => JSON.stringify(c.Properties.FunctionName) === JSON.stringify({ Ref: logicalId(stack.reconcileFunction.fn) }));
+    expect(configs.map(([, c]) => c.Properties.MaximumRetryAttempts)).toEqual([0]);
+    // A pass killed at the function's timeout frees the lease soon after; a live pass is never overtaken.
+    expect(propsOf(stack.reconcileFunction).Timeout * 1000).toBeLessThan(RECONCILE_LEASE_MS);
   });
 
   test('alarms on API 5xx, every function\'s errors and throttles, failed and timed-out executions, and jobs the reconciler failed, all to one topic', () => {
@@ -361,5 +401,29 @@ describe('removing the stack and deploying it again', () => {
     const secret = plain.template.toJSON().Resources[plain.logicalId(plain.stack.s3SigningKeySecret)];
     expect(secret.DeletionPolicy).toBe('Delete');
     expect(plain.template.toJSON().Resources[plain.logicalId(plain.stack.s3SigningUser)].DeletionPolicy).toBeUndefined();
+  });
+});
+
+describe('function environments', () => {
+  const known = (count: number) =>
+    Array.from({ length: count }, (_, i) => `[10.1.0.${i}]:22 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl`).join('\n');
+
+  test('each fits in Lambda\'s 4 KB, names and ARNs counted at their deployed bound', () => {
+    for (const f of plain.stack.allFunctions()) {
+      const total = environmentSizes(plain.envOf(f)).reduce((sum, v) => sum + v.bytes, 0);
+      expect({ fn: f.node.path, fits: total <= MAX_ENVIRONMENT_BYTES }).toEqual({ fn: f.node.path, fits: true });
+    }
+  });
+
+  test('an environment over 4 KB fails the synth, naming the function and its largest variables', () => {
+    const text = known(31);
+    // Within the setting's own bound, but not beside everything else a node function gets.
+    expect(Buffer.byteLength(text)).toBeLessThan(3072);
+    expect(() => synthStack('ImsFullEnv', { remoteNodeKnownHosts: text })).toThrow(
+      /ImsFullEnv\/WorkflowStages\/prepare\/Function: its environment is \d+ bytes, above Lambda's limit of 4096 for all keys and values together; the largest variables: REMOTE_NODE_KNOWN_HOSTS \(\d+ bytes\)/,
+    );
+    const { app, stack } = synthStack('ImsAddedEnv');
+    stack.apiFunctions.images.fn.addEnvironment('EXTRA', 'x'.repeat(4000));
+    expect(() => app.synth({ force: true })).toThrow(/ImsAddedEnv\/ApiHandlers\/images\/Function: its environment is \d+ bytes.*the largest variables: EXTRA \(4005 bytes\)/);
   });
 });

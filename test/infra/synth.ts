@@ -35,6 +35,7 @@ export function synthStack(id: string, context: Record<string, unknown> = {}) {
 export const PRIVATE_CONTEXT = {
   vpcId: 'vpc-0123456789abcdef0',
   subnetIds: 'subnet-0123456789abcdef0,subnet-0123456789abcdef1',
+  subnetAvailabilityZones: 'us-east-1a,us-east-1b',
   securityGroupIds: 'sg-0123456789abcdef0',
   routeTableIds: 'rtb-0123456789abcdef0',
 };
