@@ -6,6 +6,7 @@ import { removeInState, walkRecords } from './lifecycle.js';
 import { parseS3Path } from './links.js';
 import { matchesJobFilter, type JobFilter } from './job-filters.js';
 import { releaseNodeJob } from './node-placement.js';
+import { removeHistoryChunks } from './job-history.js';
 import { getJobState, JOB_KIND as KIND, recordJobError, workerJobOf, type JobContext, type JobState } from './job-state.js';
 
 const REVIEW = 'Review the errors, take any corrective action and then re-run the request with valid information.';
@@ -34,6 +35,7 @@ export async function deleteJob(ctx: JobContext, id: string): Promise<void> {
   }
   // A write that lands between the read and the remove (a stage, a pod's PATCH) is retried, not lost.
   await removeInState(ctx.store, KIND, id, 'live');
+  await removeHistoryChunks(ctx.store, id);
 }
 
 export async function deleteJobs(ctx: JobContext, filter: JobFilter): Promise<void> {

@@ -28,6 +28,7 @@ export function indexRecord(kind: RecordKind, record: unknown): RecordIndexValue
     case 'remote-build-node':
       return { name: r.xname };
     case 'node-load':
+    case 'job-history':
       return {};
   }
 }

@@ -49,9 +49,10 @@ export type Deleted<T> = T & { deleted: string };
 
 /**
  * The record kinds the store keeps; each is one entity type of the single table. `node-load` is
- * internal (never served): the jobs placed on a remote build node (domain/node-placement.ts).
+ * internal (never served): the jobs placed on a remote build node (domain/node-placement.ts);
+ * so is `job-history`: the older part of a job's history (domain/job-history.ts).
  */
-export type RecordKind = 'public-key' | 'recipe' | 'image' | 'job' | 'remote-build-node' | 'node-load';
+export type RecordKind = 'public-key' | 'recipe' | 'image' | 'job' | 'remote-build-node' | 'node-load' | 'job-history';
 
 export type RecordState = 'live' | 'deleted';
 

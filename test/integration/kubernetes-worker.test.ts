@@ -681,6 +681,12 @@ describe('advance: noticing a pod that can no longer report', () => {
     expect(reasonOf(await worker().inspect('package', job))).toContain("completed but the job status is still 'packaging_artifacts'");
   });
 
+  test('only prepare creates anything: the other stages are checked without the check lease', () => {
+    const w = worker();
+    expect(w.readsOnly('prepare')).toBe(false);
+    for (const stage of ['build', 'ssh', 'package'] as const) expect(w.readsOnly(stage)).toBe(true);
+  });
+
   test('advance judges a running stage from the record alone: the cluster is not asked', async () => {
     const job = withStatus(workerJob(), 'building_image');
     seedRunningJob(job);
