@@ -40,7 +40,7 @@ export async function deleteJob(ctx: JobContext, id: string): Promise<void> {
 
 export async function deleteJobs(ctx: JobContext, filter: JobFilter): Promise<void> {
   const failures: string[] = [];
-  for await (const { record } of walkRecords<JobState>(ctx.store, KIND, 'live')) {
+  for await (const { record } of walkRecords<Pick<JobState, 'job'>>(ctx.store, KIND, 'live')) {
     if (!matchesJobFilter(record.job, filter)) continue;
     try {
       await deleteJob(ctx, record.job.id);

@@ -86,17 +86,24 @@ export async function getJob(ctx: DomainContext, id: string): Promise<JobRecord>
 
 /** Every job, a page at a time. */
 export async function* allJobs(ctx: DomainContext): AsyncGenerator<JobRecord> {
-  for await (const stored of walkRecords<JobState>(ctx.store, KIND, 'live')) yield stored.record.job;
+  for await (const stored of walkRecords<Pick<JobState, 'job'>>(ctx.store, KIND, 'live')) yield stored.record.job;
 }
 
-/** Jobs not yet ended (neither success nor error), oldest first per status: Queries on the status index. */
+/**
+ * Jobs not yet ended (neither success nor error), oldest first per status: Queries on the status
+ * index, which lists the wire records; each job's state is then read whole (one gone meanwhile is
+ * left out).
+ */
 export async function* unfinishedJobs(ctx: DomainContext): AsyncGenerator<JobState> {
   for (const status of JOB_STATUSES) {
     if (status === 'success' || status === 'error') continue;
     let cursor: string | undefined;
     do {
-      const page = await ctx.store.list<JobState>(KIND, 'live', toListQuery(KIND, { facets: { status } }, { cursor }));
-      for (const stored of page.items) yield stored.record;
+      const page = await ctx.store.list<Pick<JobState, 'job'>>(KIND, 'live', toListQuery(KIND, { facets: { status } }, { cursor }));
+      for (const stored of page.items) {
+        const state = await findJobState(ctx, stored.record.job.id);
+        if (state) yield state;
+      }
       cursor = page.cursor;
     } while (cursor);
   }

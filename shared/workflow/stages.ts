@@ -159,9 +159,13 @@ export async function checkWaitingStage(ctx: WorkflowContext, jobId: string, loo
         logger.warn('the check lease was not given back; it lapses by itself', { jobId, error: (error as Error).message });
       });
     }
-    // Any other result took the token.
-    if (result !== 'waiting') return result;
-    if (!(await ctx.store.claimHolder(RECHECK, lease))) return 'waiting';
+    const asked = await ctx.store.claimHolder(RECHECK, lease);
+    // Any other result took the token: a request for one more look has nothing left to look at.
+    if (result !== 'waiting') {
+      if (asked) await ctx.store.release(RECHECK, lease, RECHECK);
+      return result;
+    }
+    if (!asked) return 'waiting';
   }
   return 'waiting';
 }

@@ -13,7 +13,7 @@ import { readSettings } from '#shared/config.js';
 import { formatTimestamp } from '#shared/domain/time.js';
 import { updateJobState, withHistory, type JobState } from '#shared/domain/job-state.js';
 import type { CollectedArtifacts, StageProgress, Worker, WorkerJob } from '#shared/domain/worker-port.js';
-import { HISTORY_INLINE_MAX } from '#shared/domain/job-history.js';
+import { allHistory, HISTORY_INLINE_MAX } from '#shared/domain/job-history.js';
 import { startTestService, type TestResponse, type TestService } from '../helpers/service.js';
 import {
   TIMESTAMP_RE,
@@ -791,10 +791,11 @@ describe('PATCH /jobs/{id} (§9.7, the calls of ims-python-helper)', () => {
       }),
     ]);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
-    const history = (await svc.app.store.get<JobState>('job', job.id))!.record.history;
-    const details = new Set(history.map((e) => e.detail));
-    for (const patch of patches.flat()) expect(details).toContain(`resultant_image_id set to ${patch.resultant_image_id}`);
-    for (const note of notes) expect(details).toContain(note);
+    // The whole history: the job item keeps the newest events, chunks the older ones. Each change once.
+    const history = await allHistory(svc.app, (await svc.app.store.get<JobState>('job', job.id))!.record);
+    const count = (detail: string) => history.filter((e) => e.detail === detail).length;
+    for (const patch of patches.flat()) expect(count(`resultant_image_id set to ${patch.resultant_image_id}`)).toBe(1);
+    for (const note of notes) expect(count(note)).toBe(1);
   });
 
   test('the sequence of image_upload_artifacts: packaging_artifacts, resultant_image_id, success', async () => {
