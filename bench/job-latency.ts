@@ -11,6 +11,7 @@ import { FakeKubeApi } from '../test/helpers/fake-kube-api.js';
 export async function benchJobLatency(count = 20): Promise<Record<string, number>> {
   const dir = mkdtempSync(join(tmpdir(), 'ims-bench-jobs-'));
   const fake = await FakeKubeApi.start();
+  fake.putSigningKeys();
   const kubeconfig = join(dir, 'kubeconfig');
   writeFileSync(kubeconfig, JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'f', cluster: { server: fake.url, 'insecure-skip-tls-verify': true } }], users: [{ name: 'u', user: { token: 't' } }], contexts: [{ name: 'f', context: { cluster: 'f', user: 'u' } }], 'current-context': 'f' }));
   Object.assign(process.env, { KUBECONFIG: kubeconfig, IMS_JOB_WORKER: 'kubernetes', TABLE_NAME: 'ims-bench-jobs', POWERTOOLS_LOG_LEVEL: 'SILENT' });
@@ -40,6 +41,7 @@ export async function benchJobLatency(count = 20): Promise<Record<string, number
   }
   await svc.stop();
   await fake.stop();
+  fake.assertWithinRole();
   rmSync(dir, { recursive: true, force: true });
   latencies.sort((a, b) => a - b);
   return { jobs: count, p50Ms: latencies[Math.floor(count / 2)], p99Ms: latencies[count - 1], objectsCreated: fake.creates().length };

@@ -3,7 +3,7 @@
  * bench/results.md and bench/results.json. Not a test: it measures, it does not pass or fail.
  *
  *   BENCH_LEVELS=1000,10000,100000   record counts to measure at (default all three)
- *   BENCH_PARTS=records,deployedlist,cold,artifacts,jobs,jobcost,changereport,softdelete
+ *   BENCH_PARTS=records,deployedlist,cold,artifacts,jobs,jobcost,changereport,softdelete,jobwrites
  *   BENCH_ARTIFACT_MIB=1024          size of the image root for the artifact part
  *   BENCH_SERVER_NODE_OPTIONS=...    node options of the server (default: those of `npm start`)
  */
@@ -14,11 +14,12 @@ import { cpus, totalmem, release } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { changeReportMarkdown } from './change-report.js';
+import { jobWritesMarkdown } from './job-writes.js';
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const tmp = join(root, 'bench/tmp');
 const levels = (process.env.BENCH_LEVELS ?? '1000,10000,100000').split(',').map(Number);
-const parts = new Set((process.env.BENCH_PARTS ?? 'records,deployedlist,cold,artifacts,jobs,jobcost,changereport,softdelete').split(','));
+const parts = new Set((process.env.BENCH_PARTS ?? 'records,deployedlist,cold,artifacts,jobs,jobcost,changereport,softdelete,jobwrites').split(','));
 const artifactMiB = Number(process.env.BENCH_ARTIFACT_MIB ?? 1024);
 
 interface Server {
@@ -509,6 +510,7 @@ function markdown(results: Record<string, any>): string {
       '',
     );
   }
+  if (results.jobWrites) lines.push(...jobWritesMarkdown(results.jobWrites));
   return lines.join('\n');
 }
 
@@ -573,6 +575,7 @@ try {
   save();
   if (parts.has('changereport')) results.changeReport = await (await import('./change-report.js')).benchChangeReport(tmp);
   if (parts.has('softdelete')) results.softDelete = await (await import('./soft-delete.js')).benchSoftDelete(Number(process.env.BENCH_SOFT_DELETE_MIB ?? 1024));
+  if (parts.has('jobwrites')) results.jobWrites = await (await import('./job-writes.js')).benchJobWrites();
   save();
 } finally {
   server.proc.kill('SIGTERM');

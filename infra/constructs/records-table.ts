@@ -22,6 +22,7 @@ const ATTRIBUTE_TYPES: Record<string, dynamodb.AttributeType> = {
 const PROJECTION_TYPES: Record<string, dynamodb.ProjectionType> = {
   ALL: dynamodb.ProjectionType.ALL,
   KEYS_ONLY: dynamodb.ProjectionType.KEYS_ONLY,
+  INCLUDE: dynamodb.ProjectionType.INCLUDE,
 };
 
 function attribute(name: string): dynamodb.Attribute {
@@ -49,9 +50,11 @@ export function createRecordsTable(scope: Construct, id: string, key?: kms.IKey)
     deletionProtection: true,
   });
   for (const index of tableKeySchema.GlobalSecondaryIndexes) {
-    const projectionType = PROJECTION_TYPES[index.Projection.ProjectionType];
-    if (!projectionType) throw new Error(`index ${index.IndexName}: projection ${index.Projection.ProjectionType} is not supported here`);
-    table.addGlobalSecondaryIndex({ indexName: index.IndexName, ...keyOf(index.KeySchema), projectionType });
+    const projection: { ProjectionType: string; NonKeyAttributes?: readonly string[] } = index.Projection;
+    const projectionType = PROJECTION_TYPES[projection.ProjectionType];
+    if (!projectionType) throw new Error(`index ${index.IndexName}: projection ${projection.ProjectionType} is not supported here`);
+    const nonKeyAttributes = projection.NonKeyAttributes ? [...projection.NonKeyAttributes] : undefined;
+    table.addGlobalSecondaryIndex({ indexName: index.IndexName, ...keyOf(index.KeySchema), projectionType, ...(nonKeyAttributes ? { nonKeyAttributes } : {}) });
   }
   if (!key) acknowledgeControl(table, 'CT.DYNAMODB.PR.2', 'dynamodb_table_encrypted_kms_check', UNENCRYPTED_BY_CHOICE);
   return table;

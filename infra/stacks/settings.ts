@@ -221,6 +221,7 @@ export const SETTINGS = {
   jobS3Credentials: { doc: '`write`: the worker keeps `ims-s3-credentials` in the job namespace; `cluster`: the cluster provides it', ...oneOf(['write', 'cluster']), env: { name: 'IMS_JOB_S3_CREDENTIALS', to: 'jobs' }, defaultText: '`write`' },
   jobS3Endpoint: string('S3 endpoint written for the pods', 'IMS_JOB_S3_ENDPOINT', 'jobs', /^https?:\/\/[^\s/]+\/?$/, 'an http(s) URL', '`https://s3.<region>.amazonaws.com`'),
   jobIstio: { doc: 'create the Istio DestinationRule of each job', ...bool, env: { name: 'IMS_JOB_ISTIO', to: 'jobs', format: String }, defaultText: '`true`' },
+  jobAllowUnsigned: { doc: 'a create job whose RPM signing keys cannot be read runs without them instead of failing', ...bool, env: { name: 'IMS_JOB_ALLOW_UNSIGNED', to: 'jobs', format: String }, defaultText: '`false`' },
   jobUtilsImage: string('ims-utils image of job pods', 'IMS_JOB_UTILS_IMAGE', 'jobs', IMAGE, 'an image reference', "the original's"),
   jobKiwiNgBuilderImage: string('kiwi-ng builder image of create jobs', 'IMS_JOB_KIWI_NG_BUILDER_IMAGE', 'jobs', IMAGE, 'an image reference', "the original's"),
   jobSshdImage: string('sshd image of customize jobs and debug shells', 'IMS_JOB_SSHD_IMAGE', 'jobs', IMAGE, 'an image reference', "the original's"),

@@ -17,6 +17,7 @@ import { getInState, mutate, removeInState, walkRecords } from './lifecycle.js';
 import { parseS3Path } from './links.js';
 import { matchesJobFilter, type JobFilter } from './job-filters.js';
 import { releaseNodeJob } from './node-placement.js';
+import { removeHistoryChunks } from './job-history.js';
 import { JOB_KIND as KIND, recordJobError, workerJobOf, type JobContext, type JobState } from './job-state.js';
 
 const REVIEW = 'Review the errors, take any corrective action and then re-run the request with valid information.';
@@ -82,6 +83,7 @@ export async function finishJobDeletion(ctx: JobContext, id: string): Promise<bo
       throw error;
     }
     await removeInState(ctx.store, KIND, id, 'deleted');
+    await removeHistoryChunks(ctx.store, id);
     return true;
   } finally {
     await ctx.store.release(FINISH_SCOPE, id, token);

@@ -7,6 +7,7 @@
  */
 import { getInState, mutate, walkRecords } from './lifecycle.js';
 import { formatTimestamp } from './time.js';
+import { withHistoryBounded } from './job-history.js';
 import { toListQuery } from './record-index.js';
 import type { PlacementContext } from './node-placement.js';
 import type { DomainContext } from './context.js';
@@ -56,15 +57,16 @@ export interface JobState {
   input: Omit<WorkerJob, 'job'>;
   execution?: string;
   /**
-   * The stage the workflow is in; `token` while it waits for its work, `checking` (until when)
-   * while a check holds it, `recheck` when another check asked for one more look
-   * (shared/workflow/stages.ts).
+   * The stage the workflow is in; `token` while it waits for its work. The check lease is an item
+   * of its own (shared/workflow/stages.ts), so a check does not rewrite the job.
    */
-  stage?: { name: Stage; startedMicros: string; token?: string; checking?: string; recheck?: boolean };
+  stage?: { name: Stage; startedMicros: string; token?: string };
   reason?: string;
   /** Since when the worker has not been able to see the job's executor (shared/workflow/heartbeat.ts). */
   lostContact?: { sinceMicros: string };
+  /** The newest events; the older ones are in `historyChunks` chunks of their own (job-history.ts). */
   history: HistoryEntry[];
+  historyChunks?: number;
   /** The job's logs as kept in the artifact store once the job ended (`s3://` paths). */
   logs?: { name: string; path: string }[];
 }
@@ -89,27 +91,34 @@ export async function getJob(ctx: DomainContext, id: string): Promise<JobRecord>
 
 /** Every job, a page at a time. */
 export async function* allJobs(ctx: DomainContext): AsyncGenerator<JobRecord> {
-  for await (const stored of walkRecords<JobState>(ctx.store, KIND, 'live')) yield stored.record.job;
+  for await (const stored of walkRecords<Pick<JobState, 'job'>>(ctx.store, KIND, 'live')) yield stored.record.job;
 }
 
-/** Jobs not yet ended (neither success nor error), oldest first per status: Queries on the status index. */
+/**
+ * Jobs not yet ended (neither success nor error), oldest first per status: Queries on the status
+ * index, which lists the wire records; each job's state is then read whole (one gone meanwhile is
+ * left out).
+ */
 export async function* unfinishedJobs(ctx: DomainContext): AsyncGenerator<JobState> {
   for (const status of JOB_STATUSES) {
     if (status === 'success' || status === 'error') continue;
     let cursor: string | undefined;
     do {
-      const page = await ctx.store.list<JobState>(KIND, 'live', toListQuery(KIND, { facets: { status } }, { cursor }));
-      for (const stored of page.items) yield stored.record;
+      const page = await ctx.store.list<Pick<JobState, 'job'>>(KIND, 'live', toListQuery(KIND, { facets: { status } }, { cursor }));
+      for (const stored of page.items) {
+        const state = await findJobState(ctx, stored.record.job.id);
+        if (state) yield state;
+      }
       cursor = page.cursor;
     } while (cursor);
   }
 }
 
-/** Read-modify-write of a job's state with the store's optimistic locking. */
+/** Read-modify-write of a job's state with the store's optimistic locking; the history kept bounded. */
 export async function updateJobState(ctx: DomainContext, id: string, change: (state: JobState) => JobState | undefined): Promise<JobState | undefined> {
   return mutate<JobState>(ctx.store, KIND, id, 'live', async ({ record }) => {
     const next = change(record);
-    return next ? { record: next, state: 'live' } : undefined;
+    return next ? { record: await withHistoryBounded(ctx, next), state: 'live' } : undefined;
   });
 }
 

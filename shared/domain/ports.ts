@@ -7,7 +7,10 @@ import type { RecordKind, RecordState } from './records.js';
 export interface StoredRecord<T> {
   record: T;
   state: RecordState;
-  /** Increases by one on every write; writes name the version they read (optimistic locking). */
+  /**
+   * Increases by one on every write; writes name the version they read (optimistic locking),
+   * which `get` gives. Lists give it too, except for kinds listed by a part (RecordIndexValues.listed): 0.
+   */
   version: number;
   /** Time-ordered key of the record's creation, stable across soft delete and undelete. */
   order: string;
@@ -31,6 +34,12 @@ export interface RecordIndexValues {
   slots?: (string | undefined)[];
   /** Multi-valued: each entry is findable as key/value. */
   meta?: Record<string, string>;
+  /**
+   * What lists serve of the record, when that is less than the whole (a job: its wire record). The
+   * indexes then hold only this part, so a write that leaves it as it was does not touch them;
+   * `get` still reads the whole record. A list of such a kind reports version 0.
+   */
+  listed?: unknown;
 }
 
 export type RecordIndexer = (kind: RecordKind, record: unknown) => RecordIndexValues;

@@ -24,11 +24,13 @@ export function indexRecord(kind: RecordKind, record: unknown): RecordIndexValue
       return { name: r.name, slots: [`arch=${r.arch}`], meta: r.metadata ?? {} };
     case 'job': {
       const job = r.job ?? r;
-      return { name: job.image_root_archive_name, slots: [`status=${job.status}`, `job_type=${job.job_type}`, `arch=${job.arch}`] };
+      // Lists of jobs serve the wire record: the workflow's part of the state stays out of the indexes.
+      return { name: job.image_root_archive_name, slots: [`status=${job.status}`, `job_type=${job.job_type}`, `arch=${job.arch}`], listed: { job } };
     }
     case 'remote-build-node':
       return { name: r.xname };
     case 'node-load':
+    case 'job-history':
       return {};
     case 'lineage':
       return { slots: [`parent=${r.parent_id}`] };

@@ -49,10 +49,11 @@ export type Deleted<T> = T & { deleted: string };
 
 /**
  * The record kinds the store keeps; each is one entity type of the single table. `node-load` is
- * internal (never served): the jobs placed on a remote build node (domain/node-placement.ts). So is
- * `lineage`: where a job's image came from (domain/image-contents.ts), found by its parent.
+ * internal (never served): the jobs placed on a remote build node (domain/node-placement.ts). So
+ * are `lineage`: where a job's image came from (domain/image-contents.ts), found by its parent;
+ * and `job-history`: the older part of a job's history (domain/job-history.ts).
  */
-export type RecordKind = 'public-key' | 'recipe' | 'image' | 'job' | 'remote-build-node' | 'node-load' | 'lineage';
+export type RecordKind = 'public-key' | 'recipe' | 'image' | 'job' | 'remote-build-node' | 'node-load' | 'lineage' | 'job-history';
 
 export type RecordState = 'live' | 'deleted';
 

@@ -76,6 +76,12 @@ export interface Worker {
    * it are checked with `advance`.
    */
   inspect?(stage: Exclude<Stage, 'register' | 'cleanup'>, job: WorkerJob): Promise<StageProgress>;
+  /**
+   * True when this look at the stage only reads (it starts, creates and changes nothing): it may
+   * then run without the job's check lease, so a check that changes nothing writes nothing (the
+   * kubernetes worker past prepare). Workers without it always check under the lease.
+   */
+  readsOnly?(stage: Exclude<Stage, 'register' | 'cleanup'>, look: 'advance' | 'inspect'): boolean;
   /** Where the artifacts of a finished `package` stage are. */
   collect(job: WorkerJob): Promise<CollectedArtifacts>;
   /** Removes everything the job created; absent objects are not an error. */

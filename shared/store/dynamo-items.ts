@@ -29,8 +29,18 @@ export function isConditionFailure(error: unknown): boolean {
   return error instanceof ConditionalCheckFailedException || (error as { name?: string })?.name === 'ConditionalCheckFailedException';
 }
 
+/** The record of a table item (a get): the whole, kept in `stateJson` when lists serve a part of it. */
 export function toStored<T>(item: Item): StoredRecord<T> {
+  const whole = item.stateJson as string | undefined;
+  return { record: (whole !== undefined ? JSON.parse(whole) : listedRecord(item)) as T, state: item.state, version: item.version, order: item.order };
+}
+
+/** The record as a list serves it, from an index item (which holds no `stateJson`, no `version`). */
+export function toListed<T>(item: Item): StoredRecord<T> {
+  return { record: listedRecord(item) as T, state: item.state, version: Number(item.listVersion ?? 0), order: item.order };
+}
+
+function listedRecord(item: Item): unknown {
   // Items written before records were kept as JSON text carry them as a map in `rec`.
-  const record = item.recJson !== undefined ? JSON.parse(item.recJson) : (item as unknown as { rec: unknown }).rec;
-  return { record: record as T, state: item.state, version: item.version, order: item.order };
+  return item.recJson !== undefined ? JSON.parse(item.recJson) : (item as unknown as { rec: unknown }).rec;
 }

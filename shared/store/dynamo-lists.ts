@@ -7,7 +7,7 @@ import { BatchGetCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/
 import { InvalidCursorError } from '../domain/errors.js';
 import type { ListQuery, RecordPage, StoredRecord } from '../domain/ports.js';
 import type { RecordKind, RecordState } from '../domain/records.js';
-import { recordPk, toStored, type Item, type Table } from './dynamo-items.js';
+import { recordPk, toListed, type Item, type Table } from './dynamo-items.js';
 import { metaPair } from './dynamo-meta-items.js';
 import { decodeCursor, encodeCursor, keyPart } from './keys.js';
 import { BY_META_INDEX, BY_NAME_INDEX, BY_NAME_PREFIX_INDEX, BY_STATE_INDEX, FACET_ATTRIBUTES, FACET_INDEXES } from './table-design.js';
@@ -76,7 +76,7 @@ export class DynamoLists {
       ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
       ...(filters.length ? { FilterExpression: filters.join(' AND ') } : {}),
     };
-    return this.collect<T>(input, index, query.cursor, limit, (items) => items.map((raw) => ({ stored: toStored<T>(raw as Item), raw })));
+    return this.collect<T>(input, index, query.cursor, limit, (items) => items.map((raw) => ({ stored: toListed<T>(raw as Item), raw })));
   }
 
   /** Reads pages until `limit` matches; the cursor then points just after the last one returned. */
@@ -127,7 +127,7 @@ export class DynamoLists {
         if (!(item.metaKv as string[] | undefined)?.includes(metaPair([key, value]))) continue;
         if (query.name !== undefined && item.nameFull !== query.name) continue;
         if (query.namePrefix !== undefined && !String(item.nameFull ?? '').startsWith(query.namePrefix)) continue;
-        out.push({ stored: toStored<T>(item), raw: m });
+        out.push({ stored: toListed<T>(item), raw: m });
       }
       return out;
     });

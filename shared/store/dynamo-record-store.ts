@@ -17,7 +17,7 @@ import { FACET_ATTRIBUTES } from './table-design.js';
 /** DynamoDB's limit on a partition key value: no item can have a longer one. */
 const MAX_PARTITION_KEY_BYTES = 2048;
 /** Attributes a record may or may not carry, depending on its content. */
-const INDEX_ATTRIBUTES = ['nameFull', 'namePk', 'nameSk', 'metaKv', 's0', 's1', 's2', ...FACET_ATTRIBUTES];
+const INDEX_ATTRIBUTES = ['nameFull', 'namePk', 'nameSk', 'metaKv', 's0', 's1', 's2', 'stateJson', 'listVersion', ...FACET_ATTRIBUTES];
 
 export class DynamoRecordStore implements RecordStore {
   private readonly doc: DynamoDBDocumentClient;
@@ -37,10 +37,18 @@ export class DynamoRecordStore implements RecordStore {
     this.metaItems = new DynamoMetaItems(table);
   }
 
-  /** The index attributes a record's content and state decide (listSk, fixed at creation, is not one). */
-  private indexAttributes(kind: RecordKind, id: string, record: unknown, state: RecordState): Record<string, unknown> {
+  /**
+   * The record's text and the index attributes its content and state decide (listSk, fixed at
+   * creation, is not one). A kind listed by a part of its record keeps the part in `recJson` and
+   * the whole in `stateJson`, and no list version: the indexes change only when the part does.
+   * Others keep the record in `recJson`, with `listVersion` = `version` for their lists.
+   */
+  private recordAttributes(kind: RecordKind, id: string, record: unknown, state: RecordState, version: number): Record<string, unknown> {
     const index = this.indexer(kind, record);
-    const attrs: Record<string, unknown> = { listPk: `${kind}#${state}` };
+    const attrs: Record<string, unknown> =
+      index.listed !== undefined
+        ? { recJson: JSON.stringify(index.listed), stateJson: JSON.stringify(record), listPk: `${kind}#${state}` }
+        : { recJson: JSON.stringify(record), listVersion: version, listPk: `${kind}#${state}` };
     if (index.name !== undefined) {
       attrs.nameFull = index.name;
       attrs.namePk = `${kind}#${state}#${keyPart(index.name)}`;
@@ -59,7 +67,7 @@ export class DynamoRecordStore implements RecordStore {
   }
 
   async create<T>(kind: RecordKind, id: string, record: T, order: string): Promise<boolean> {
-    const item: Record<string, unknown> = { pk: recordPk(kind, id), kind, id, state: 'live', version: 1, order, recJson: JSON.stringify(record), listSk: listSortKey(order, id), ...this.indexAttributes(kind, id, record, 'live') };
+    const item: Record<string, unknown> = { pk: recordPk(kind, id), kind, id, state: 'live', version: 1, order, listSk: listSortKey(order, id), ...this.recordAttributes(kind, id, record, 'live', 1) };
     try {
       await this.doc.send(new PutCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
     } catch (error) {
@@ -79,7 +87,7 @@ export class DynamoRecordStore implements RecordStore {
 
   /** One conditional write: index attributes are set from the new record, stale ones removed. */
   async update<T>(kind: RecordKind, id: string, expectedVersion: number, record: T, state: RecordState): Promise<boolean> {
-    const attrs: Record<string, unknown> = { recJson: JSON.stringify(record), state, version: expectedVersion + 1, ...this.indexAttributes(kind, id, record, state) };
+    const attrs: Record<string, unknown> = { state, version: expectedVersion + 1, ...this.recordAttributes(kind, id, record, state, expectedVersion + 1) };
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = { ':expected': expectedVersion };
     const set = Object.entries(attrs).map(([name, value], i) => {

@@ -27,6 +27,8 @@ interface Entry {
   order: string;
   /** The record as toJsonText writes it. */
   json: string;
+  /** What lists serve, when it is a part of the record (RecordIndexValues.listed). */
+  listed?: string;
   name?: string;
   slots?: (string | undefined)[];
   meta?: Record<string, string>;
@@ -35,18 +37,20 @@ interface Entry {
 /** The creation-order key of an entry (made when compared, not kept: one string less per record). */
 const sortKey = (entry: Entry) => listSortKey(entry.order, entry.id);
 
-/** What a list returns: the record is parsed only when someone reads it. */
+/** What a get or a list returns: the record is parsed only when someone reads it. */
 class StoredEntry<T> implements StoredRecord<T> {
   private parsed?: T;
   readonly state: RecordState;
   readonly version: number;
   readonly order: string;
   readonly json: string;
-  constructor(entry: Entry) {
+  /** `listed`: as a list serves it (the listed part, version 0, as DynamoDB's indexes hold it). */
+  constructor(entry: Entry, listed = false) {
+    const part = listed ? entry.listed : undefined;
     this.state = entry.state;
-    this.version = entry.version;
+    this.version = part === undefined ? entry.version : 0;
     this.order = entry.order;
-    this.json = entry.json;
+    this.json = part ?? entry.json;
   }
   get record(): T {
     return (this.parsed ??= JSON.parse(this.json) as T);
@@ -184,7 +188,7 @@ export class MemoryRecordStore implements RecordStore {
       const entry = entries[i];
       if (matches && !matches(entry)) continue;
       if (items.length === limit) return { items, cursor: encodeCursor(index, { [keyName]: keyAt(last) }) };
-      items.push(new StoredEntry<T>(entry));
+      items.push(new StoredEntry<T>(entry, true));
       last = i;
     }
     return { items };
@@ -309,6 +313,7 @@ function withIndex(indexer: RecordIndexer, entry: Entry, record: unknown): Entry
   // Facet values repeat from record to record (arch=x86_64): one string for each value.
   if (index.slots?.some((s) => s !== undefined)) entry.slots = index.slots.map((slot) => (slot === undefined ? undefined : intern(slot)));
   if (index.meta && Object.keys(index.meta).length > 0) entry.meta = index.meta;
+  if (index.listed !== undefined) entry.listed = toJsonText(index.listed);
   return entry;
 }
 

@@ -9,6 +9,10 @@
  *
  * Metadata items (images): pk "meta#<kind>#<id>#<key>", metaPk "<kind>#<state>#<key>=<value>"
  * (+ listSk, ref) in GSI by-meta. Claim items: pk "claim#<scope>#<value>", owner.
+ *
+ * Each index holds only what its queries read: a record index the listed record (`recJson`; a job
+ * keeps its whole state in `stateJson`, which no index holds), its state, order and list version,
+ * and the attributes list filters test; by-meta the record's id.
  */
 export const BY_STATE_INDEX = 'by-state';
 export const BY_NAME_INDEX = 'by-name';
@@ -17,13 +21,16 @@ export const BY_META_INDEX = 'by-meta';
 export const FACET_INDEXES = ['by-facet-0', 'by-facet-1', 'by-facet-2'] as const;
 export const FACET_ATTRIBUTES = ['s0Pk', 's1Pk', 's2Pk'] as const;
 
-const gsi = (name: string, hash: string, range: string) => ({
+/** What lists read of a record item (dynamo-lists.ts), besides the keys. */
+export const LISTED_ATTRIBUTES = ['recJson', 'rec', 'state', 'order', 'listVersion', 'nameFull', 's0', 's1', 's2', 'metaKv'] as const;
+
+const gsi = (name: string, hash: string, range: string, projected: readonly string[] = LISTED_ATTRIBUTES) => ({
   IndexName: name,
   KeySchema: [
     { AttributeName: hash, KeyType: 'HASH' },
     { AttributeName: range, KeyType: 'RANGE' },
   ],
-  Projection: { ProjectionType: 'ALL' },
+  Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: projected },
 });
 
 export const tableKeySchema = {
@@ -41,7 +48,7 @@ export const tableKeySchema = {
     gsi(BY_STATE_INDEX, 'listPk', 'listSk'),
     gsi(BY_NAME_INDEX, 'namePk', 'listSk'),
     gsi(BY_NAME_PREFIX_INDEX, 'listPk', 'nameSk'),
-    gsi(BY_META_INDEX, 'metaPk', 'listSk'),
+    gsi(BY_META_INDEX, 'metaPk', 'listSk', ['ref']),
     ...FACET_INDEXES.map((name, i) => gsi(name, FACET_ATTRIBUTES[i], 'listSk')),
   ],
 } as const;

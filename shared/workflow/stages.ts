@@ -11,6 +11,7 @@ import { NotFoundError } from '../domain/errors.js';
 import { createImageWithId } from '../domain/images.js';
 import { recordLineage } from '../domain/image-contents.js';
 import {
+  findJobState,
   recordJobError,
   updateJobState,
   withHistory,
@@ -64,9 +65,8 @@ async function enterStage(ctx: WorkflowContext, jobId: string, stage: Stage, tok
     seen = s;
     if (s.stage?.name === stage) {
       if (s.stage.token === token) return undefined;
-      // Entered again (a retry) with a new token: a check of the old one no longer holds the stage.
-      const { checking: _held, recheck: _asked, ...same } = s.stage;
-      return { ...s, stage: { ...same, token } };
+      // Entered again (a retry) with a new token: a check of the old one can no longer finish the stage.
+      return { ...s, stage: { ...s.stage, token } };
     }
     const entered = { ...s, stage: { name: stage, startedMicros: ctx.clock.nowMicros().toString(), ...(token ? { token } : {}) } };
     return withHistory(ctx, entered, { event: 'stage-started', stage });
@@ -105,45 +105,103 @@ async function judgeStage(ctx: WorkflowContext, state: JobState, stage: WaitingS
 /** What a check did: resumed the execution, kept it waiting (heartbeat), or found nothing waiting. */
 export type CheckResult = 'resumed' | 'waiting' | 'not-waiting' | 'spent';
 
-/** How long one check may hold a job's stage; past it (the checker died) another may check. */
-const CHECK_LEASE_MICROS = 300_000_000n;
+/**
+ * The check lease is a claim item of its own (small, in no index), so a check that changes
+ * nothing does not rewrite the job item; a second claim asks the holder for one more look. Both
+ * are the waiting task's (keyed by its token): a check that resumes the execution may run the
+ * next stage's entry while it still holds the lease of the stage it finished.
+ */
+const LEASE = 'job-check';
+const RECHECK = 'job-recheck';
+const leaseOf = (state: WaitingState): string => `${state.job.id}#${state.stage.token}`;
+/** How long one check may hold a job's lease; past it (the checker died) another takes it over. */
+const CHECK_LEASE_MS = 300_000;
+
+type WaitingState = JobState & { stage: { name: WaitingStage; startedMicros: string; token: string } };
+
+/** The job's state when it waits in a stage for its work; undefined otherwise (or when it is gone). */
+async function waitingState(ctx: WorkflowContext, jobId: string): Promise<WaitingState | undefined> {
+  const state = await findJobState(ctx, jobId);
+  return state?.stage?.token && isWaitingStage(state.stage.name) ? (state as WaitingState) : undefined;
+}
 
 /**
- * Checks the stage the job waits in, and resumes or heartbeats its execution. One check at a
- * time per job does the work (a lease in the job state), so a worker is never asked to start the
- * same thing twice at once; a check that finds the lease held asks the holder to check once more
- * when it is done, so no report is lost. The checker that clears the parked token resumes, so a
- * stage is finished once. `inspect` is the reconciler's closer look (Worker.inspect); an error of
- * the worker fails the task, so the state machine's Retry and Catch see it as they see a failed
- * invocation.
+ * Checks the stage the job waits in, and resumes or heartbeats its execution. A worker whose look
+ * at the stage only reads (Worker.readsOnly) is asked without more: a check that changes nothing
+ * then writes nothing. Otherwise one check at a time per job does the work (the lease), so a
+ * worker is never asked to start the same thing twice at once; a check that finds the lease held
+ * asks the holder to check once more when it is done, so no report is lost. The checker that
+ * clears the parked token resumes, so a stage is finished once. `inspect` is the reconciler's
+ * closer look (Worker.inspect); an error of the worker fails the task, so the state machine's
+ * Retry and Catch see it as they see a failed invocation.
  */
 export async function checkWaitingStage(ctx: WorkflowContext, jobId: string, look: 'advance' | 'inspect'): Promise<CheckResult> {
+  const seen = await waitingState(ctx, jobId);
+  if (!seen) return 'not-waiting';
+  const worker = await ctx.workerFor(seen.worker);
+  if (worker.readsOnly?.(seen.stage.name, look)) return checkAndKeep(ctx, seen, look);
+  const lease = leaseOf(seen);
   for (let round = 0; round < 3; round++) {
-    const lease = await takeLease(ctx, jobId);
-    if (lease === 'not-waiting') return 'not-waiting';
-    if (lease === 'busy') return 'waiting';
-    let checked: { result: CheckResult; change?: StateChange };
-    try {
-      checked = await checkOnce(ctx, lease, look);
-    } catch (error) {
-      await dropLease(ctx, jobId, lease.stage!.token!).catch(() => undefined);
-      throw error;
+    const owner = ctx.ids.newId();
+    if ((await takeLease(ctx, lease, owner)) === 'busy') {
+      // The holder is at work (its lease is fresh): the execution is not forgotten. The heartbeat
+      // timeout is for a reconciler that stopped, not for a look that takes its time.
+      return (await ctx.workflow.heartbeat(seen.stage.token)) ? 'waiting' : 'spent';
     }
-    // Any other result took the token, and the lease with it.
-    if (checked.result !== 'waiting') return checked.result;
-    if (!(await dropLease(ctx, jobId, lease.stage!.token!, checked.change))) return 'waiting';
+    let result: CheckResult;
+    try {
+      // A request for one more look made before this one is answered by it.
+      if (await ctx.store.claimHolder(RECHECK, lease)) await ctx.store.release(RECHECK, lease, RECHECK);
+      const state = await waitingState(ctx, jobId);
+      if (!state || leaseOf(state) !== lease) return 'not-waiting';
+      result = await checkAndKeep(ctx, state, look);
+    } finally {
+      await ctx.store.release(LEASE, lease, owner).catch((error: unknown) => {
+        logger.warn('the check lease was not given back; it lapses by itself', { jobId, error: (error as Error).message });
+      });
+    }
+    const asked = await ctx.store.claimHolder(RECHECK, lease);
+    // Any other result took the token: a request for one more look has nothing left to look at.
+    if (result !== 'waiting') {
+      if (asked) await ctx.store.release(RECHECK, lease, RECHECK);
+      return result;
+    }
+    if (!asked) return 'waiting';
   }
   return 'waiting';
 }
 
+/** Takes the job's check lease, or says another check holds it (having asked it for one more look). */
+async function takeLease(ctx: WorkflowContext, lease: string, owner: string): Promise<'held' | 'busy'> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const holder = await ctx.store.claim(LEASE, lease, owner);
+    if (!holder) return 'held';
+    if (holder.ageMs < CHECK_LEASE_MS) {
+      await ctx.store.claim(RECHECK, lease, RECHECK);
+      // The holder may have let go before it could see the request: then this check is the one more look.
+      return (await ctx.store.claim(LEASE, lease, owner)) ? 'busy' : 'held';
+    }
+    // Its checker died: the lease is taken over.
+    await ctx.store.release(LEASE, lease, holder.owner);
+  }
+  return 'busy';
+}
+
+/** One look, and a running stage's change of the job state written with the token still parked. */
+async function checkAndKeep(ctx: WorkflowContext, state: WaitingState, look: 'advance' | 'inspect'): Promise<CheckResult> {
+  const checked = await checkOnce(ctx, state, look);
+  if (checked.result === 'waiting' && checked.change) await keepWaiting(ctx, state.job.id, state.stage.token, checked.change);
+  return checked.result;
+}
+
 /**
  * One look at the stage: the verdict's change of the job state is written with the token (done,
- * failed) or, while the work goes on, with the lease given back (the caller's dropLease), so a
- * check writes the job once after taking its lease.
+ * failed) or, while the work goes on, by the caller (keepWaiting), so a check writes the job at
+ * most once, and not at all when nothing changed.
  */
-async function checkOnce(ctx: WorkflowContext, state: JobState, look: 'advance' | 'inspect'): Promise<{ result: CheckResult; change?: StateChange }> {
+async function checkOnce(ctx: WorkflowContext, state: WaitingState, look: 'advance' | 'inspect'): Promise<{ result: CheckResult; change?: StateChange }> {
   const jobId = state.job.id;
-  const stage = state.stage as { name: WaitingStage; token: string };
+  const stage = state.stage;
   const token = stage.token;
   let judged: { verdict: Verdict; change?: StateChange };
   try {
@@ -167,40 +225,9 @@ async function checkOnce(ctx: WorkflowContext, state: JobState, look: 'advance' 
   return { result: (await ctx.workflow.resume(token, output)) ? 'resumed' : 'spent' };
 }
 
-/** Takes the job's check lease: the state as it now is, or why not (nothing waits; another check holds it). */
-async function takeLease(ctx: WorkflowContext, jobId: string): Promise<JobState | 'busy' | 'not-waiting'> {
-  const now = ctx.clock.nowMicros();
-  let outcome: 'held' | 'busy' | 'not-waiting' = 'not-waiting';
-  const state = await updateIfPresent(ctx, jobId, (s) => {
-    outcome = 'not-waiting';
-    const stage = s.stage;
-    if (!stage?.token || !isWaitingStage(stage.name)) return undefined;
-    if (stage.checking && BigInt(stage.checking) > now) {
-      outcome = 'busy';
-      return stage.recheck ? undefined : { ...s, stage: { ...stage, recheck: true } };
-    }
-    outcome = 'held';
-    const { recheck: _asked, ...rest } = stage;
-    return { ...s, stage: { ...rest, checking: (now + CHECK_LEASE_MICROS).toString() } };
-  });
-  // Set inside the change above, which TypeScript does not follow.
-  const taken = outcome as 'held' | 'busy' | 'not-waiting';
-  if (taken !== 'held') return taken;
-  return state ?? 'not-waiting';
-}
-
-/** Gives the lease back, with the check's change; true when another check asked for one more look meanwhile. */
-async function dropLease(ctx: WorkflowContext, jobId: string, token: string, change?: StateChange): Promise<boolean> {
-  let again = false;
-  await updateIfPresent(ctx, jobId, (s) => {
-    again = false;
-    if (s.stage?.token !== token) return undefined;
-    const changed = change?.(s) ?? s;
-    const { checking: _held, recheck, ...stage } = changed.stage!;
-    again = recheck === true;
-    return { ...changed, stage };
-  });
-  return again;
+/** Writes a running stage's change while its token is still the one parked; nothing when it changes nothing. */
+async function keepWaiting(ctx: WorkflowContext, jobId: string, token: string, change: StateChange): Promise<void> {
+  await updateIfPresent(ctx, jobId, (s) => (s.stage?.token === token ? change(s) : undefined));
 }
 
 /**
@@ -223,7 +250,7 @@ async function takeToken(ctx: WorkflowContext, jobId: string, token: string, cha
     if (s.stage?.token !== token) return undefined;
     took = true;
     const changed = change?.(s) ?? s;
-    const { token: _spent, checking: _held, recheck: _asked, ...stage } = changed.stage!;
+    const { token: _spent, ...stage } = changed.stage!;
     return { ...changed, stage };
   });
   return took;

@@ -10,9 +10,18 @@
  *
  * Every POSTed object goes through an optional validator first; an invalid one is refused with
  * 422 Invalid (as a real API server would) and kept in `rejected` for the test to assert on.
+ *
+ * Every request is authorized first against the Role the repository ships for the worker
+ * (deploy/kubernetes/ims-job-worker-rbac.yaml, or the rules a test passes): a call no rule of the
+ * request's namespace allows answers 403 Forbidden, as the API server's RBAC does, and is kept in
+ * `forbidden`; `assertWithinRole()` (each test file's afterEach) fails the test then. Objects a
+ * test seeds with `put` are not requests and need no permission.
  */
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ConfigMap, PersistentVolumeClaim, Secret, Service } from 'kubernetes-models/v1';
 import { Job } from 'kubernetes-models/batch/v1';
@@ -46,6 +55,69 @@ export type Validator = (resource: string, body: KubeObject) => void;
 /** Told of each object the fake stored from a POST: its collection path, resource and the object. */
 export type CreateListener = (created: { collection: string; resource: string; object: KubeObject }) => void;
 
+/** One rule of a Role, as RBAC reads it. */
+export interface RbacRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+  resourceNames?: string[];
+}
+
+/** Who the worker is, and the rules bound to it per namespace. */
+export interface Rbac {
+  user: string;
+  rules: Record<string, RbacRule[]>;
+}
+
+/** The Role and RoleBinding the repository ships for the worker. */
+export const SHIPPED_RBAC_MANIFEST = fileURLToPath(new URL('../../deploy/kubernetes/ims-job-worker-rbac.yaml', import.meta.url));
+
+type ManifestDoc = KubeObject & { rules?: RbacRule[]; roleRef?: { kind?: string; name?: string }; subjects?: Array<{ kind?: string; name?: string; namespace?: string }> };
+
+/**
+ * The rules a manifest grants its one ServiceAccount: every Role bound to it by a RoleBinding of
+ * the Role's namespace. A ClusterRole binding is refused (the worker needs none).
+ */
+export function rbacFromManifest(text: string): Rbac {
+  const docs = parseAllDocuments(text).map((d) => d.toJS() as ManifestDoc).filter((d) => d && typeof d === 'object');
+  const accounts = docs.filter((d) => d.kind === 'ServiceAccount');
+  if (accounts.length !== 1) throw new Error(`the RBAC manifest must define one ServiceAccount, not ${accounts.length}`);
+  const account = { name: accounts[0]!.metadata?.name, namespace: accounts[0]!.metadata?.namespace };
+  const rules: Record<string, RbacRule[]> = {};
+  for (const binding of docs.filter((d) => d.kind === 'RoleBinding' || d.kind === 'ClusterRoleBinding')) {
+    const bound = (binding.subjects ?? []).some((s) => s.kind === 'ServiceAccount' && s.name === account.name && s.namespace === account.namespace);
+    if (!bound) continue;
+    if (binding.kind !== 'RoleBinding' || binding.roleRef?.kind !== 'Role') throw new Error(`binding ${binding.metadata?.name}: only Roles bound in their namespace are expected`);
+    const namespace = binding.metadata?.namespace;
+    const role = docs.find((d) => d.kind === 'Role' && d.metadata?.name === binding.roleRef?.name && d.metadata?.namespace === namespace);
+    if (!namespace || !role) throw new Error(`binding ${binding.metadata?.name}: no Role ${binding.roleRef?.name} in namespace ${namespace}`);
+    (rules[namespace] ??= []).push(...(role.rules ?? []));
+  }
+  return { user: `system:serviceaccount:${account.namespace}:${account.name}`, rules };
+}
+
+export const shippedRbac = (): Rbac => rbacFromManifest(readFileSync(SHIPPED_RBAC_MANIFEST, 'utf8'));
+
+/** The verb RBAC checks for a request (watch and patch are never sent by the worker, but named right). */
+function verbOf(method: string, named: boolean, query: URLSearchParams): string {
+  switch (method) {
+    case 'GET':
+      return named ? 'get' : query.get('watch') === 'true' ? 'watch' : 'list';
+    case 'POST':
+      return 'create';
+    case 'PUT':
+      return 'update';
+    case 'PATCH':
+      return 'patch';
+    case 'DELETE':
+      return named ? 'delete' : 'deletecollection';
+    default:
+      return method.toLowerCase();
+  }
+}
+
+const allows = (list: string[], value: string): boolean => list.includes('*') || list.includes(value);
+
 interface ParsedPath {
   collection: string;
   namespace: string;
@@ -63,6 +135,9 @@ function parsePath(path: string): ParsedPath | undefined {
   return { collection: `${prefix}/namespaces/${namespace}/${resource}`, namespace: namespace!, resource: resource!, name, subresource };
 }
 
+/** The API group of a path: "" for the core group (/api/v1). */
+const apiGroupOf = (path: string): string => /^\/apis\/([^/]+)\//.exec(path)?.[1] ?? '';
+
 /** Collection paths of the kinds IMS uses. */
 export const collections = {
   configmaps: (ns: string) => `/api/v1/namespaces/${ns}/configmaps`,
@@ -72,6 +147,15 @@ export const collections = {
   pods: (ns: string) => `/api/v1/namespaces/${ns}/pods`,
   jobs: (ns: string) => `/apis/batch/v1/namespaces/${ns}/jobs`,
   destinationRules: (ns: string) => `/apis/networking.istio.io/v1beta1/namespaces/${ns}/destinationrules`,
+};
+
+/** The RPM signing keys create jobs copy (IMS_JOB_SIGNING_KEYS_SECRET's default, services/hpe-signing-key). */
+export const SIGNING_KEYS: KubeObject = {
+  apiVersion: 'v1',
+  kind: 'Secret',
+  metadata: { name: 'hpe-signing-key', namespace: 'services' },
+  type: 'Opaque',
+  data: { 'hpe.asc': Buffer.from('key').toString('base64') },
 };
 
 function status(code: number, reason: string, message: string): KubeObject {
@@ -90,6 +174,8 @@ function matchesSelector(obj: KubeObject, selector: string | undefined): boolean
 export class FakeKubeApi {
   readonly requests: RecordedRequest[] = [];
   readonly rejected: Array<{ path: string; error: string }> = [];
+  /** The calls RBAC refused, as `<verb> <resource>[/<name>] in <namespace>`. */
+  readonly forbidden: string[] = [];
   private readonly store = new Map<string, Map<string, KubeObject>>();
   private failures: InjectedFailure[] = [];
   private readonly listeners: CreateListener[] = [];
@@ -99,17 +185,20 @@ export class FakeKubeApi {
   private constructor(
     private readonly server: http.Server,
     readonly url: string,
-    private readonly validate?: Validator,
+    private readonly validate: Validator | undefined,
+    private readonly rbac: Rbac,
   ) {}
 
-  static async start(options: { validate?: Validator } = {}): Promise<FakeKubeApi> {
+  /** `rbac` defaults to the shipped manifest's rules. */
+  static async start(options: { validate?: Validator; rbac?: Rbac } = {}): Promise<FakeKubeApi> {
+    const rbac = options.rbac ?? shippedRbac();
     let fake: FakeKubeApi | undefined;
     const server = http.createServer((req, res) => {
       void fake!.handle(req, res);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
-    fake = new FakeKubeApi(server, `http://127.0.0.1:${port}`, options.validate);
+    fake = new FakeKubeApi(server, `http://127.0.0.1:${port}`, options.validate, rbac);
     return fake;
   }
 
@@ -133,6 +222,7 @@ export class FakeKubeApi {
   reset(): void {
     this.requests.length = 0;
     this.rejected.length = 0;
+    this.forbidden.length = 0;
     this.store.clear();
     this.failures = [];
   }
@@ -147,6 +237,33 @@ export class FakeKubeApi {
     return this.requests.map((r) => `${r.method} ${r.path}`);
   }
 
+  /** Fails (throws) when any call went beyond the Role, naming each. */
+  assertWithinRole(): void {
+    if (this.forbidden.length > 0) throw new Error(`calls outside the worker's Role (deploy/kubernetes): ${this.forbidden.join('; ')}`);
+  }
+
+  /** The 403 RBAC answers, or undefined when a rule of the namespace allows the call. */
+  private authorize(method: string, url: URL): KubeObject | undefined {
+    const parsed = parsePath(url.pathname);
+    const verb = verbOf(method, parsed?.name !== undefined, url.searchParams);
+    const group = apiGroupOf(url.pathname);
+    const resource = parsed ? (parsed.subresource ? `${parsed.resource}/${parsed.subresource}` : parsed.resource) : url.pathname;
+    const allowed =
+      parsed !== undefined &&
+      (this.rbac.rules[parsed.namespace] ?? []).some(
+        (rule) =>
+          allows(rule.verbs, verb) &&
+          allows(rule.apiGroups, group) &&
+          allows(rule.resources, resource) &&
+          (!rule.resourceNames?.length || (parsed.name !== undefined && rule.resourceNames.includes(parsed.name))),
+      );
+    if (allowed) return undefined;
+    const what = parsed?.name ? `${resource} "${parsed.name}"` : resource;
+    const where = parsed ? ` in the namespace "${parsed.namespace}"` : ' at the cluster scope';
+    this.forbidden.push(`${verb} ${resource}${parsed?.name ? `/${parsed.name}` : ''} in ${parsed?.namespace ?? '(cluster)'}`);
+    return status(403, 'Forbidden', `${what} is forbidden: User "${this.rbac.user}" cannot ${verb} resource "${resource}" in API group "${group}"${where}`);
+  }
+
   failNext(failure: InjectedFailure): void {
     this.failures.push({ times: 1, ...failure });
   }
@@ -155,6 +272,11 @@ export class FakeKubeApi {
     const name = obj.metadata?.name;
     if (!name) throw new Error('fake kube api: object without metadata.name');
     this.collection(collection).set(name, structuredClone(obj));
+  }
+
+  /** Seeds the signing keys a create job's prepare copies, as the cluster keeps them. */
+  putSigningKeys(): void {
+    this.put(collections.secrets('services'), SIGNING_KEYS);
   }
 
   get(collection: string, name: string): KubeObject | undefined {
@@ -211,6 +333,8 @@ export class FakeKubeApi {
       res.writeHead(code, { 'content-type': 'application/json' });
       res.end(JSON.stringify(payload));
     };
+    const refused = this.authorize(method, url);
+    if (refused) return send(403, refused);
     const failure = this.takeFailure(method, url.pathname);
     if (failure) {
       send(failure.status, status(failure.status, failure.reason, failure.message ?? `injected ${failure.reason}`));

@@ -13,6 +13,7 @@ import { readSettings } from '#shared/config.js';
 import { formatTimestamp } from '#shared/domain/time.js';
 import { updateJobState, withHistory, type JobState } from '#shared/domain/job-state.js';
 import type { CollectedArtifacts, StageProgress, Worker, WorkerJob } from '#shared/domain/worker-port.js';
+import { allHistory, HISTORY_INLINE_MAX } from '#shared/domain/job-history.js';
 import { startTestService, type TestResponse, type TestService } from '../helpers/service.js';
 import { startS3Proxy } from '../helpers/s3-proxy.js';
 import { S3ArtifactStore } from '#shared/artifacts/s3-artifact-store.js';
@@ -792,10 +793,11 @@ describe('PATCH /jobs/{id} (§9.7, the calls of ims-python-helper)', () => {
       }),
     ]);
     expect(statuses.filter((s) => s !== 200)).toEqual([]);
-    const history = (await svc.app.store.get<JobState>('job', job.id))!.record.history;
-    const details = new Set(history.map((e) => e.detail));
-    for (const patch of patches.flat()) expect(details).toContain(`resultant_image_id set to ${patch.resultant_image_id}`);
-    for (const note of notes) expect(details).toContain(note);
+    // The whole history: the job item keeps the newest events, chunks the older ones. Each change once.
+    const history = await allHistory(svc.app, (await svc.app.store.get<JobState>('job', job.id))!.record);
+    const count = (detail: string) => history.filter((e) => e.detail === detail).length;
+    for (const patch of patches.flat()) expect(count(`resultant_image_id set to ${patch.resultant_image_id}`)).toBe(1);
+    for (const note of notes) expect(count(note)).toBe(1);
   });
 
   test('the sequence of image_upload_artifacts: packaging_artifacts, resultant_image_id, success', async () => {
@@ -1062,6 +1064,29 @@ describe('GET /v3/jobs/{id}/history', () => {
     expect(history.events[0]).toMatchObject({ event: 'created', status: 'creating', time: job.created });
     expect(history.events).toContainEqual(expect.objectContaining({ event: 'stage-started', stage: 'prepare' }));
     for (const e of history.events) expect(e.time).toMatch(TIMESTAMP_RE);
+  });
+
+  test('hundreds of events: the job item keeps the newest few, the history serves every one in order, delete removes them all', async () => {
+    const job = await createJob();
+    await waitFor(async () => (await svc.request('GET', `/v3/jobs/${job.id}/history`)).body, (h) => h.stage === 'prepare');
+    const sent: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      const status = i % 2 === 0 ? 'fetching_recipe' : 'building_image';
+      expect((await svc.request('PATCH', `/jobs/${job.id}`, { status })).status).toBe(200);
+      sent.push(status);
+    }
+    const stored = (await svc.app.store.get<JobState>('job', job.id))!;
+    expect(stored.record.history.length).toBeLessThanOrEqual(HISTORY_INLINE_MAX);
+    expect(stored.record.historyChunks).toBeGreaterThanOrEqual(2);
+    expect(JSON.stringify(stored.record).length).toBeLessThan(12_000);
+    const history = (await svc.request('GET', `/v3/jobs/${job.id}/history`)).body;
+    const patched = history.events.filter((e: { event: string; detail?: string }) => e.event === 'status' && e.detail === 'set through the API');
+    expect(patched.map((e: { status: string }) => e.status)).toEqual(sent);
+    expect(history.events[0]).toMatchObject({ event: 'created', status: 'creating', time: job.created });
+    const times = history.events.map((e: { time: string }) => e.time);
+    expect([...times].sort()).toEqual(times);
+    expectNoContent(await svc.request('DELETE', `/v3/jobs/${job.id}`));
+    expect(await svc.app.store.get('job-history', `${job.id}.0`)).toBeUndefined();
   });
 
   test('404 for an unknown job, a deleted one, and outside /v3', async () => {

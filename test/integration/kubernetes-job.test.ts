@@ -13,7 +13,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { collections, FakeKubeApi, validateWithKubernetesModels } from '../helpers/fake-kube-api.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { until } from '../helpers/until.js';
@@ -59,6 +59,7 @@ const names = (collection: string) => fake.names(collection).sort();
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ims-k8s-job-'));
   fake = await FakeKubeApi.start({ validate: validateWithKubernetesModels });
+  fake.putSigningKeys();
   process.env.KUBECONFIG = kubeconfigFile(fake.url);
   process.env.IMS_JOB_WORKER = 'kubernetes';
   svc = await startTestService();
@@ -66,6 +67,9 @@ beforeAll(async () => {
   recipeId = (await svc.request('POST', '/v3/recipes', { name: 'k8s', recipe_type: 'kiwi-ng', linux_distribution: 'sles15', link: { path: 's3://ims/recipes/k8s/recipe.tgz', type: 's3' } })).body.id;
   keyId = (await svc.request('POST', '/v3/public-keys', { name: 'k', public_key: 'ssh-ed25519 AAAA' })).body.id;
 });
+
+// Every call the worker made is one the shipped Role (deploy/kubernetes) allows.
+afterEach(() => fake.assertWithinRole());
 
 afterAll(async () => {
   await svc.stop();
@@ -128,6 +132,7 @@ describe('a create job on the kubernetes worker', () => {
 
   test('a pod killed for memory ends the job in error with the reason, and cleanup runs', async () => {
     fake.reset();
+    fake.putSigningKeys();
     const job = (await svc.request('POST', '/v3/jobs', { job_type: 'create', artifact_id: recipeId, public_key_id: keyId, image_root_archive_name: 'oom' })).body;
     await until(() => names(collections.jobs(NS)), (n) => n.length > 0);
     await svc.request('PATCH', `/jobs/${job.id}`, { status: 'building_image' });

@@ -2,10 +2,11 @@
  * The kubernetes worker against a recording fake Kubernetes API server (test/helpers/fake-kube-api.ts)
  * reached through the real @kubernetes/client-node and a real KubeConfig. Every object the worker
  * sends is validated against the Kubernetes schemas (kubernetes-models; the Istio DestinationRule
- * by hand) and refused with 422 when invalid, as a real API server would.
+ * by hand) and refused with 422 when invalid, as a real API server would, and every call is
+ * authorized against the Role the repository ships (deploy/kubernetes): one outside it fails the test.
  *
  * What this does NOT cover: scheduling (node fit, anti-affinity, PVC binding, storage classes),
- * RBAC and service accounts, admission control (pod security, Kata runtime classes), real pods and
+ * RBAC beyond namespaced Roles, service account tokens, admission control (pod security, Kata runtime classes), real pods and
  * the Job controller (the tests set Job/Pod status by hand), the container images themselves and
  * their scripts (ims-utils, kiwi-ng builder, sshd), external-dns/MetalLB and Istio behaviour.
  * Those need a real cluster.
@@ -32,6 +33,9 @@ import { substitute, TemplateError } from '../../shared/workers/kubernetes/templ
 import {
   collections,
   FakeKubeApi,
+  rbacFromManifest,
+  SHIPPED_RBAC_MANIFEST,
+  SIGNING_KEYS,
   validateWithKubernetesModels,
   type KubeObject,
 } from '../helpers/fake-kube-api.js';
@@ -48,9 +52,18 @@ beforeAll(async () => {
 afterAll(async () => {
   await fake.stop();
 });
-beforeEach(() => fake.reset());
-// A real API server would have refused these: the worker must never send an invalid object.
-afterEach(() => expect(fake.rejected).toEqual([]));
+/** An empty cluster but for the signing keys. */
+function freshCluster(): void {
+  fake.reset();
+  fake.putSigningKeys();
+}
+beforeEach(freshCluster);
+// A real API server would have refused these: the worker must never send an invalid object, nor
+// make a call its shipped Role does not allow.
+afterEach(() => {
+  expect(fake.rejected).toEqual([]);
+  fake.assertWithinRole();
+});
 
 function settings(overrides: Partial<KubernetesWorkerSettings> = {}): KubernetesWorkerSettings {
   return { ...kubernetesSettingsFromEnv({}), kube: { kind: 'given', config: fake.kubeConfig() }, retryDelayMs: 0, ...overrides };
@@ -146,6 +159,9 @@ const envOf = (c: Container): Record<string, string | undefined> => Object.fromE
 const postedPaths = (): string[] => fake.creates().map((r) => r.path);
 
 const CREATE_ORDER = ['configmaps', 'services', 'jobs', 'pvcs', 'destinationRules'] as const;
+/** A create job's objects also end with its copy of the signing keys. */
+const CREATE_PATHS = (): string[] => [...CREATE_ORDER.map(collectionOf), collectionOf('secrets')];
+const keysName = (job: WorkerJob): string => `cray-ims-${job.job.id}-signing-keys`;
 
 describe('settings', () => {
   test('defaults follow the original', () => {
@@ -189,18 +205,19 @@ describe('settings', () => {
 });
 
 describe('prepare: the objects of a create job', () => {
-  test('ConfigMap, Service, Job, PVC, DestinationRule, in that order, all valid', async () => {
+  test("ConfigMap, Service, Job, PVC, DestinationRule, the signing keys' Secret, in that order, all valid", async () => {
     const job = workerJob();
     const id = job.job.id;
     const progress = await worker().advance('prepare', job);
     expect(progress.state).toBe('done');
-    expect(postedPaths()).toEqual(CREATE_ORDER.map(collectionOf));
+    expect(postedPaths()).toEqual(CREATE_PATHS());
     expect(fake.creates().map((r) => r.body?.metadata?.name)).toEqual([
       `cray-ims-${id}-configmap`,
       `cray-ims-${id}-service`,
       `cray-ims-${id}-create`,
       `cray-ims-${id}-job-claim`,
       `cray-ims-${id}-service`,
+      `cray-ims-${id}-signing-keys`,
     ]);
     for (const request of fake.creates()) {
       expect(request.body?.metadata?.namespace).toBe(NS);
@@ -293,7 +310,7 @@ describe('prepare: the objects of a create job', () => {
     const s = settings();
     await new KubernetesWorker(s).advance('prepare', job);
     const rendered = await renderJobManifests(job, s);
-    expect(fake.creates().map((r) => r.body)).toEqual(rendered.map((m) => m.body));
+    expect(fake.creates().filter((r) => r.path !== collectionOf('secrets')).map((r) => r.body)).toEqual(rendered.map((m) => m.body));
   });
 
   test('DKMS: Kata runtime, the mount service account, privileged sshd with SYS_ADMIN', async () => {
@@ -314,7 +331,7 @@ describe('prepare: the objects of a create job', () => {
     expect(pod.runtimeClassName).toBe('kata-arm');
     expect(envOf(pod.initContainers.find((c) => c.name === 'build-image')!).BUILD_ARCH).toBe('aarch64');
 
-    fake.reset();
+    freshCluster();
     await worker({ runtime }).advance('prepare', workerJob({ arch: 'aarch64', require_dkms: true, remote_build_node: 'x3000c0s1b0n0' }, { arch: 'aarch64' }));
     const remotePod = podSpecOf(sent('jobs'));
     expect(remotePod.runtimeClassName).toBeUndefined();
@@ -332,28 +349,44 @@ describe('prepare: the objects of a create job', () => {
   test('Istio off: no DestinationRule', async () => {
     const progress = await worker({ istio: false }).advance('prepare', workerJob());
     expect(progress.state).toBe('done');
-    expect(postedPaths()).toEqual(['configmaps', 'services', 'jobs', 'pvcs'].map((r) => collectionOf(r as keyof typeof collections)));
+    expect(postedPaths()).toEqual(['configmaps', 'services', 'jobs', 'pvcs', 'secrets'].map((r) => collectionOf(r as keyof typeof collections)));
   });
 
-  test('signing keys are copied when the record names a secret and the source exists', async () => {
-    fake.put(collections.secrets('services'), {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: 'hpe-signing-key', namespace: 'services' },
-      type: 'Opaque',
-      data: { 'hpe.asc': Buffer.from('key').toString('base64') },
-    });
+  test("the signing keys are copied into the job namespace, under the name the build container mounts", async () => {
     const job = workerJob();
-    job.job.kubernetes_secret = `cray-ims-${job.job.id}-signing-keys`;
     const progress = await worker().advance('prepare', job);
-    expect(progress).toMatchObject({ state: 'done', detail: expect.stringContaining(`Secret ${job.job.kubernetes_secret}`) });
-    expect(fake.get(collections.secrets(NS), job.job.kubernetes_secret)?.data).toEqual({ 'hpe.asc': Buffer.from('key').toString('base64') });
+    expect(progress).toMatchObject({ state: 'done', detail: expect.stringContaining(`Secret ${keysName(job)}`) });
+    expect(fake.get(collections.secrets(NS), keysName(job))?.data).toEqual(SIGNING_KEYS.data);
+    const pod = podSpecOf(sent('jobs')) as unknown as { volumes: Array<{ name: string; secret?: { secretName: string } }> };
+    expect(pod.volumes.find((v) => v.name === 'signing-keys')?.secret?.secretName).toBe(keysName(job));
+    expect(fake.calls()).toContain('GET /api/v1/namespaces/services/secrets/hpe-signing-key');
   });
 
-  test('a missing signing-keys source is only logged', async () => {
+  test('a customize job mounts no keys and reads none', async () => {
+    expect((await worker().advance('prepare', workerJob({ job_type: 'customize' }))).state).toBe('done');
+    expect(fake.calls().some((c) => c.includes('/secrets/'))).toBe(false);
+  });
+
+  test.each([
+    ['forbidden', 403, 'Forbidden', 'HTTP 403 Forbidden: secrets "hpe-signing-key" is forbidden'],
+    ['absent', 404, 'NotFound', 'it does not exist'],
+    ['a server error', 500, 'InternalError', 'HTTP 500 InternalError: etcd is down'],
+  ])('signing keys that cannot be read (%s) fail the stage with the reason, before anything is created', async (_case, code, reason, why) => {
+    fake.failNext({ method: 'GET', path: '/api/v1/namespaces/services/secrets/hpe-signing-key', status: code, reason, message: code === 403 ? 'secrets "hpe-signing-key" is forbidden' : 'etcd is down' });
+    const progress = await worker().advance('prepare', workerJob());
+    expect(progress).toMatchObject({ state: 'failed', reason: expect.stringContaining(`could not read the signing keys, Secret services/hpe-signing-key: ${why}`) });
+    expect(fake.creates()).toEqual([]);
+  });
+
+  test('IMS_JOB_ALLOW_UNSIGNED=true: the job runs without them, and says so', async () => {
+    expect(kubernetesSettingsFromEnv({}).allowUnsigned).toBe(false);
+    const s = kubernetesSettingsFromEnv({ IMS_JOB_ALLOW_UNSIGNED: 'true' });
+    expect(s.allowUnsigned).toBe(true);
+    fake.remove(collections.secrets('services'), 'hpe-signing-key');
     const job = workerJob();
-    job.job.kubernetes_secret = `cray-ims-${job.job.id}-signing-keys`;
-    expect((await worker().advance('prepare', job)).state).toBe('done');
+    const progress = await worker({ allowUnsigned: true }).advance('prepare', job);
+    expect(progress).toMatchObject({ state: 'done', detail: expect.stringContaining('unsigned: could not read the signing keys, Secret services/hpe-signing-key: it does not exist') });
+    expect(postedPaths()).toEqual(CREATE_ORDER.map(collectionOf));
     expect(fake.names(collections.secrets(NS))).toEqual([]);
   });
 });
@@ -383,7 +416,7 @@ describe('the pods: IMS base URL and S3 credentials', () => {
 
   test('every container that reports gets IMS_URL = <scheme>://<API_GATEWAY_HOSTNAME>/apis/ims', async () => {
     for (const type of ['create', 'customize'] as const) {
-      fake.reset();
+      freshCluster();
       await worker({ apiGatewayHostname: 'ims.example.com:8443', apiScheme: 'http' }).advance('prepare', workerJob({ job_type: type }));
       const pod = podSpecOf(sent('jobs'));
       for (const c of [...pod.initContainers, ...pod.containers].filter((c) => envOf(c).API_GATEWAY_HOSTNAME !== undefined)) {
@@ -399,7 +432,7 @@ describe('the pods: IMS base URL and S3 credentials', () => {
   test('the Secret is written first, with the keys the pods read; every reference to it names one of them', async () => {
     const progress = await worker({ podS3: podS3() }).advance('prepare', workerJob());
     expect(progress).toMatchObject({ state: 'done', detail: expect.stringContaining(`Secret ${SECRET} (created)`) });
-    expect(postedPaths()).toEqual([secretPath(), ...CREATE_ORDER.map(collectionOf)]);
+    expect(postedPaths()).toEqual([secretPath(), ...CREATE_PATHS()]);
     const secret = fake.get(secretPath(), SECRET);
     expect(decoded(secret)).toEqual({
       access_key: 'AKIASIGNINGUSER00001',
@@ -476,7 +509,7 @@ describe('prepare: idempotence and failures', () => {
     expect((await w.advance('prepare', job)).state).toBe('done');
     const again = await w.advance('prepare', job);
     expect(again).toMatchObject({ state: 'done', detail: expect.stringContaining('already there') });
-    expect(fake.creates()).toHaveLength(10);
+    expect(fake.creates()).toHaveLength(12);
     for (const resource of CREATE_ORDER) expect(fake.names(collectionOf(resource))).toHaveLength(1);
   });
 
@@ -648,6 +681,12 @@ describe('advance: noticing a pod that can no longer report', () => {
     expect(reasonOf(await worker().inspect('package', job))).toContain("completed but the job status is still 'packaging_artifacts'");
   });
 
+  test('only prepare creates anything: the other stages are checked without the check lease', () => {
+    const w = worker();
+    expect(w.readsOnly('prepare')).toBe(false);
+    for (const stage of ['build', 'ssh', 'package'] as const) expect(w.readsOnly(stage)).toBe(true);
+  });
+
   test('advance judges a running stage from the record alone: the cluster is not asked', async () => {
     const job = withStatus(workerJob(), 'building_image');
     seedRunningJob(job);
@@ -804,9 +843,13 @@ describe('cleanup', () => {
     for (const resource of [...CREATE_ORDER, 'secrets'] as const) expect(fake.names(collectionOf(resource))).toEqual([]);
   });
 
-  test('deleted without a recorded secret: no Secret call', async () => {
+  test("deleted: a create job's copy of the keys goes though the record names none; a customize job has none", async () => {
     const job = await prepared();
     await worker().cleanup(job, 'deleted');
+    expect(fake.deletes().filter((r) => r.path.includes('/secrets/')).map((r) => r.path)).toEqual([`${collectionOf('secrets')}/${keysName(job)}`]);
+    expect(fake.names(collectionOf('secrets'))).toEqual([]);
+    const customize = await prepared({ job_type: 'customize' });
+    await worker().cleanup(customize, 'deleted');
     expect(fake.deletes().some((r) => r.path.includes('/secrets/'))).toBe(false);
     expect(fake.deletes()).toHaveLength(5);
   });
@@ -855,6 +898,56 @@ describe('the kubeconfig secret', () => {
       expect(fake.requests).toEqual([]);
     } finally {
       await rotated.stop();
+    }
+  });
+});
+
+describe('the shipped Role (deploy/kubernetes/ims-job-worker-rbac.yaml)', () => {
+  test('grants exactly what the worker needs: namespaces, verbs, resources and names', async () => {
+    const rbac = rbacFromManifest(await readFile(SHIPPED_RBAC_MANIFEST, 'utf8'));
+    expect(rbac.user).toBe('system:serviceaccount:ims:ims-job-worker');
+    const flat = (ns: string) => rbac.rules[ns]!.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => `${r.verbs.join(',')} ${g || 'core'}/${res}${r.resourceNames ? `[${r.resourceNames.join(',')}]` : ''}`)));
+    expect(Object.keys(rbac.rules).sort()).toEqual(['ims', 'services']);
+    expect(flat('ims')).toEqual([
+      'create,delete core/configmaps',
+      'create,delete core/services',
+      'create,delete core/persistentvolumeclaims',
+      'create,delete,get batch/jobs',
+      'create,delete networking.istio.io/destinationrules',
+      'list core/pods',
+      'create,delete core/secrets',
+      'get,update core/secrets[ims-s3-credentials]',
+    ]);
+    expect(flat('services')).toEqual(['get core/secrets[hpe-signing-key]']);
+  });
+
+  test('a call outside the Role answers 403 Forbidden, and fails the test', async () => {
+    // The keys in a namespace the Role does not reach: the server refuses the read, as RBAC would.
+    const progress = await worker({ signingKeysSource: { namespace: 'kube-system', name: 'keys' } }).advance('prepare', workerJob());
+    expect(progress).toMatchObject({
+      state: 'failed',
+      reason: expect.stringContaining('HTTP 403 Forbidden: secrets "keys" is forbidden: User "system:serviceaccount:ims:ims-job-worker" cannot get resource "secrets" in API group "" in the namespace "kube-system"'),
+    });
+    expect(fake.forbidden).toEqual(['get secrets/keys in kube-system']);
+    // What this file's afterEach does: it fails the test.
+    expect(() => fake.assertWithinRole()).toThrow(/calls outside the worker's Role .*get secrets\/keys in kube-system/);
+    fake.forbidden.length = 0;
+  });
+
+  test('a Role without the DestinationRule grant: prepare fails at it, and the call is reported', async () => {
+    const shipped = await readFile(SHIPPED_RBAC_MANIFEST, 'utf8');
+    const narrowed = shipped.replace(/  - apiGroups: \[networking\.istio\.io\]\n    resources: \[destinationrules\]\n    verbs: \[create, delete\]\n/, '');
+    expect(narrowed).not.toBe(shipped);
+    const narrow = await FakeKubeApi.start({ validate: validateWithKubernetesModels, rbac: rbacFromManifest(narrowed) });
+    try {
+      narrow.putSigningKeys();
+      const job = workerJob();
+      const progress = await new KubernetesWorker({ ...settings(), kube: { kind: 'given', config: narrow.kubeConfig() } }).advance('prepare', job);
+      expect(progress).toMatchObject({ state: 'failed', reason: expect.stringContaining(`could not create DestinationRule ${job.job.kubernetes_service} in namespace ims: HTTP 403 Forbidden`) });
+      expect(narrow.forbidden).toEqual(['create destinationrules in ims']);
+      expect(() => narrow.assertWithinRole()).toThrow(/create destinationrules in ims/);
+    } finally {
+      await narrow.stop();
     }
   });
 });

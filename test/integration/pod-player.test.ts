@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { EMBEDDED_S3_CREDENTIALS } from '#infra/local/embedded.js';
 import { collections, FakeKubeApi, validateWithKubernetesModels } from '../helpers/fake-kube-api.js';
 import { PodPlayer } from '../helpers/pod-player.js';
@@ -51,6 +51,7 @@ const md5 = (text: string) => createHash('md5').update(text).digest('hex');
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ims-pod-player-'));
   fake = await FakeKubeApi.start({ validate: validateWithKubernetesModels });
+  fake.putSigningKeys();
   player = PodPlayer.attach(fake);
   process.env.KUBECONFIG = kubeconfigFile(fake.url);
   process.env.IMS_JOB_WORKER = 'kubernetes';
@@ -64,6 +65,9 @@ beforeAll(async () => {
   recipeId = (await svc.request('POST', '/v3/recipes', { name: 'pods', recipe_type: 'kiwi-ng', linux_distribution: 'sles15', link: { path: 's3://ims/recipes/pods/recipe.tgz', type: 's3' } })).body.id;
   keyId = (await svc.request('POST', '/v3/public-keys', { name: 'k', public_key: 'ssh-ed25519 AAAA' })).body.id;
 });
+
+// Every call the worker made is one the shipped Role (deploy/kubernetes) allows.
+afterEach(() => fake.assertWithinRole());
 
 afterAll(async () => {
   await Promise.all(player.pods.map((p) => p.done));

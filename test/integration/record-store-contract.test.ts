@@ -81,6 +81,24 @@ describe.each(stores)('the %s record store', (_, open) => {
     store = await open();
   });
 
+  test('a kind listed by a part (jobs: the wire record): get reads the whole, lists and filters the part, at version 0', async () => {
+    const job = (id: string, status: string) => ({ id, status, job_type: 'create', arch: 'x86_64', image_root_archive_name: 'listed' });
+    const state = (id: string, status: string, history: number) => ({ job: job(id, status), worker: 'w', input: { secret: 'x' }, stage: { name: 'build', token: 't' }, history: Array.from({ length: history }, (_, i) => ({ n: i })) });
+    expect(await store.create('job', 'j1', state('j1', 'creating', 1), '00000000000000000500')).toBe(true);
+    expect(await store.update('job', 'j1', 1, state('j1', 'creating', 2), 'live')).toBe(true);
+    expect(await store.update('job', 'j1', 2, state('j1', 'building_image', 3), 'live')).toBe(true);
+    expect(await store.get('job', 'j1')).toMatchObject({ record: state('j1', 'building_image', 3), version: 3 });
+    const listed = await store.list('job', 'live', { slots: [undefined, 'job_type=create'] });
+    expect(listed.items.map((i) => ({ record: i.record, version: i.version, state: i.state, order: i.order }))).toEqual([
+      { record: { job: job('j1', 'building_image') }, version: 0, state: 'live', order: '00000000000000000500' },
+    ]);
+    expect((await store.list('job', 'live', { slots: ['status=building_image'] })).items.map((i) => i.record)).toEqual([{ job: job('j1', 'building_image') }]);
+    expect((await store.list('job', 'live', { slots: ['status=creating'] })).items).toEqual([]);
+    expect((await store.list('job', 'live', { name: 'listed' })).items).toHaveLength(1);
+    expect(await store.remove('job', 'j1', 3)).toBe(true);
+    expect((await store.list('job', 'live', { name: 'listed' })).items).toEqual([]);
+  });
+
   test('conditional writes: create once, update and remove only at the version read', async () => {
     const record = { ...image('a1', 'first'), ['__proto__']: 'kept', ['ünïcode 😀']: [1, { z: 1, a: null }] };
     expect(await store.create('image', 'a1', record, '00000000000000000100')).toBe(true);

@@ -11,6 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import type { JobState } from '#shared/domain/job-state.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { TimedWorker, type JobPlan } from '../helpers/timed-worker.js';
 import { countHistory } from '../helpers/history-events.js';
@@ -31,6 +32,7 @@ const plans: Record<string, JobPlan> = {
   'lost-build': { loseIn: { stage: 'build', timeoutSeconds: 1800 } },
   'delete-build': { hangIn: 'build' },
   'silent-build': { hangIn: 'build' },
+  'quiet-build': { hangIn: 'build' },
 };
 
 let svc: TestService;
@@ -164,6 +166,23 @@ describe('job history in virtual time', () => {
       expect(worker.cleanups.filter((c) => c.jobId === id)).toHaveLength(1);
     }
     expect(historyOf(ids.del).status).toBe('ABORTED');
+  }, 120_000);
+
+  test("the reconciler's checks of a waiting job do not rewrite it: its item's version stays while the stage is heartbeaten", async () => {
+    const id = await post('quiet-build');
+    const stored = async () => (await svc.app.store.get<JobState>('job', id))!;
+    await runFor(HOUR, async () => (await stored()).record.stage?.name === 'build');
+    const before = await stored();
+    expect(before.record.stage).toMatchObject({ name: 'build', token: expect.any(String) });
+    const checks = worker.checks.get(id) ?? 0;
+    await runFor(2 * HOUR, async () => false);
+    const after = await stored();
+    // 24 passes (five minutes each, past the 600 s heartbeat timeout many times over): the worker
+    // was asked each time, the stage is still waiting, and the job item was not written once.
+    expect((worker.checks.get(id) ?? 0) - checks).toBeGreaterThanOrEqual(24);
+    expect(after.record.stage).toEqual(before.record.stage);
+    expect(after.version).toBe(before.version);
+    expect((await svc.request('DELETE', `/v3/jobs/${id}`)).status).toBe(204);
   }, 120_000);
 
   test('with the reconciler down, a waiting stage ends by its heartbeat timeout, and the job in error', async () => {

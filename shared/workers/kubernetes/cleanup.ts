@@ -12,6 +12,7 @@ import type { ResourceKind } from './manifests.js';
 import { resourceOps } from './resources.js';
 import { retryOnTimeout } from './retry.js';
 import type { KubernetesWorkerSettings } from './settings.js';
+import { signingKeysSecretName } from './template-params.js';
 
 export type CleanupOutcome = 'success' | 'error' | 'deleted';
 
@@ -38,7 +39,8 @@ export function cleanupTargets(record: JobRecord, outcome: CleanupOutcome): Targ
       { kind: 'Service', name: record.kubernetes_service },
       { kind: 'Job', name: record.kubernetes_job },
       { kind: 'ConfigMap', name: record.kubernetes_configmap },
-      { kind: 'Secret', name: record.kubernetes_secret },
+      // A create job's copy of the signing keys (customize jobs get none).
+      { kind: 'Secret', name: record.job_type === 'create' ? signingKeysSecretName(record) : record.kubernetes_secret },
       { kind: 'DestinationRule', name: record.kubernetes_service },
     ];
   }

@@ -67,6 +67,11 @@ export class KubernetesWorker implements Worker {
     return this.poll(stage, job);
   }
 
+  /** Only prepare creates anything; the other stages read the record, or the Job and its pods. */
+  readsOnly(stage: Exclude<Stage, 'register' | 'cleanup'>): boolean {
+    return stage !== 'prepare';
+  }
+
   private async prepare(job: WorkerJob): Promise<StageProgress> {
     let manifests: Manifest[];
     try {

@@ -13,7 +13,7 @@ import { resourceOps } from './resources.js';
 import { retryOnTimeout } from './retry.js';
 import { ensurePodS3Credentials, POD_S3_SECRET } from './s3-credentials.js';
 import type { KubernetesWorkerSettings } from './settings.js';
-import { jobNamespace } from './template-params.js';
+import { jobNamespace, signingKeysSecretName } from './template-params.js';
 
 export interface PrepareContext {
   apis: KubeApis;
@@ -57,29 +57,42 @@ async function rollBack(ctx: PrepareContext, made: Manifest[]): Promise<string[]
 }
 
 /**
- * Copies the RPM signing keys into the job namespace when the record names a secret for them.
- * As in the original a failure here is only logged: the build then runs with the image's keys.
+ * The create job's copy of the RPM signing keys (the Secret its build container mounts), read
+ * before anything is written. The original only logged a failure and built with the image's keys;
+ * here a source that cannot be read (forbidden, absent, a server error) fails the stage with the
+ * reason, unless the settings allow unsigned builds. Customize jobs mount no keys.
  */
-async function copySigningKeys(ctx: PrepareContext, job: WorkerJob, namespace: string): Promise<string | undefined> {
-  const target = job.job.kubernetes_secret;
+async function signingKeysCopy(ctx: PrepareContext, job: WorkerJob): Promise<{ manifest?: Manifest; unsigned?: string; failure?: string }> {
   const source = ctx.settings.signingKeysSource;
-  if (!target || !source) return undefined;
+  if (!source || job.job.job_type !== 'create') return {};
+  let secret: V1Secret;
   try {
-    const secret: V1Secret = await ctx.apis.core.readNamespacedSecret({ namespace: source.namespace, name: source.name });
-    const body = {
-      apiVersion: 'v1',
-      kind: 'Secret',
-      metadata: { name: target, namespace, labels: { 'app.kubernetes.io/part-of': 'cray-ims', 'ims-job-id': job.job.id } },
-      type: secret.type ?? 'Opaque',
-      data: secret.data ?? {},
-    };
-    await create(ctx, { kind: 'Secret', name: target, namespace, body });
-    return `Secret ${target}`;
+    secret = await retryOnTimeout(() => ctx.apis.core.readNamespacedSecret({ namespace: source.namespace, name: source.name }), {
+      retries: ctx.settings.timeoutRetries,
+      delayMs: ctx.settings.retryDelayMs,
+      what: `read Secret ${source.namespace}/${source.name}`,
+      sleep: ctx.sleep,
+    });
   } catch (error) {
-    const why = isNotFound(error) ? `secret ${source.namespace}/${source.name} does not exist` : describeApiError(error);
-    logger.warn('signing keys not copied for the job', { jobId: job.job.id, reason: why });
-    return undefined;
+    const why = isNotFound(error) ? 'it does not exist' : describeApiError(error);
+    const cause = `could not read the signing keys, Secret ${source.namespace}/${source.name}: ${why}`;
+    if (!ctx.settings.allowUnsigned) {
+      logger.error('the signing keys could not be read', { jobId: job.job.id, cause });
+      return { failure: `${cause} (IMS_JOB_ALLOW_UNSIGNED=true lets builds run without them)` };
+    }
+    logger.warn('the job is built without signing keys', { jobId: job.job.id, cause });
+    return { unsigned: `unsigned: ${cause}` };
   }
+  const namespace = jobNamespace(job, ctx.settings);
+  const name = signingKeysSecretName(job.job);
+  const body = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace, labels: { 'app.kubernetes.io/part-of': 'cray-ims', 'ims-job-id': job.job.id } },
+    type: secret.type ?? 'Opaque',
+    data: secret.data ?? {},
+  };
+  return { manifest: { kind: 'Secret', name, namespace, body } };
 }
 
 /** The pods' S3 endpoint and key, written before the Job that mounts them; nothing is created when this fails. */
@@ -103,11 +116,14 @@ async function writePodS3Credentials(ctx: PrepareContext, job: WorkerJob): Promi
 }
 
 export async function createJobObjects(ctx: PrepareContext, job: WorkerJob, manifests: Manifest[]): Promise<StageProgress> {
+  const keys = await signingKeysCopy(ctx, job);
+  if (keys.failure) return { state: 'failed', reason: keys.failure };
   const s3 = await writePodS3Credentials(ctx, job);
   if (s3.failure) return { state: 'failed', reason: s3.failure };
   const made: Manifest[] = [];
   const existed: string[] = [];
-  for (const manifest of manifests) {
+  // The keys' copy last, as the original made it; a failed prepare removes it with the rest.
+  for (const manifest of keys.manifest ? [...manifests, keys.manifest] : manifests) {
     try {
       if ((await create(ctx, manifest)) === 'existed') existed.push(label(manifest));
       made.push(manifest);
@@ -120,8 +136,8 @@ export async function createJobObjects(ctx: PrepareContext, job: WorkerJob, mani
       return { state: 'failed', reason: `${cause}${removed}${stuck}` };
     }
   }
-  const secret = await copySigningKeys(ctx, job, jobNamespace(job, ctx.settings));
-  const names = [...(s3.written ? [s3.written] : []), ...made.map(label), ...(secret ? [secret] : [])];
+  const names = [...(s3.written ? [s3.written] : []), ...made.map(label)];
   const again = existed.length > 0 ? ` (already there: ${existed.join(', ')})` : '';
-  return { state: 'done', detail: `created ${names.join(', ')}${again}` };
+  const unsigned = keys.unsigned ? `; ${keys.unsigned}` : '';
+  return { state: 'done', detail: `created ${names.join(', ')}${again}${unsigned}` };
 }

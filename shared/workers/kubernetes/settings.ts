@@ -84,8 +84,13 @@ export interface KubernetesWorkerSettings {
   remoteHeartbeatTimeoutCount: number;
   /** Storage class of the job PVC; empty = the cluster default. */
   storageClass: string;
-  /** Secret with RPM signing keys copied into the job namespace when the record names a secret. */
+  /** Secret with the RPM signing keys each create job gets a copy of; null: none is copied. */
   signingKeysSource: { namespace: string; name: string } | null;
+  /**
+   * IMS_JOB_ALLOW_UNSIGNED: a create job whose signing keys cannot be read runs without them (a
+   * warning) instead of failing.
+   */
+  allowUnsigned: boolean;
   /** Creating or deleting an object is retried this many times when the API times out. */
   timeoutRetries: number;
   /** Base wait between those retries (attempt n waits n × this). */
@@ -203,6 +208,7 @@ export function kubernetesSettingsFromEnv(env: Env): KubernetesWorkerSettings {
     remoteHeartbeatTimeoutCount: count(env.DEFAULT_IMS_JOB_REMOTE_TIMEOUT_COUNT, 12),
     storageClass: text(env.IMS_JOB_STORAGE_CLASS, ''),
     signingKeysSource: signingKeys(env.IMS_JOB_SIGNING_KEYS_SECRET),
+    allowUnsigned: flag(env.IMS_JOB_ALLOW_UNSIGNED, false),
     timeoutRetries: 3,
     retryDelayMs: 1000,
     graceSeconds: count(env.IMS_JOB_OBSERVATION_GRACE_SECONDS, 60),

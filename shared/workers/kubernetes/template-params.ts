@@ -3,6 +3,7 @@
  * that apply to the job are present, so a template that references, say, `template_dictionary`
  * for a customize job fails clearly instead of rendering an empty key.
  */
+import type { JobRecord } from '../../domain/records.js';
 import type { WorkerJob } from '../../domain/worker-port.js';
 import type { KubernetesWorkerSettings } from './settings.js';
 
@@ -12,6 +13,11 @@ const pyBool = (value: boolean): string => (value ? 'True' : 'False');
 function gib(value: number, field: string): string {
   if (!Number.isInteger(value) || value < 1) throw new Error(`${field} must be a whole number of GiB ≥ 1, not ${value}`);
   return `${value}Gi`;
+}
+
+/** The create job's copy of the RPM signing keys, which its build container mounts (optional there). */
+export function signingKeysSecretName(record: Pick<JobRecord, 'id' | 'kubernetes_secret'>): string {
+  return record.kubernetes_secret ?? `cray-ims-${record.id}-signing-keys`;
 }
 
 /** Namespace of the job's objects: the record's, else the configured default. */
@@ -67,7 +73,7 @@ export function templateParameters(job: WorkerJob, settings: KubernetesWorkerSet
     virtiofs_extra_args: settings.runtime.kataVirtiofsExtraArgs,
     hostname: `${record.id}.ims.${settings.customerAccess.subnetName}.${settings.customerAccess.networkDomain}`,
     address_pool: settings.customerAccess.addressPool,
-    signing_keys_secret: record.kubernetes_secret ?? `cray-ims-${record.id}-signing-keys`,
+    signing_keys_secret: signingKeysSecretName(record),
     api_gateway_hostname: settings.apiGatewayHostname,
     ims_url: imsUrl(settings),
     s3_bucket: settings.s3Bucket,
