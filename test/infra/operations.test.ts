@@ -358,11 +358,14 @@ describe('failure handling and observability', () => {
     expect(JSON.stringify(on.ofType('AWS::CloudWatch::Dashboard')[0][1].Properties.DashboardBody)).toContain('Recipe upload dead letters');
   });
 
-  test('the secrets outlive the stack', () => {
-    for (const [, secret] of plain.ofType('AWS::SecretsManager::Secret')) {
-      expect({ deletion: secret.DeletionPolicy, replace: secret.UpdateReplacePolicy }).toEqual({ deletion: 'Retain', replace: 'Retain' });
+  test('the secrets the operator fills outlive the stack; the signing key, made by the stack, goes with it', () => {
+    const signing = plain.logicalId(plain.stack.s3SigningKeySecret);
+    const secrets = plain.ofType('AWS::SecretsManager::Secret');
+    expect(secrets).toHaveLength(3);
+    for (const [id, secret] of secrets) {
+      const kept = id === signing ? { deletion: 'Delete', replace: 'Delete' } : { deletion: 'Retain', replace: 'Retain' };
+      expect({ id, deletion: secret.DeletionPolicy, replace: secret.UpdateReplacePolicy }).toEqual({ id, ...kept });
     }
-    expect(plain.ofType('AWS::SecretsManager::Secret')).toHaveLength(3);
   });
 });
 
