@@ -2,12 +2,12 @@
  * node:http in front of the Lambda handlers: the embedded stand-in for API Gateway. With
  * IMS_AUTH_SCOPES=on it also stands in for API Gateway's JWT authorizer: a bearer token is
  * checked (infra/local/jwt.ts) and its claims handed to the handler where API Gateway puts them;
- * the probes are never checked.
+ * the probes and the job report routes (their own token) are never checked.
  */
 import { createServer, type Server } from 'node:http';
 import type { AuthSettings } from '#shared/config.js';
 import { AuthorizationError, authorizationProblem } from '#shared/http/middleware/authorize.js';
-import { accessRule, matchRoute, type HandlerGroup, type RouteDef } from '#shared/http/routes.js';
+import { accessRule, matchRoute, withoutJwt, type HandlerGroup, type RouteDef } from '#shared/http/routes.js';
 import type { ApiHandler, HttpEvent, HttpResult } from '#shared/http/types.js';
 import { frameworkProblem, ProblemError, problemResponse } from '#shared/http/problem.js';
 import { markStreaming } from '#shared/http/streaming.js';
@@ -28,7 +28,7 @@ export const LAMBDA_RESPONSE_BYTES = 6 * 1024 * 1024;
 function tokenChecker(auth: AuthSettings): (event: HttpEvent, route: RouteDef | undefined) => Promise<HttpResult | undefined> {
   const keys: KeyLookup = jwksKeys(auth);
   return async (event, route) => {
-    if (!route || accessRule(route, event.requestContext.http.method.toUpperCase()) === 'public') return undefined;
+    if (!route || withoutJwt(accessRule(route, event.requestContext.http.method.toUpperCase()))) return undefined;
     const token = bearerToken(event.headers.authorization);
     if (!token) return undefined;
     try {
