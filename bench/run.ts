@@ -3,7 +3,7 @@
  * bench/results.md and bench/results.json. Not a test: it measures, it does not pass or fail.
  *
  *   BENCH_LEVELS=1000,10000,100000   record counts to measure at (default all three)
- *   BENCH_PARTS=records,deployedlist,cold,artifacts,jobs,jobcost
+ *   BENCH_PARTS=records,deployedlist,cold,artifacts,jobs,jobcost (and joblatencyremote: podman and sshd on this host)
  *   BENCH_ARTIFACT_MIB=1024          size of the image root for the artifact part
  *   BENCH_SERVER_NODE_OPTIONS=...    node options of the server (default: those of `npm start`)
  */
@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import { cpus, totalmem, release } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { remoteLatencyTable } from './job-latency-remote-table.js';
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const tmp = join(root, 'bench/tmp');
@@ -486,6 +487,7 @@ function markdown(results: Record<string, any>): string {
     const j = results.jobs;
     lines.push('## Job scheduling latency (kubernetes worker, fake API server)', '', `POST /v3/jobs → build stage started, ${j.jobs} jobs one after another: p50 **${j.p50Ms} ms**, max ${j.p99Ms} ms (${j.objectsCreated} Kubernetes objects created).`, '');
   }
+  if (results.jobLatencyRemote) lines.push(...remoteLatencyTable(results.jobLatencyRemote));
   if (results.jobCost) {
     lines.push(
       '## Job cost by duration (deployed workflow, virtual time)',
@@ -559,6 +561,8 @@ try {
   if (parts.has('jobs')) results.jobs = await (await import('./job-latency.js')).benchJobLatency();
   save();
   if (parts.has('jobcost')) results.jobCost = await (await import('./job-cost.js')).benchJobCost();
+  save();
+  if (parts.has('joblatencyremote')) results.jobLatencyRemote = await (await import('./job-latency-remote.js')).benchJobLatencyRemote();
   save();
 } finally {
   server.proc.kill('SIGTERM');
