@@ -8,7 +8,8 @@
  * overlay mounts, mksquashfs of the merged view, MD5, upload), one SSH round trip, and the ratio. Part of `npm run bench`
  * (BENCH_PARTS=joblatencyremote; JOB_LATENCY_REMOTE_MIB=1,1024 sets the sizes).
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, createReadStream } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,6 +37,12 @@ export interface RemoteLatencyRow {
 }
 
 const ms = (from: bigint) => Number((process.hrtime.bigint() - from) / 1_000_000n);
+/** For what talks to the embedded S3 of this process: its event loop must go on serving. */
+async function timedAsync(command: string, args: string[]): Promise<number> {
+  const t = process.hrtime.bigint();
+  await promisify(execFile)(command, args, { maxBuffer: 1024 * 1024 });
+  return ms(t);
+}
 function timed(command: string, args: string[]): number {
   const t = process.hrtime.bigint();
   execFileSync(command, args, { stdio: 'ignore' });
@@ -81,8 +88,10 @@ export async function benchJobLatencyRemote(sizes = (process.env.JOB_LATENCY_REM
   const reconcilerSeconds = 60;
   const svc = await startEmbedded({ port: 0, s3Port: 0, scratchDir: join(scratch, 's3'), reconcileMs: reconcilerSeconds * 1000 });
   const s3 = makeS3Client(readSettings());
-  const call = async (method: string, path: string, body?: unknown) =>
-    (await (await fetch(`${svc.url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })).json()) as any;
+  const call = async (method: string, path: string, body?: unknown): Promise<any> => {
+    const text = await (await fetch(`${svc.url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })).text();
+    return text ? JSON.parse(text) : undefined;
+  };
   const rows: RemoteLatencyRow[] = [];
   try {
     await call('POST', '/v3/remote-build-nodes', { xname: NODE });
@@ -141,7 +150,7 @@ export async function benchJobLatencyRemote(sizes = (process.env.JOB_LATENCY_REM
       const alone = join(dir, 'alone');
       mkdirSync(alone);
       const url = await svc.app.artifacts.presignGet({ bucket: 'boot-images', key: `${prefix}/rootfs` }, 3600);
-      const download = timed('sh', ['-c', `curl -sS -f -o - '${url}' | tee ${alone}/image.sqsh | md5sum >/dev/null`]);
+      const download = await timedAsync('sh', ['-c', `curl -sS -f -o - '${url}' | tee ${alone}/image.sqsh | md5sum >/dev/null`]);
       // The copy-on-write view, as the node mounts it (customize-view.ts), squashed as the container does.
       for (const d of ['lower', 'upper', 'work', 'root']) mkdirSync(join(alone, d));
       const mount = timed('sh', ['-c', `mount -t squashfs -o loop,ro ${alone}/image.sqsh ${alone}/lower && mount -t overlay overlay -o lowerdir=${alone}/lower,upperdir=${alone}/upper,workdir=${alone}/work ${alone}/root`]);
@@ -174,6 +183,8 @@ export async function benchJobLatencyRemote(sizes = (process.env.JOB_LATENCY_REM
   } finally {
     await svc.stop();
     await node.stop();
+    // A job the run did not see to its end may still have its view mounted: never remove across it.
+    execFileSync('sh', ['-c', `findmnt -rn -o TARGET | grep -F '${scratch}/' | sort -r | xargs -r -n1 umount -l`]);
     try {
       podman.reset();
     } finally {

@@ -6,6 +6,7 @@
  *   BENCH_PARTS=records,deployedlist,cold,artifacts,jobs,jobcost (and joblatencyremote: podman and sshd on this host)
  *   BENCH_ARTIFACT_MIB=1024          size of the image root for the artifact part
  *   BENCH_SERVER_NODE_OPTIONS=...    node options of the server (default: those of `npm start`)
+ *   BENCH_SERVER_PORT=18180          its port (its S3 the next one), when another run holds these
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -49,8 +50,8 @@ async function startServer(): Promise<Server> {
       IMS_DATA_DIR: join(tmp, 'data'),
       // `npm start` sweeps its work root of unknown jobs' work at start: the bench's own, never the host's.
       IMS_WORK_ROOT: join(tmp, 'jobs'),
-      PORT: '18180',
-      S3_PORT: '18181',
+      PORT: process.env.BENCH_SERVER_PORT ?? '18180',
+      S3_PORT: String(Number(process.env.BENCH_SERVER_PORT ?? '18180') + 1),
       POWERTOOLS_LOG_LEVEL: 'INFO',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
