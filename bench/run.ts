@@ -4,8 +4,10 @@
  *
  *   BENCH_LEVELS=1000,10000,100000   record counts to measure at (default all three)
  *   BENCH_PARTS=records,deployedlist,cold,artifacts,jobs,jobcost,changereport,softdelete,jobwrites
+ *                                    (and joblatencyremote: podman and sshd on this host)
  *   BENCH_ARTIFACT_MIB=1024          size of the image root for the artifact part
  *   BENCH_SERVER_NODE_OPTIONS=...    node options of the server (default: those of `npm start`)
+ *   BENCH_SERVER_PORT=18180          its port (its S3 the next one), when another run holds these
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,6 +17,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { changeReportMarkdown } from './change-report.js';
 import { jobWritesMarkdown } from './job-writes.js';
+import { remoteLatencyTable } from './job-latency-remote-table.js';
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const tmp = join(root, 'bench/tmp');
@@ -50,8 +53,8 @@ async function startServer(): Promise<Server> {
       IMS_DATA_DIR: join(tmp, 'data'),
       // `npm start` sweeps its work root of unknown jobs' work at start: the bench's own, never the host's.
       IMS_WORK_ROOT: join(tmp, 'jobs'),
-      PORT: '18180',
-      S3_PORT: '18181',
+      PORT: process.env.BENCH_SERVER_PORT ?? '18180',
+      S3_PORT: String(Number(process.env.BENCH_SERVER_PORT ?? '18180') + 1),
       POWERTOOLS_LOG_LEVEL: 'INFO',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
@@ -488,6 +491,7 @@ function markdown(results: Record<string, any>): string {
     const j = results.jobs;
     lines.push('## Job scheduling latency (kubernetes worker, fake API server)', '', `POST /v3/jobs → build stage started, ${j.jobs} jobs one after another: p50 **${j.p50Ms} ms**, max ${j.p99Ms} ms (${j.objectsCreated} Kubernetes objects created).`, '');
   }
+  if (results.jobLatencyRemote) lines.push(...remoteLatencyTable(results.jobLatencyRemote));
   if (results.jobCost) {
     lines.push(
       '## Job cost by duration (deployed workflow, virtual time)',
@@ -576,6 +580,7 @@ try {
   if (parts.has('changereport')) results.changeReport = await (await import('./change-report.js')).benchChangeReport(tmp);
   if (parts.has('softdelete')) results.softDelete = await (await import('./soft-delete.js')).benchSoftDelete(Number(process.env.BENCH_SOFT_DELETE_MIB ?? 1024));
   if (parts.has('jobwrites')) results.jobWrites = await (await import('./job-writes.js')).benchJobWrites();
+  if (parts.has('joblatencyremote')) results.jobLatencyRemote = await (await import('./job-latency-remote.js')).benchJobLatencyRemote();
   save();
 } finally {
   server.proc.kill('SIGTERM');

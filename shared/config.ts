@@ -55,6 +55,10 @@ export interface Settings {
   auth: AuthSettings;
   /** Secret values (and SSM parameters) are read again once older than this (SECRETS_MAX_AGE_SECONDS). */
   secretsMaxAgeSeconds: number;
+  /** The key of job report tokens (shared/job-report-key.ts): a secret (IMS_JOB_REPORT_SECRET_ARN) deployed. */
+  jobReportSecretArn?: string;
+  /** The same key in a file (IMS_JOB_REPORT_KEY_FILE); `npm start` keeps one in its data directory. */
+  jobReportKeyFile?: string;
 }
 
 /**
@@ -209,5 +213,7 @@ export function readSettings(env: NodeJS.ProcessEnv = process.env): Settings {
     },
     auth: readAuthSettings(env),
     secretsMaxAgeSeconds: intFrom(env.SECRETS_MAX_AGE_SECONDS, DEFAULT_SECRETS_MAX_AGE_SECONDS),
+    jobReportSecretArn: env.IMS_JOB_REPORT_SECRET_ARN || undefined,
+    jobReportKeyFile: env.IMS_JOB_REPORT_KEY_FILE || undefined,
   };
 }

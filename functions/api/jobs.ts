@@ -10,6 +10,7 @@ import { getJob, patchJob, type JobState, type JobPatchInput } from '#shared/dom
 import { parseJobFilter } from '#shared/domain/job-filters.js';
 import { readJobLogs } from '#shared/workflow/job-logs.js';
 import { resumeReportedStage } from '#shared/workflow/stages.js';
+import { requireJobReportToken } from '#shared/http/job-report-access.js';
 import type { ApiHandler, Operations } from '#shared/http/types.js';
 
 const operations: Operations = {
@@ -33,6 +34,16 @@ const operations: Operations = {
       // A pod's report is news for the stage waiting on it: resume it now, not at the next reconciler pass.
       await resumeReportedStage(r.app, job.id);
       return ok(job);
+    },
+  },
+  // A job's work reports that a step of it ended: the stage waiting on it is checked now. A check
+  // is idempotent, so a repeated report changes nothing; the token is checked before the job is looked up.
+  'jobs.checks POST': {
+    run: async (r) => {
+      await requireJobReportToken(r.app, r.params.job_id, r.authorization);
+      await getJob(r.app, r.params.job_id);
+      await resumeReportedStage(r.app, r.params.job_id);
+      return { status: 202, body: { job_id: r.params.job_id } };
     },
   },
   'jobs.item DELETE': { run: async (r) => (await deleteJob(r.app, r.params.job_id), noContent()) },

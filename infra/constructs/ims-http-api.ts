@@ -14,8 +14,8 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { ROUTES, servedPaths, type HandlerGroup } from '#shared/http/routes.js';
-import { acknowledgePublicRoute } from './nag.js';
+import { accessRule, ROUTES, servedPaths, withoutJwt, type HandlerGroup } from '#shared/http/routes.js';
+import { acknowledgeJobReportRoute, acknowledgePublicRoute } from './nag.js';
 
 /** Probes and the version answer without a token, as the original's do behind its gateway (under `/apis/ims` too). */
 export const PUBLIC_PATHS: readonly string[] = ['/healthz/ready', '/healthz/live', '/version'];
@@ -54,6 +54,11 @@ export class ImsHttpApi extends Construct {
   readonly stage: apigwv2.HttpStage;
   /** The routes that need no token (see PUBLIC_PATHS). */
   readonly publicRoutes: apigwv2.HttpRoute[] = [];
+  /**
+   * The job report routes (`/v3/jobs/{job_id}/checks`): no JWT authorizer, since remote build
+   * nodes hold no OAuth token; the handler checks the job's own report token.
+   */
+  readonly jobReportRoutes: apigwv2.HttpRoute[] = [];
 
   constructor(scope: Construct, id: string, props: ImsHttpApiProps) {
     super(scope, id);
@@ -82,16 +87,21 @@ export class ImsHttpApi extends Construct {
 
     for (const route of ROUTES) {
       const isPublic = PUBLIC_PATHS.includes(route.path);
+      const isJobReport = !isPublic && route.methods.every((m) => withoutJwt(accessRule(route, m)));
       for (const path of servedPaths(route)) {
         const routes = this.api.addRoutes({
           path,
           methods: [apigwv2.HttpMethod.ANY],
           integration: integrationFor(route.group),
-          ...(isPublic ? { authorizer: new apigwv2.HttpNoneAuthorizer() } : {}),
+          ...(isPublic || isJobReport ? { authorizer: new apigwv2.HttpNoneAuthorizer() } : {}),
         });
         if (isPublic) {
           this.publicRoutes.push(...routes);
           routes.forEach(acknowledgePublicRoute);
+        }
+        if (isJobReport) {
+          this.jobReportRoutes.push(...routes);
+          routes.forEach(acknowledgeJobReportRoute);
         }
       }
     }

@@ -14,6 +14,7 @@ import S3rver from 's3rver';
 import { ensureBuckets } from '#shared/artifacts/ensure-buckets.js';
 import { makeDynamoClient, makeS3Client } from '#shared/clients.js';
 import { readAuthSettings, readSettings } from '#shared/config.js';
+import { ensureJobReportKeyFile } from '#shared/job-report-key.js';
 import { ensureTable } from '#shared/store/ensure-table.js';
 import { openMemoryStore } from '#shared/store/record-stores.js';
 import { indexRecord } from '#shared/domain/record-index.js';
@@ -154,6 +155,18 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     });
   }
 
+  // The key of job report tokens (shared/job-report-key.ts): deployed a secret; here a file kept
+  // with the data (or the scratch directory), made on the first start.
+  if (!env.IMS_JOB_REPORT_SECRET_ARN && !env.IMS_JOB_REPORT_KEY_FILE) {
+    const directory = options.dataDir ? resolve(options.dataDir) : options.scratchDir;
+    if (directory) {
+      const keyFile = join(directory, 'job-report.key');
+      ensureJobReportKeyFile(keyFile);
+      env.IMS_JOB_REPORT_KEY_FILE = keyFile;
+      stops.push(async () => void delete env.IMS_JOB_REPORT_KEY_FILE);
+    }
+  }
+
   // On one machine jobs run on this host (shared/workers/local) unless IMS_JOB_WORKER says otherwise.
   const settings = readSettings({ ...env, IMS_JOB_WORKER: env.IMS_JOB_WORKER || 'local' });
   const store = storeChoice === 'memory' ? openMemoryStore(indexRecord, options.dataDir ? join(resolve(options.dataDir), 'records') : undefined) : undefined;
@@ -193,6 +206,12 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
 
   const server = createApiServer(apiHandlers(() => app), { auth });
   const address = await listen(server, options.port ?? 8080, host);
+  const url = `http://${host}:${address.port}`;
+  // Remote build nodes report to this service unless told another address (one they can reach).
+  if (!env.REMOTE_NODE_REPORT_URL) {
+    env.REMOTE_NODE_REPORT_URL = url;
+    stops.push(async () => void delete env.REMOTE_NODE_REPORT_URL);
+  }
   stops.push(
     () =>
       new Promise<void>((r) => {
@@ -202,7 +221,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   );
 
   return {
-    url: `http://${host}:${address.port}`,
+    url,
     s3Endpoint: settings.s3Endpoint,
     dynamoEndpoint: storeChoice === 'memory' ? undefined : settings.dynamoEndpoint,
     recordStore: storeChoice,

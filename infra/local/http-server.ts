@@ -2,12 +2,13 @@
  * node:http in front of the Lambda handlers: the embedded stand-in for API Gateway. With
  * IMS_AUTH_SCOPES=on it also stands in for the API's Lambda authorizer: a bearer token is
  * checked as the authorizer checks it (shared/http/jwt.ts) and its claims handed to the handler
- * where API Gateway puts the authorizer's context; the probes are never checked.
+ * where API Gateway puts the authorizer's context; the probes and the job report routes (their
+ * own token) are never checked.
  */
 import { createServer, type Server } from 'node:http';
 import type { AuthSettings } from '#shared/config.js';
 import { AuthorizationError, authorizationProblem } from '#shared/http/middleware/authorize.js';
-import { accessRule, matchRoute, type HandlerGroup, type RouteDef } from '#shared/http/routes.js';
+import { accessRule, matchRoute, withoutJwt, type HandlerGroup, type RouteDef } from '#shared/http/routes.js';
 import type { ApiHandler, HttpEvent, HttpResult } from '#shared/http/types.js';
 import { frameworkProblem, ProblemError, problemResponse } from '#shared/http/problem.js';
 import { markStreaming } from '#shared/http/streaming.js';
@@ -30,7 +31,7 @@ function tokenChecker(auth: AuthSettings): (event: HttpEvent, route: RouteDef | 
   if (auth.issuers.length === 0) throw new Error(`IMS_AUTH_SCOPES=on under npm start needs IMS_AUTH_ISSUERS: ${NO_ISSUERS.replace(/ \(.*/, '')}, whose keys sign the bearer tokens`);
   const check = bearerChecker(auth);
   return async (event, route) => {
-    if (!route || accessRule(route, event.requestContext.http.method.toUpperCase()) === 'public') return undefined;
+    if (!route || withoutJwt(accessRule(route, event.requestContext.http.method.toUpperCase()))) return undefined;
     const authorization = event.headers.authorization;
     if (!authorization) return undefined;
     try {

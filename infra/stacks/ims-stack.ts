@@ -38,6 +38,7 @@ import {
   acknowledgeReconcilerExecutions,
   acknowledgeSchedulerInvoke,
   acknowledgeExternalSecret,
+  acknowledgeJobReportKey,
   acknowledgeListObjects,
   acknowledgeS3SigningIdentity,
   acknowledgeStateMachine,
@@ -78,6 +79,8 @@ export class ImsStack extends Stack {
   readonly s3SigningUser: iam.User;
   /** JSON {accessKeyId, secretAccessKey} of that user (S3_SIGNING_SECRET_ARN); deleted with the stack, as the user is. */
   readonly s3SigningKeySecret: secretsmanager.Secret;
+  /** Signs the job report tokens remote build nodes call back with (IMS_JOB_REPORT_SECRET_ARN; shared/job-report-key.ts). */
+  readonly jobReportKeySecret: secretsmanager.Secret;
   readonly apiFunctions: Record<HandlerGroup, ImsFunction>;
   /** The HTTP API's Lambda authorizer: bearer tokens of the trusted issuers (functions/api/authorizer.ts). */
   readonly authorizerFunction: ImsFunction;
@@ -133,6 +136,11 @@ export class ImsStack extends Stack {
     acknowledgeExternalSecret(this.kubeconfigSecret);
     acknowledgeExternalSecret(this.remoteNodeKeySecret);
     [this.s3SigningUser, this.s3SigningKeySecret] = this.createS3SigningIdentity();
+    this.jobReportKeySecret = new secretsmanager.Secret(this, 'JobReportKeySecret', {
+      description: 'IMS: key of the job report tokens remote build nodes call back with',
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+    });
+    acknowledgeJobReportKey(this.jobReportKeySecret);
 
     const recordsEnv = {
       TABLE_NAME: this.table.tableName,
@@ -286,6 +294,8 @@ export class ImsStack extends Stack {
     if (!settings.podApiHostname) {
       for (const f of this.workerFunctions()) f.fn.addEnvironment('API_GATEWAY_HOSTNAME', Fn.select(2, Fn.split('/', this.httpApi.api.apiEndpoint)));
     }
+    // Where remote build nodes report that a step of a job ended (POST /v3/jobs/{id}/checks).
+    for (const f of this.workerFunctions()) f.fn.addEnvironment('REMOTE_NODE_REPORT_URL', this.httpApi.url);
     this.applyEnvironment();
 
     this.monitoring = new Monitoring(this, 'Monitoring', {
@@ -501,6 +511,8 @@ export class ImsStack extends Stack {
     for (const f of [api.jobs, ...this.workerFunctions()]) this.grantSecret(f, 'KUBECONFIG_SECRET_ARN', this.kubeconfigSecret);
     for (const f of this.nodeFunctions()) this.grantSecret(f, 'REMOTE_NODE_KEY_SECRET_ARN', this.remoteNodeKeySecret);
     this.grantKnownHosts();
+    // The stages mint the job report tokens, the jobs API verifies them.
+    for (const f of [api.jobs, ...this.workerFunctions()]) this.grantSecret(f, 'IMS_JOB_REPORT_SECRET_ARN', this.jobReportKeySecret);
     // Creating a job pre-signs its download URL with the signing key; the stage functions hand the
     // key to the job pods (ims-s3-credentials).
     for (const f of [api.jobs, ...upload, ...this.workerFunctions()]) {

@@ -9,9 +9,16 @@ export type ApiVersion = 'v2' | 'v3';
 /**
  * Who may call a route (IMS_AUTH_SCOPES): `public` routes are never checked (the probes), `read`
  * needs the read scope, `write` the write scope, `admin` the admin scope; admin implies write,
- * write implies read.
+ * write implies read. `job-report` routes take no OAuth token at all: the caller is a job's own
+ * work, holding a token scoped to that one job (shared/domain/job-report-token.ts), which the
+ * operation checks itself; deployed, API Gateway routes them without the JWT authorizer.
  */
-export type AccessClass = 'public' | 'read' | 'write' | 'admin';
+export type AccessClass = 'public' | 'job-report' | 'read' | 'write' | 'admin';
+
+/** Classes whose routes no JWT scope guards (nor API Gateway's JWT authorizer, deployed). */
+export function withoutJwt(access: AccessRule): access is 'public' | 'job-report' {
+  return access === 'public' || access === 'job-report';
+}
 
 /** A class decided by one field of the validated body: a customize job opens a root shell, a create job does not. */
 export interface BodyAccess {
@@ -74,6 +81,9 @@ function versioned(group: HandlerGroup, name: string, idParam: string, collectio
 /** PATCH of a deleted record restores it: an admin's act, as deleting is. */
 const UNDELETE: RouteDef['access'] = { PATCH: 'admin' };
 
+/** A job's work asks for a check of its stage with its report token (functions/api/jobs.ts). */
+const JOB_REPORT: RouteDef['access'] = { POST: 'job-report' };
+
 /** A create job builds from a recipe; a customize job opens a root shell into an image. */
 const JOB_CREATION: RouteDef['access'] = { POST: { field: 'job_type', values: { create: 'write' }, otherwise: 'admin' } };
 
@@ -95,6 +105,7 @@ export const ROUTES: readonly RouteDef[] = [
   ...VERSIONED.flatMap((prefix) =>
     (['packages', 'changes', 'lineage'] as const).map((part): RouteDef => ({ path: `${prefix}/images/{image_id}/${part}`, group: 'images', resource: `images.${part}`, methods: ['GET'] })),
   ),
+  ...VERSIONED.map((prefix): RouteDef => ({ path: `${prefix}/jobs/{job_id}/checks`, group: 'jobs', resource: 'jobs.checks', methods: ['POST'], access: JOB_REPORT })),
   { path: '/v3/jobs/{job_id}/history', group: 'jobs', resource: 'jobs.history', methods: ['GET'] },
   { path: '/v3/jobs/{job_id}/logs', group: 'jobs', resource: 'jobs.logs', methods: ['GET'] },
   ...deleted('public-keys', 'public_key_id'),

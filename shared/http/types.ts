@@ -16,6 +16,8 @@ export interface ApiRequest<B = unknown> {
   body: B;
   /** The body as sent, parsed from JSON. */
   rawBody: unknown;
+  /** The Authorization header as sent: job report routes check their own token (job-report-access.ts). */
+  authorization?: string;
   app: AppContext;
 }
 

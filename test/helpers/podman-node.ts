@@ -72,9 +72,11 @@ export interface NodeLeftovers {
   container: boolean;
   image: boolean;
   local: boolean;
+  /** A mount below the job's directory (findmnt), or a loop device backed by a file there (losetup). */
+  mounts: boolean;
 }
 
-export const NOTHING_ON_NODE: NodeLeftovers = { dir: false, container: false, image: false, local: false };
+export const NOTHING_ON_NODE: NodeLeftovers = { dir: false, container: false, image: false, local: false, mounts: false };
 
 /**
  * Looks for a job's leftovers with podman and the file system, not with the worker: the node's
@@ -94,6 +96,7 @@ export function leftOnNode(sandbox: PodmanSandbox, dirs: { workDir: string; loca
     container: exists(`container exists ims-${id}`),
     image: exists(`image exists localhost/ims-job-${id}:latest`),
     local: existsSync(join(dirs.localDir, id)),
+    mounts: [execSync('findmnt -rn -o TARGET', { encoding: 'utf8' }), execSync('losetup -a', { encoding: 'utf8' })].some((out) => out.includes(`ims_${id}`)),
   };
 }
 

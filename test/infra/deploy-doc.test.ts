@@ -35,6 +35,7 @@ function permissionsOfTemplate(): Map<string, string[]> {
     [logicalId(stack.kubeconfigSecret), 'kubeconfig'],
     [logicalId(stack.remoteNodeKeySecret), 'node key'],
     [logicalId(stack.s3SigningKeySecret), 'signing key'],
+    [logicalId(stack.jobReportKeySecret), 'report key'],
     [KNOWN_HOSTS_SECRET, 'known hosts'],
   ];
   const table = new Map<string, string[]>();

@@ -8,6 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { LambdaSandbox } from '#infra/local/lambda-sandbox.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { startJwtIssuer, type JwtIssuer } from '../helpers/jwt-issuer.js';
+import { readFileSync } from 'node:fs';
+import { mintReportToken } from '#shared/domain/job-report-token.js';
 
 const AUTH_ENV = ['IMS_AUTH_SCOPES', 'IMS_AUTH_ISSUERS', 'IMS_AUTH_AUDIENCE'] as const;
 
@@ -53,6 +55,17 @@ describe('the probes', () => {
   test.each(['/healthz/live', '/healthz/ready', '/version'])('%s answers without a token, and with a bad one', async (path) => {
     expect((await as('anonymous', 'GET', path)).status).toBe(200);
     expect((await as('forged', 'GET', path)).status).toBe(200);
+  });
+});
+
+describe('the job report route', () => {
+  test('takes no OAuth token: the job’s report token is checked instead, and an OAuth token is no report token', async () => {
+    const id = randomUUID();
+    const report = mintReportToken(readFileSync(process.env.IMS_JOB_REPORT_KEY_FILE!), id, Math.floor(Date.now() / 1000) + 60);
+    // No such job: the report token passes, the job is looked up.
+    expect((await svc.request('POST', `/v3/jobs/${id}/checks`, undefined, { authorization: `Bearer ${report}` })).status).toBe(404);
+    expectProblem(await as('anonymous', 'POST', `/apis/ims/v3/jobs/${id}/checks`), 401, /report token/);
+    expectProblem(await as('admin', 'POST', `/v3/jobs/${id}/checks`), 401, /not a job report token/);
   });
 });
 

@@ -59,6 +59,21 @@ let keyId: string;
 let imageId: string;
 let tinyKernel: string;
 let sandbox: LambdaSandbox;
+/**
+ * Whether the reconciler's passes run. Off, only the stage entries and the node's reports
+ * (node-reports.ts: POST /v3/jobs/{id}/checks) move a job on.
+ */
+let reconciling = true;
+
+/** Runs `body` with the reconciler off: the job must be driven by its node's reports alone. */
+async function withoutReconciler<T>(body: () => Promise<T>): Promise<T> {
+  reconciling = false;
+  try {
+    return await body();
+  } finally {
+    reconciling = true;
+  }
+}
 
 /** The stage invocations' TMPDIR, as small as this so that no image can pass through a stage. */
 const STAGE_TMP_MIB = 64;
@@ -178,7 +193,7 @@ beforeAll(async () => {
     // The stage handlers run in processes of their own: records where they can reach them.
     recordStore: 'dynalite',
     reconcileMs: 1000,
-    reconcile: () => sandbox.invoke('functions/workflow/reconcile', {}),
+    reconcile: async () => (reconciling ? sandbox.invoke('functions/workflow/reconcile', {}) : undefined),
     workflow: { wrapTask: (state) => invoke(state) },
   });
 
@@ -266,7 +281,8 @@ async function customizeUntilShell(name: string, extra: Record<string, unknown> 
 }
 
 describe('create on a remote build node', () => {
-  test('the recipe is templated, built by the node’s builder container, squashed there, registered; nothing stays on the node', async () => {
+  test('with the reconciler off, driven by the node’s reports alone: the recipe is templated, built by the node’s builder container, squashed there, registered; nothing stays on the node', () =>
+    withoutReconciler(async () => {
     await registerOnly(NODE_A);
     const recipeId = await recipe('remote-ok', '<image name="{{ IMAGE_NAME }}"/>\n');
     const created = await post('create', recipeId, 'remote-built');
@@ -298,7 +314,7 @@ describe('create on a remote build node', () => {
     expect(await until(async () => (await nodeLoad(NODE_A))?.jobs[created.id], (entry) => entry === undefined, 10_000)).toBeUndefined();
     const state = await until(() => getJobState(svc.app, created.id), (s) => (s.logs ?? []).length > 0, 10_000);
     expect(state.logs!.map((l) => l.name)).toContain('kiwi.log');
-  }, 90_000);
+  }), 90_000);
 
   test('a failed build ends in error with kiwi’s reason, and the node is cleaned up after the failure', async () => {
     await registerOnly(NODE_A);
@@ -313,7 +329,8 @@ describe('create on a remote build node', () => {
 });
 
 describe('customize on a remote build node', () => {
-  test('the user reaches the job’s sshd through the record’s connection_info, changes the image, signals complete; the new image is registered', async () => {
+  test('with the reconciler off, driven by the node’s reports alone: the user reaches the job’s sshd through the record’s connection_info, changes the image, signals complete; the new image is registered', () =>
+    withoutReconciler(async () => {
     await registerOnly(NODE_A);
     const waiting = await customizeUntilShell('remote-custom');
     expect(waiting.remote_build_node).toBe(NODE_A);
@@ -322,19 +339,31 @@ describe('customize on a remote build node', () => {
     expect(container.connection_info.customer_access.host).toBe('127.0.0.1');
     expect(container.connection_info['cluster.local']).toEqual(container.connection_info.customer_access);
 
-    const out = await inShell(waiting, 'cat /mnt/image/image-root/etc/motd; echo "job $IMS_JOB_ID"; echo customized > /mnt/image/image-root/etc/motd; touch /mnt/image/complete');
+    // The image root is a copy-on-write view of the image: mounted, not unpacked.
+    const h = await history(waiting.id);
+    expect(h.events.map((e: { detail?: string }) => e.detail)).toContainEqual(expect.stringContaining('the image root is mounted copy-on-write'));
+    expect(leftOnNode(waiting.id).mounts).toBe(true);
+    const out = await inShell(
+      waiting,
+      'cat /mnt/image/image-root/etc/motd; echo "job $IMS_JOB_ID"; echo customized > /mnt/image/image-root/etc/motd; echo added > /mnt/image/image-root/etc/added; rm /mnt/image/image-root/IMS_TINY_IMAGE; touch /mnt/image/complete',
+    );
     expect(out).toBe(`tiny image\njob ${waiting.id}\n`);
+    // The changes are in the upper directory, the deletion as a whiteout (a 0/0 character device).
+    expect(execFileSync('stat', ['-c', '%F %t:%T', join(workDir, `ims_${waiting.id}`, 'upper', 'IMS_TINY_IMAGE')], { encoding: 'utf8' }).trim()).toBe('character special file 0:0');
 
     const done = await until(() => job(waiting.id), ended);
     await expectSuccess(done);
     expect(done.ssh_containers[0].status).toBe('complete');
     const { files, root } = await resultOf(done);
+    // Added, changed and deleted, as the user left them; the rest of the image as it was.
     expect(readFileSync(join(root, 'etc', 'motd'), 'utf8')).toBe('customized\n');
-    expect(readFileSync(join(root, 'IMS_TINY_IMAGE'), 'utf8')).toBe('marker\n');
+    expect(readFileSync(join(root, 'etc', 'added'), 'utf8')).toBe('added\n');
+    expect(existsSync(join(root, 'IMS_TINY_IMAGE'))).toBe(false);
+    expect(existsSync(join(root, 'bin', 'busybox'))).toBe(true);
     expect(files.kernel.toString()).toBe(tinyKernel);
     expect(files.boot).toBeDefined(); // the kernel parameters (…parameters.boot)
     await expectNothingLeft(waiting.id);
-  }, 90_000);
+  }), 90_000);
 
   test('an image of more than 1 GiB goes from S3 to the node and back without passing through a stage: every invocation is short, TMPDIR stays empty', async () => {
     // A root with 1 GiB of random data, squashed uncompressed: the squashfs really is that large.
@@ -399,17 +428,34 @@ describe('customize on a remote build node', () => {
     await expectNothingLeft(created.id);
   }, 420_000);
 
-  test('a jailed shell sees the image root as / and signals in its /tmp', async () => {
+  test('with the reconciler off: a jailed shell sees the image root as / and signals in its /tmp', () =>
+    withoutReconciler(async () => {
     await registerOnly(NODE_A);
     const waiting = await customizeUntilShell('remote-jail', { ssh_containers: [{ name: 'jailed', jail: true }] });
-    const out = await inShell(waiting, 'cat /IMS_TINY_IMAGE; touch /jailed-was-here /tmp/complete');
+    const out = await inShell(waiting, 'cat /IMS_TINY_IMAGE; rm /etc/motd; touch /jailed-was-here /tmp/complete');
     expect(out).toBe('marker\n');
     const done = await until(() => job(waiting.id), ended);
     await expectSuccess(done);
     const { root } = await resultOf(done);
     expect(existsSync(join(root, 'jailed-was-here'))).toBe(true);
+    expect(existsSync(join(root, 'etc', 'motd'))).toBe(false);
     expect(existsSync(join(root, 'tmp', 'complete'))).toBe(false);
     await expectNothingLeft(waiting.id);
+  }), 90_000);
+
+  test('with the node’s reports undelivered (a report URL it cannot reach), the reconciler still finishes the job', async () => {
+    await registerOnly(NODE_A);
+    const own = process.env.REMOTE_NODE_REPORT_URL;
+    // Read by each stage invocation: the node is told a URL where nothing listens.
+    process.env.REMOTE_NODE_REPORT_URL = 'http://127.0.0.1:9';
+    try {
+      const waiting = await customizeUntilShell('remote-unreported');
+      expect(await inShell(waiting, 'touch /mnt/image/complete; echo ok')).toBe('ok\n');
+      const done = await until(() => job(waiting.id), ended);
+      await expectSuccess(done);
+    } finally {
+      process.env.REMOTE_NODE_REPORT_URL = own;
+    }
   }, 90_000);
 
   test('a job container that dies ends the job in error with the reason, not at waiting_on_user', async () => {

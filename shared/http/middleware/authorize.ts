@@ -12,7 +12,7 @@ import type { MiddlewareObj } from '@middy/core';
 import type { AuthSettings } from '../../config.js';
 import { problemResponse } from '../problem.js';
 import { ProblemError } from '../problem.js';
-import { accessRule, type AccessClass, type AccessRule } from '../routes.js';
+import { accessRule, withoutJwt, type AccessClass, type AccessRule } from '../routes.js';
 import { CLAIMS_CONTEXT_KEY, type Claims } from '../jwt.js';
 import type { HttpEvent, HttpResult } from '../types.js';
 import { imsState } from './route-request.js';
@@ -91,19 +91,19 @@ export function scopesOf(claims: Claims, claim: string): string[] {
 }
 
 /** The scopes that grant a class: admin implies write implies read. */
-function grantingScopes(auth: AuthSettings, access: Exclude<AccessClass, 'public'>): string[] {
+function grantingScopes(auth: AuthSettings, access: Exclude<AccessClass, 'public' | 'job-report'>): string[] {
   if (access === 'admin') return [auth.adminScope];
   if (access === 'write') return [auth.writeScope, auth.adminScope];
   return [auth.readScope, auth.writeScope, auth.adminScope];
 }
 
-function neededScope(auth: AuthSettings, access: Exclude<AccessClass, 'public'>): string {
+function neededScope(auth: AuthSettings, access: Exclude<AccessClass, 'public' | 'job-report'>): string {
   return access === 'admin' ? auth.adminScope : access === 'write' ? auth.writeScope : auth.readScope;
 }
 
 /** Throws the 401 or 403 problem unless the claims grant `access`. */
 export function requireAccess(auth: AuthSettings, claims: Claims | undefined, access: AccessClass): void {
-  if (access === 'public') return;
+  if (withoutJwt(access)) return;
   if (!claims) throw new AuthorizationError(401, 'This request needs a bearer token; none was accepted.');
   const held = scopesOf(claims, auth.claim);
   if (grantingScopes(auth, access).some((scope) => held.includes(scope))) return;
@@ -121,7 +121,7 @@ export function classOf(rule: AccessRule, body?: unknown): AccessClass {
 /** The least class a rule can end up as: what is checked before the body is read. */
 function leastClassOf(rule: AccessRule): AccessClass {
   if (typeof rule === 'string') return rule;
-  const order: AccessClass[] = ['public', 'read', 'write', 'admin'];
+  const order: AccessClass[] = ['public', 'job-report', 'read', 'write', 'admin'];
   return [...Object.values(rule.values), rule.otherwise].reduce((a, b) => (order.indexOf(a) <= order.indexOf(b) ? a : b));
 }
 

@@ -55,6 +55,7 @@ export function routeRequest(group: HandlerGroup, operations: Operations, contex
         query: parseQuery(event.rawQueryString),
         body: undefined,
         rawBody: undefined,
+        authorization: event.headers?.authorization,
         app: context(),
       };
     },

@@ -15,6 +15,7 @@ import { packageResults } from './results-upload.js';
 import { BUILD_SCRIPT } from './node-scripts.js';
 import { buildJobImage, COMMAND_TIMEOUT_MS, containerGone, jobEnv, makeJobDir, markPrepared, startContainer, type NodeJob } from './node-job.js';
 import { downloadToFile } from './transfer.js';
+import { startReporter } from './node-reports.js';
 
 /** Runs tar on this host; rejects with its stderr. */
 function tar(args: string[]): Promise<void> {
@@ -60,6 +61,7 @@ async function copyRecipe(n: NodeJob): Promise<StageProgress | undefined> {
 async function prepare(n: NodeJob): Promise<StageProgress> {
   if (n.view.markers.has('prepared')) return { state: 'done', status: 'fetching_recipe' };
   await makeJobDir(n);
+  await startReporter(n);
   const failed = await copyRecipe(n);
   if (failed) return failed;
   await buildJobImage(n, n.settings.builderImage, { 'ims-build.sh': BUILD_SCRIPT }, 'ims-build.sh');

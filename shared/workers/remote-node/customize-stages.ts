@@ -1,6 +1,7 @@
 /**
  * A customize job on a remote build node: the node downloads the rootfs itself, a per-job image
- * with sshd is built there FROM a local image, and its container unpacks the root, serves the
+ * with sshd is built there FROM a local image, the node mounts the image root copy-on-write
+ * (customize-view.ts), and the job's container serves the
  * user's shell on a port of the node (host network: no bridge, no NAT rules on the node) and
  * squashes the root when the user is done. The worker follows it from its markers and state.
  */
@@ -20,6 +21,9 @@ import {
   type NodeJob,
 } from './node-job.js';
 import { startTask, tasksDir } from './node-tasks.js';
+import { startReporter } from './node-reports.js';
+import { describeView, mountViewCommand } from './customize-view.js';
+import { logger } from '../../logger.js';
 
 function jailed(n: NodeJob): boolean {
   return n.job.job.ssh_containers?.[0]?.jail === true;
@@ -37,6 +41,8 @@ async function prepare(n: NodeJob): Promise<StageProgress> {
   if (fetch.kind === 'absent') {
     await makeJobDir(n);
     await n.session.run(`mkdir -p ${shq(tasksDir(n))}`, { timeoutMs: COMMAND_TIMEOUT_MS });
+    // First the reporter, so that it sees the download end.
+    await startReporter(n);
     // A curl config file: the pre-signed URL shows in no process list on the node.
     await n.session.writeFile(`${tasksDir(n)}/fetch.curl`, `url = "${n.job.downloadUrl.replace(/["\\]/g, '\\$&')}"\n`, 0o600);
     await startTask(n, 'fetch', [`${n.layout.image}/image.sqsh`, n.job.downloadMd5, 'image root']);
@@ -76,6 +82,7 @@ async function unpack(n: NodeJob): Promise<StageProgress> {
   const error = view.reasons['image/remote_error'];
   if (error !== undefined) return { state: 'failed', reason: `the customize container on ${n.xname} failed: ${error || 'no reason given'}` };
   if (view.container.kind === 'absent' && !view.markers.has('started')) {
+    await n.session.run(mountViewCommand(n.layout), { timeoutMs: COMMAND_TIMEOUT_MS });
     const port = view.port ?? Number((await n.session.run(claimPortCommand(n), { timeoutMs: COMMAND_TIMEOUT_MS })).trim());
     const env = { ...jobEnv(n), SSH_PORT: String(port), SSH_JAIL: String(jailed(n)) };
     const failed = await startContainer(n, { privileged: false, network: 'host', env });
@@ -84,7 +91,9 @@ async function unpack(n: NodeJob): Promise<StageProgress> {
   const gone = containerGone(n, 'customize', 'before its shell was ready');
   if (gone) return { state: 'failed', reason: gone };
   if (!view.markers.has('image/ready') || view.port === undefined) return { state: 'running', detail: `unpacking the image root on ${n.xname}` };
-  return { state: 'done', detail: `shell ready on ${shellHost(n)}:${view.port}`, ssh: { status: 'running', host: shellHost(n), port: view.port } };
+  if (view.rootView !== 'overlay') logger.warn('the node could not mount the image root: it was unsquashed', { jobId: n.job.job.id, xname: n.xname, view: view.rootView });
+  const detail = `shell ready on ${shellHost(n)}:${view.port}; ${describeView(view.rootView)}`;
+  return { state: 'done', detail, ssh: { status: 'running', host: shellHost(n), port: view.port } };
 }
 
 /** Waits for the user's verdict, checking on every poll that the container still serves the shell. */

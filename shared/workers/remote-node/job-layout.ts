@@ -78,8 +78,21 @@ export function removeJobCommand(settings: RemoteNodeSettings, layout: JobLayout
     killTasksCommand(layout.dir),
     `${settings.podman} rm --force --time 0 ${shq(layout.container)} >/dev/null 2>&1`,
     `${settings.podman} rmi --force ${shq(layout.imageName)} >/dev/null 2>&1`,
-    `rm -rf ${shq(layout.dir)}`,
-    // Whatever podman said, the job is gone only when neither is left.
-    `! ${settings.podman} container exists ${shq(layout.container)} && ! ${settings.podman} image exists ${shq(layout.imageName)} && [ ! -e ${shq(layout.dir)} ]`,
+    // The copy-on-write view (customize-view.ts): merged view first, then the squashfs under it
+    // (its loop device goes with it); only then the directory, never across a mount.
+    unmountViewCommand(layout),
+    `rm -rf --one-file-system ${shq(layout.dir)}`,
+    // Whatever podman said, the job is gone only when none of it is left.
+    `! ${settings.podman} container exists ${shq(layout.container)} && ! ${settings.podman} image exists ${shq(layout.imageName)} && [ ! -e ${shq(layout.dir)} ] && ! grep -q ${shq(` ${layout.dir}/`)} /proc/self/mountinfo`,
   ].join('; ');
+}
+
+/** The mounts of a customize job's view, in the order they come off. */
+export function viewMounts(layout: JobLayout): { merged: string; lower: string; upper: string; work: string } {
+  return { merged: `${layout.image}/image-root`, lower: `${layout.dir}/lower`, upper: `${layout.dir}/upper`, work: `${layout.dir}/work` };
+}
+
+function unmountViewCommand(layout: JobLayout): string {
+  const { merged, lower } = viewMounts(layout);
+  return `for m in ${shq(merged)} ${shq(lower)}; do if grep -q " $m " /proc/self/mountinfo; then umount "$m" 2>/dev/null || umount -l "$m"; fi; done`;
 }

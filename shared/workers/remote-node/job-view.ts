@@ -47,6 +47,8 @@ export interface JobView {
   tasks: Record<TaskName, TaskState>;
   /** The results' sizes and MD5s, once the `sums` task is done. */
   sums: Map<string, { size: number; md5: string }>;
+  /** How a customize job's image root is seen (customize-view.ts): `overlay`, or `copy <why not>`. */
+  rootView?: string;
 }
 
 export function viewCommand(settings: RemoteNodeSettings, layout: JobLayout): string {
@@ -60,6 +62,7 @@ export function viewCommand(settings: RemoteNodeSettings, layout: JobLayout): st
     `for f in ${MARKERS.join(' ')}; do [ -e "$f" ] && echo "has=$f"; done`,
     `for f in ${REASONS.join(' ')}; do [ -e "$f" ] && echo "$f=$(head -c 600 "$f" | tr '\\n' ' ')"; done`,
     `[ -e port ] && echo "port=$(cat port)"`,
+    `[ -e view ] && echo "view=$(head -c 400 view | tr '\\n' ' ')"`,
     tasksViewCommand(),
     `[ -e tasks/sums/done ] && sed 's/^/sum=/' tasks/sums/sums`,
     'true',
@@ -83,6 +86,7 @@ export function parseView(output: string): JobView {
     else if (key === 'has') view.markers.add(value as Marker);
     else if ((REASONS as readonly string[]).includes(key)) view.reasons[key as ReasonMarker] = value;
     else if (key === 'port' && /^\d+$/.test(value)) view.port = Number(value);
+    else if (key === 'view') view.rootView = value;
     else if (key === 'container') view.container = parseContainer(value);
     else if (key.startsWith('task.') && (TASKS as readonly string[]).includes(key.slice(5))) view.tasks[key.slice(5) as TaskName] = parseTask(value);
     else if (key === 'sum') {

@@ -11,6 +11,7 @@ import { podmanBuild, podmanRun, type JobLayout, type RunOptions } from './job-l
 import { describeStopped, type JobView } from './job-view.js';
 import { containerfile } from './node-scripts.js';
 import type { ResultTarget } from './results-upload.js';
+import type { ReportTarget } from './node-reports.js';
 
 export interface NodeJob {
   session: NodeSession;
@@ -21,6 +22,8 @@ export interface NodeJob {
   view: JobView;
   /** Where the node uploads the job's results. */
   results: ResultTarget;
+  /** Where and with what token the node reports the job's progress (node-reports.ts); none: the reconciler finds it. */
+  reports?: (jobId: string) => Promise<ReportTarget | undefined>;
 }
 
 /** Bound on the quick commands of a poll; transfers and builds have their own pace. */

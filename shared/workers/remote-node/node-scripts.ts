@@ -68,7 +68,9 @@ touch "$M/build_succeeded"
 `;
 
 /**
- * customize: unpack the image, serve SSH until the user says complete or failed, then squash.
+ * customize: serve SSH in the image root until the user says complete or failed, then squash it.
+ * The root is normally the node's copy-on-write view of the image (customize-view.ts), mounted
+ * before the container starts; only where the node could not mount it is it unsquashed here.
  * SIGTERM (podman stop) records why the job cannot go on; a killed container leaves no marker,
  * which the worker notices from the container's state.
  */

@@ -110,13 +110,18 @@ export function tasksDir(n: Pick<NodeJob, 'layout'>): string {
  */
 export async function startTask(n: NodeJob, name: TaskName, args: string[]): Promise<void> {
   const dir = `${tasksDir(n)}/${name}`;
-  const command = [
-    `mkdir -p ${shq(tasksDir(n))}`,
-    `mkdir ${shq(dir)} 2>/dev/null || exit 0`,
-    `cd ${shq(dir)}`,
-    `setsid nohup sh -c ${shq(SCRIPTS[name])} ${name} ${args.map(shq).join(' ')} </dev/null >log 2>&1 &`,
-  ].join(' && ');
+  const command = detachedCommand(`mkdir -p ${shq(tasksDir(n))} && mkdir ${shq(dir)}`, dir, `sh -c ${shq(SCRIPTS[name])} ${name} ${args.map(shq).join(' ')}`, 'log');
   await n.session.run(command, { timeoutMs: START_TIMEOUT_MS });
+}
+
+/**
+ * Runs `command` as a detached session in `dir` once `claim` succeeds (else does nothing). Only
+ * the command itself goes to the background: a backgrounded and-list would be a subshell of the
+ * login shell (bash does not exec its last command) holding the SSH channel's output open until
+ * the task ends, so starting a task would wait for it.
+ */
+export function detachedCommand(claim: string, dir: string, command: string, log: string): string {
+  return `${claim} 2>/dev/null || exit 0; cd ${shq(dir)} || exit 1; setsid nohup ${command} </dev/null >${log} 2>&1 &`;
 }
 
 /** The part of the job view's command that reports the tasks: one `task.<name>=<state> <text>` line each. */

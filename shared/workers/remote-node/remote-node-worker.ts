@@ -27,17 +27,20 @@ import { readView } from './job-view.js';
 import { COMMAND_TIMEOUT_MS, type NodeJob } from './node-job.js';
 import { plannedUploads, resultLocation, type ResultTarget } from './results-upload.js';
 import { ChecksumError } from './transfer.js';
+import type { ReportTarget } from './node-reports.js';
 
 export interface RemoteNodeWorkerDeps {
   /** Where the results go (the boot-images bucket) and how the node's uploads are signed. */
   results: ResultTarget;
   keySource?: KeySource;
   knownHosts?: KnownHostsSource;
+  /** The report URL and a fresh token for a job (node-reports.ts); without it, only the reconciler's passes find progress. */
+  reports?: (jobId: string) => Promise<ReportTarget | undefined>;
   open?: typeof openSession;
 }
 
 /** Logs the job's containers write into /mnt/image, kept with the job when it ends. */
-const NODE_LOGS = ['kiwi.log', 'kiwi.out', 'unsquashfs.log', 'sshd.log', 'mksquashfs.log', 'container.log'];
+const NODE_LOGS = ['kiwi.log', 'kiwi.out', 'mount.log', 'unsquashfs.log', 'sshd.log', 'mksquashfs.log', 'container.log'];
 /** Each log comes to this host as its last this many bytes at most, so the function's /tmp never fills. */
 export const NODE_LOG_CAP_BYTES = 2 * 1024 * 1024;
 
@@ -47,6 +50,7 @@ export class RemoteNodeWorker implements Worker {
   private readonly knownHosts: KnownHostsSource;
   private readonly open: typeof openSession;
   private readonly results: ResultTarget;
+  private readonly reports?: (jobId: string) => Promise<ReportTarget | undefined>;
 
   constructor(
     private readonly settings: RemoteNodeSettings,
@@ -56,6 +60,7 @@ export class RemoteNodeWorker implements Worker {
     this.knownHosts = deps.knownHosts ?? knownHostsSourceFor(settings);
     this.open = deps.open ?? openSession;
     this.results = deps.results;
+    this.reports = deps.reports;
   }
 
   private async connect(xname: string): Promise<NodeSession> {
@@ -84,7 +89,7 @@ export class RemoteNodeWorker implements Worker {
       const view = await readView(session, this.settings, layout, COMMAND_TIMEOUT_MS);
       // Past prepare the directory holds the job: without it the job cannot go on (node reinstalled, /tmp wiped).
       if (!view.present && stage !== 'prepare') return { state: 'failed', reason: `the job's directory ${layout.dir} is gone from ${xname}` };
-      const n: NodeJob = { session, settings: this.settings, layout, job, xname, view, results: this.results };
+      const n: NodeJob = { session, settings: this.settings, layout, job, xname, view, results: this.results, reports: this.reports };
       return await (job.job.job_type === 'create' ? advanceCreate(n, stage) : advanceCustomize(n, stage));
     } catch (error) {
       if (error instanceof NodeTimeoutError) return this.lost(xname, `does not answer: ${error.message}`);

@@ -66,6 +66,12 @@ export interface RemoteNodeSettings {
   localDir: string;
   /** mksquashfs options for the image root squashed on the node (IMS_SQUASHFS_OPTIONS, as on this host). */
   squashfsOptions: string[];
+  /**
+   * REMOTE_NODE_REPORT_URL: the service's base URL as the nodes reach it, where they report that
+   * a step of a job ended (node-reports.ts); deployed the API's URL, under `npm start` its own.
+   * Unset: no reports, the reconciler's passes find the progress.
+   */
+  reportUrl?: string;
 }
 
 function int(value: string | undefined, fallback: number): number {
@@ -113,6 +119,7 @@ export function remoteNodeSettingsFromEnv(env: NodeJS.ProcessEnv = process.env):
     heartbeatTimeoutSeconds: int(env.REMOTE_NODE_HEARTBEAT_TIMEOUT_SECONDS, 60),
     localDir: env.REMOTE_NODE_LOCAL_DIR || join(tmpdir(), 'ims-remote-node'),
     squashfsOptions: squashfsOptionsFromEnv(env),
+    reportUrl: env.REMOTE_NODE_REPORT_URL || undefined,
   };
 }
 
