@@ -1,0 +1,62 @@
+/**
+ * The local worker's reports: the moment a step of a job's work ends, the job's waiting stage is
+ * checked (WorkerDeps.wake), instead of at the reconciler's next pass. Steps end in files, so the
+ * watches are on files: a background task's exit status appearing in `tasks/` (downloads and
+ * mounts, kiwi, mksquashfs), sshd's log growing (it listens), the user's `complete` or `failed`
+ * (in the work directory, or a jail's /tmp). The in-process uploads of the package stage report
+ * themselves. Watches never keep the process alive, are dropped when the job's work is removed,
+ * and are armed again by the next look at the job, so a restarted service gets them back at its
+ * reconciler's first pass (which finds what ended while it was down).
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { resolveInRoot } from './boot-files.js';
+import type { LocalJob } from './local-job.js';
+
+type Wake = (jobId: string) => void;
+
+const SIGNALS = new Set(['complete', 'failed']);
+
+const watches = new Map<string, Map<string, FSWatcher>>();
+
+function watchDir(jobId: string, dir: string, matches: (name: string) => boolean, wake: Wake): void {
+  const own = watches.get(jobId) ?? new Map<string, FSWatcher>();
+  watches.set(jobId, own);
+  if (own.has(dir)) return;
+  let watcher: FSWatcher;
+  try {
+    watcher = watch(dir, { persistent: false }, (_event, name) => {
+      if (name && matches(String(name))) wake(jobId);
+    });
+  } catch {
+    // Not there (yet): the next look at the job tries again.
+    return;
+  }
+  // The directory went away (cleanup): forget the watch.
+  watcher.on('error', () => {
+    watcher.close();
+    if (own.get(dir) === watcher) own.delete(dir);
+  });
+  watcher.unref();
+  own.set(dir, watcher);
+}
+
+/** Arms the job's watches that are not armed yet (cheap when they are). */
+export async function watchJob(job: LocalJob, wake: Wake): Promise<void> {
+  const jobId = job.job.job.id;
+  const { paths } = job;
+  watchDir(jobId, paths.tasks, (name) => name.endsWith('.exit'), wake);
+  watchDir(jobId, paths.logs, (name) => name === 'sshd.log', wake);
+  watchDir(jobId, paths.dir, (name) => SIGNALS.has(name), wake);
+  // A jailed user signals in the image's /tmp, resolved inside the image (never a host directory).
+  if (job.job.job.ssh_containers?.[0]?.jail) {
+    const tmp = await resolveInRoot(paths.imageRoot, 'tmp');
+    if (tmp) watchDir(jobId, tmp, (name) => SIGNALS.has(name), wake);
+  }
+}
+
+/** Drops the job's watches (before its work directory is unmounted and removed). */
+export function unwatchJob(jobId: string): void {
+  for (const watcher of watches.get(jobId)?.values() ?? []) watcher.close();
+  watches.delete(jobId);
+}
+
