@@ -3,7 +3,7 @@
  * bench/results.md and bench/results.json. Not a test: it measures, it does not pass or fail.
  *
  *   BENCH_LEVELS=1000,10000,100000   record counts to measure at (default all three)
- *   BENCH_PARTS=records,deployedlist,cold,artifacts,jobs,jobcost
+ *   BENCH_PARTS=records,deployedlist,cold,artifacts,jobs,jobcost,joblatency
  *   BENCH_ARTIFACT_MIB=1024          size of the image root for the artifact part
  *   BENCH_SERVER_NODE_OPTIONS=...    node options of the server (default: those of `npm start`)
  */
@@ -13,11 +13,12 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, wri
 import { cpus, totalmem, release } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { joblatencyMarkdown } from './joblatency.js';
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const tmp = join(root, 'bench/tmp');
 const levels = (process.env.BENCH_LEVELS ?? '1000,10000,100000').split(',').map(Number);
-const parts = new Set((process.env.BENCH_PARTS ?? 'records,deployedlist,cold,artifacts,jobs,jobcost').split(','));
+const parts = new Set((process.env.BENCH_PARTS ?? 'records,deployedlist,cold,artifacts,jobs,jobcost,joblatency').split(','));
 const artifactMiB = Number(process.env.BENCH_ARTIFACT_MIB ?? 1024);
 
 interface Server {
@@ -498,6 +499,7 @@ function markdown(results: Record<string, any>): string {
     for (const r of results.jobCost) lines.push(`| ${r.job} | ${r.status} | ${r.historyEvents} | ${r.stateTransitions} | ${r.stageInvocations} | ${r.reconcilerChecks} | ${r.pollingDesignEvents} |`);
     lines.push('');
   }
+  if (results.jobLatency) lines.push(...joblatencyMarkdown(results.jobLatency));
   return lines.join('\n');
 }
 
@@ -559,6 +561,8 @@ try {
   if (parts.has('jobs')) results.jobs = await (await import('./job-latency.js')).benchJobLatency();
   save();
   if (parts.has('jobcost')) results.jobCost = await (await import('./job-cost.js')).benchJobCost();
+  save();
+  if (parts.has('joblatency')) results.jobLatency = await (await import('./joblatency.js')).benchJoblatency();
   save();
 } finally {
   server.proc.kill('SIGTERM');

@@ -10,20 +10,20 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { startTestService, type TestService } from '../helpers/service.js';
 import { leftovers, NOTHING_LEFT } from '../helpers/host-leftovers.js';
 import { customizeUntilShell as postUntilShell, shellClient, type ShellClient } from '../helpers/job-shell.js';
-import { STUB_KIWI } from '../helpers/podman-node.js';
+import { registerStubRecipe, stubKiwiOnPath } from '../helpers/stub-recipe.js';
 import { untilWith } from '../helpers/until.js';
 
 const until = untilWith({ ms: 30_000, everyMs: 50 });
 
 const workRoot = `/var/lib/ims/test-reports-${process.pid}-${Date.now()}`;
-const savedPath = process.env.PATH;
+let restorePath: () => void = () => undefined;
 let svc: TestService;
 let scratch: string;
 let client: ShellClient;
@@ -75,12 +75,7 @@ async function expectNothingLeft(id: string): Promise<void> {
 
 beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), 'ims-local-reports-'));
-  // kiwi-ng is the tests' stub here: the worker finds its tools on PATH, read when it loads.
-  const stubs = join(scratch, 'bin');
-  mkdirSync(stubs);
-  writeFileSync(join(stubs, 'kiwi-ng'), STUB_KIWI);
-  chmodSync(join(stubs, 'kiwi-ng'), 0o755);
-  process.env.PATH = `${stubs}:${savedPath}`;
+  restorePath = stubKiwiOnPath(scratch);
   tiny = await import('../helpers/tiny-image.js');
   tiny.requireHostTools(['mksquashfs', 'unsquashfs', 'sshd', 'ssh-keygen', 'sftp-server', 'curl', 'tar', 'unshare', 'flock', 'mount', 'umount'], [tiny.BUSYBOX_REQUIREMENT, { path: '/usr/bin/ssh', pkg: 'openssh-client' }]);
   const image = tiny.buildTinyImage(join(scratch, 'image'), (root) => {
@@ -98,7 +93,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await svc?.stop();
-  process.env.PATH = savedPath;
+  restorePath();
   for (const name of ['IMS_JOB_WORKER', 'IMS_WORK_ROOT']) delete process.env[name];
   if (scratch) rmSync(scratch, { recursive: true, force: true });
   rmSync(workRoot, { recursive: true, force: true });
@@ -144,13 +139,7 @@ describe('local jobs driven by their own reports, with the reconciler off', () =
   }, 60_000);
 
   test('a create job is built, packaged and uploaded in one pass, and registered', async () => {
-    const recipe = join(scratch, 'recipe');
-    mkdirSync(recipe);
-    writeFileSync(join(recipe, 'config.xml'), '<?xml version="1.0"?>\n<image schemaversion="7.5" name="stub"/>\n');
-    const archive = join(scratch, 'recipe.tgz');
-    execFileSync('tar', ['-czf', archive, '-C', recipe, '.']);
-    await svc.putObject('ims', 'reports/recipe.tgz', readFileSync(archive), { md5sum: md5(readFileSync(archive)) });
-    const recipeId = (await svc.request('POST', '/v3/recipes', { name: 'stub', recipe_type: 'kiwi-ng', linux_distribution: 'sles15', link: { path: 's3://ims/reports/recipe.tgz', type: 's3' } })).body.id;
+    const recipeId = await registerStubRecipe(svc, scratch, 'reports');
     const created = await svc.request('POST', '/v3/jobs', { job_type: 'create', artifact_id: recipeId, public_key_id: keyId, image_root_archive_name: 'built' });
     expect(created.status).toBe(201);
     const done = await until(() => job(created.body.id), ended);

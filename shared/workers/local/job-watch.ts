@@ -16,47 +16,51 @@ type Wake = (jobId: string) => void;
 
 const SIGNALS = new Set(['complete', 'failed']);
 
-const watches = new Map<string, Map<string, FSWatcher>>();
+/** The watches of one worker's jobs, each reporting to the worker's wake. */
+export class JobWatches {
+  private readonly watches = new Map<string, Map<string, FSWatcher>>();
 
-function watchDir(jobId: string, dir: string, matches: (name: string) => boolean, wake: Wake): void {
-  const own = watches.get(jobId) ?? new Map<string, FSWatcher>();
-  watches.set(jobId, own);
-  if (own.has(dir)) return;
-  let watcher: FSWatcher;
-  try {
-    watcher = watch(dir, { persistent: false }, (_event, name) => {
-      if (name && matches(String(name))) wake(jobId);
+  constructor(private readonly wake: Wake) {}
+
+  /** Arms the job's watches that are not armed yet (cheap when they are). */
+  async watch(job: LocalJob): Promise<void> {
+    const jobId = job.job.job.id;
+    const { paths } = job;
+    this.watchDir(jobId, paths.tasks, (name) => name.endsWith('.exit'));
+    this.watchDir(jobId, paths.logs, (name) => name === 'sshd.log');
+    this.watchDir(jobId, paths.dir, (name) => SIGNALS.has(name));
+    // A jailed user signals in the image's /tmp, resolved inside the image (never a host directory).
+    if (job.job.job.ssh_containers?.[0]?.jail) {
+      const tmp = await resolveInRoot(paths.imageRoot, 'tmp');
+      if (tmp) this.watchDir(jobId, tmp, (name) => SIGNALS.has(name));
+    }
+  }
+
+  /** Drops the job's watches (before its work directory is unmounted and removed). */
+  unwatch(jobId: string): void {
+    for (const watcher of this.watches.get(jobId)?.values() ?? []) watcher.close();
+    this.watches.delete(jobId);
+  }
+
+  private watchDir(jobId: string, dir: string, matches: (name: string) => boolean): void {
+    const own = this.watches.get(jobId) ?? new Map<string, FSWatcher>();
+    this.watches.set(jobId, own);
+    if (own.has(dir)) return;
+    let watcher: FSWatcher;
+    try {
+      watcher = watch(dir, { persistent: false }, (_event, name) => {
+        if (name && matches(String(name))) this.wake(jobId);
+      });
+    } catch {
+      // Not there (yet): the next look at the job tries again.
+      return;
+    }
+    // The directory went away (cleanup): forget the watch.
+    watcher.on('error', () => {
+      watcher.close();
+      if (own.get(dir) === watcher) own.delete(dir);
     });
-  } catch {
-    // Not there (yet): the next look at the job tries again.
-    return;
-  }
-  // The directory went away (cleanup): forget the watch.
-  watcher.on('error', () => {
-    watcher.close();
-    if (own.get(dir) === watcher) own.delete(dir);
-  });
-  watcher.unref();
-  own.set(dir, watcher);
-}
-
-/** Arms the job's watches that are not armed yet (cheap when they are). */
-export async function watchJob(job: LocalJob, wake: Wake): Promise<void> {
-  const jobId = job.job.job.id;
-  const { paths } = job;
-  watchDir(jobId, paths.tasks, (name) => name.endsWith('.exit'), wake);
-  watchDir(jobId, paths.logs, (name) => name === 'sshd.log', wake);
-  watchDir(jobId, paths.dir, (name) => SIGNALS.has(name), wake);
-  // A jailed user signals in the image's /tmp, resolved inside the image (never a host directory).
-  if (job.job.job.ssh_containers?.[0]?.jail) {
-    const tmp = await resolveInRoot(paths.imageRoot, 'tmp');
-    if (tmp) watchDir(jobId, tmp, (name) => SIGNALS.has(name), wake);
+    watcher.unref();
+    own.set(dir, watcher);
   }
 }
-
-/** Drops the job's watches (before its work directory is unmounted and removed). */
-export function unwatchJob(jobId: string): void {
-  for (const watcher of watches.get(jobId)?.values() ?? []) watcher.close();
-  watches.delete(jobId);
-}
-

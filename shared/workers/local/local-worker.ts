@@ -13,7 +13,7 @@ import type { CollectedArtifacts, JobLogFile, Stage, StageProgress, Worker, Work
 import { build } from './build.js';
 import { removeJobWork } from './cleanup.js';
 import { withJobLock } from './job-lock.js';
-import { unwatchJob, watchJob } from './job-watch.js';
+import { JobWatches } from './job-watch.js';
 import { localJob, type LocalJob } from './local-job.js';
 import { packagedArtifacts, packageImage } from './package.js';
 import { RESULT_KEYS, resultLocation, startedUploads, stopUploads, type ResultsTarget } from './results-upload.js';
@@ -28,10 +28,14 @@ const PLAIN_PATH = /^\/[A-Za-z0-9._/-]*$/;
 export class LocalWorker implements Worker {
   readonly name = 'local';
 
+  private readonly watches: JobWatches | undefined;
+
   constructor(
     private readonly settings: LocalWorkerSettings,
     private readonly results: ResultsTarget,
-  ) {}
+  ) {
+    this.watches = results.wake ? new JobWatches(results.wake) : undefined;
+  }
 
   private job(job: WorkerJob): LocalJob {
     return localJob(this.settings, job, jobPaths(this.settings, job));
@@ -53,10 +57,9 @@ export class LocalWorker implements Worker {
         if (stage === 'prepare') await ensureWorkDir(job.paths);
         // Armed before the look, so that a step it starts cannot end unseen; again after it, for
         // what the step made (a jail's /tmp in the image root).
-        const wake = this.results.wake;
-        if (wake) await watchJob(job, wake);
+        await this.watches?.watch(job);
         const progress = await this.advanceStage(stage, job);
-        if (wake && progress.state === 'running') await watchJob(job, wake);
+        if (progress.state === 'running') await this.watches?.watch(job);
         return progress;
       } catch (error) {
         await job.log(`stage ${stage} raised: ${(error as Error).message}`);
@@ -80,7 +83,7 @@ export class LocalWorker implements Worker {
     const job = this.job(workerJob);
     await withJobLock(workerJob.job.id, async () => {
       await job.log(`cleanup after ${outcome}`);
-      unwatchJob(workerJob.job.id);
+      this.watches?.unwatch(workerJob.job.id);
       await stopUploads(workerJob.job.id);
       const uploads = await startedUploads(job);
       await removeJobWork(job);

@@ -10,6 +10,8 @@
  * abort).
  */
 import { createReadStream } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { appendFile, open, readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -55,13 +57,31 @@ export async function startedUploads(job: LocalJob): Promise<{ key: string; uplo
 }
 
 async function uploadOne(job: LocalJob, target: ResultsTarget, key: ResultKey, path: string, signal: AbortSignal): Promise<void> {
-  const location = resultLocation(target, job.job, key);
+  const record = job.job.job;
+  const labels = { 'x-shasta-ims-image-name': record.image_root_archive_name, 'x-shasta-ims-image-id': job.job.resultImageId, 'x-shasta-ims-job-id': record.id };
+  await uploadWithMd5(target.artifacts, resultLocation(target, job.job, key), path, labels, {
+    signal,
+    started: (location, uploadId) => appendFile(uploadsFile(job), `${location.key} ${uploadId}\n`),
+  });
+}
+
+/**
+ * Uploads the file at `path` to `location` with its MD5 as `md5sum` metadata: the MD5 first
+ * (one read), then the parts in parallel (a second read, of the page cache for a file just
+ * written), each part PUT to its pre-signed URL; checks the object's size and MD5 after. `started`
+ * learns the multipart upload's id before any part goes.
+ */
+export async function uploadWithMd5(
+  artifacts: ArtifactStore,
+  location: S3Location,
+  path: string,
+  labels: Record<string, string>,
+  options: { signal?: AbortSignal; started?: (location: S3Location, uploadId: string) => Promise<void> } = {},
+): Promise<{ md5: string; size: number }> {
   const md5 = await md5Of(path);
   const { size } = await stat(path);
-  const record = job.job.job;
-  const metadata = { md5sum: md5, 'x-shasta-ims-image-name': record.image_root_archive_name, 'x-shasta-ims-image-id': job.job.resultImageId, 'x-shasta-ims-job-id': record.id };
-  const uploadId = await target.artifacts.createMultipartUpload(location, metadata);
-  await appendFile(uploadsFile(job), `${location.key} ${uploadId}\n`);
+  const uploadId = await artifacts.createMultipartUpload(location, { md5sum: md5, ...labels });
+  await options.started?.(location, uploadId);
   const parts = Math.max(1, Math.ceil(size / PART_BYTES));
   const etags: string[] = new Array(parts);
   const file = await open(path, 'r');
@@ -69,27 +89,45 @@ async function uploadOne(job: LocalJob, target: ResultsTarget, key: ResultKey, p
     let next = 0;
     const lane = async () => {
       for (let part = next++; part < parts; part = next++) {
-        if (signal.aborted) throw new Error('the upload was stopped');
+        if (options.signal?.aborted) throw new Error('the upload was stopped');
         const length = Math.min(PART_BYTES, size - part * PART_BYTES);
         const body = Buffer.alloc(length);
         const { bytesRead } = await file.read(body, 0, length, part * PART_BYTES);
         if (bytesRead !== length) throw new Error(`${path} changed while it was uploaded`);
-        const url = await target.artifacts.presignUploadPart(location, uploadId, part + 1, URL_SECONDS);
-        const response = await fetch(url, { method: 'PUT', body, signal });
-        if (!response.ok) throw new Error(`uploading part ${part + 1} of ${key} answered ${response.status}`);
-        etags[part] = response.headers.get('etag') ?? '';
+        const url = await artifacts.presignUploadPart(location, uploadId, part + 1, URL_SECONDS);
+        const answer = await putPart(url, body, options.signal);
+        if (answer.status < 200 || answer.status > 299) throw new Error(`uploading part ${part + 1} of ${location.key} answered ${answer.status}`);
+        etags[part] = answer.etag;
       }
     };
     await Promise.all(Array.from({ length: Math.min(PARALLEL_PARTS, parts) }, lane));
-    await target.artifacts.completeMultipartUpload(location, uploadId, etags);
+    await artifacts.completeMultipartUpload(location, uploadId, etags);
   } catch (error) {
-    await target.artifacts.abortMultipartUpload(location, uploadId).catch(() => undefined);
+    await artifacts.abortMultipartUpload(location, uploadId).catch(() => undefined);
     throw error;
   } finally {
     await file.close();
   }
-  const info = await target.artifacts.head(location);
-  if (info?.size !== size || info.metadata.md5sum !== md5) throw new Error(`the uploaded ${key} does not match ${path} (size ${info?.size ?? 'none'} of ${size})`);
+  const info = await artifacts.head(location);
+  if (info?.size !== size || info.metadata.md5sum !== md5) throw new Error(`the uploaded ${location.key} does not match ${path} (size ${info?.size ?? 'none'} of ${size})`);
+  return { md5, size };
+}
+
+/**
+ * PUTs one part on a connection of its own (no pooled keep-alive: a part is large, and a pooled
+ * socket would outlive the artifact store it was opened to, e.g. an embedded one that stopped).
+ */
+function putPart(url: string, body: Buffer, signal?: AbortSignal): Promise<{ status: number; etag: string }> {
+  const request = url.startsWith('https:') ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const put = request(url, { method: 'PUT', agent: false, signal, headers: { 'content-length': body.length } }, (response) => {
+      response.resume();
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, etag: String(response.headers.etag ?? '') }));
+      response.on('error', reject);
+    });
+    put.on('error', reject);
+    put.end(body);
+  });
 }
 
 interface Running {
