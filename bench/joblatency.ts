@@ -10,7 +10,9 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 
+const run = promisify(execFile);
 const REPORT_PERIOD_MS = 60_000;
 const POLL_MS = 20;
 
@@ -179,7 +181,8 @@ export async function benchJoblatency(): Promise<JobLatencyRow[]> {
       for (const sub of ['lower', 'upper', 'work', 'merged', 'sshd']) mkdirSync(join(alone, sub), { recursive: true });
       const url = await svc.app.artifacts.presignGet({ bucket: 'boot-images', key: `bench-${index}/rootfs` }, 600);
       const download = join(alone, 'rootfs.sqsh');
-      const downloadMs = timed(() => execFileSync('sh', ['-c', `curl --fail --silent "$0" | tee "$1" | md5sum > /dev/null`, url, download]));
+      // Asynchronous: the embedded S3 answering it runs in this process.
+      const downloadMs = await timedAsync(() => run('sh', ['-c', `curl --fail --silent "$0" | tee "$1" | md5sum > /dev/null`, url, download]));
       const merged = join(alone, 'merged');
       const mountMs = timed(() => {
         execFileSync('mount', ['-t', 'squashfs', '-o', 'loop,ro', download, join(alone, 'lower')]);
@@ -197,9 +200,15 @@ export async function benchJoblatency(): Promise<JobLatencyRow[]> {
       rows.push({ image: c.image, worker: 'local', imageMiB: Number(imageMiB.toFixed(1)), ...latency, downloadEndToShellMs, downloadMs, mountMs, sshdStartMs: sshd, mksquashfsMs, uploadMs });
       process.stderr.write(`joblatency: ${JSON.stringify(rows.at(-1))}\n`);
     }
+  } catch (error) {
+    process.stderr.write(`joblatency failed: ${(error as Error).stack}\n`);
+    throw error;
   } finally {
     s3.destroy();
     await svc.stop();
+    // A job that failed midway may still hold its mounts: never delete through them.
+    const points = execFileSync('findmnt', ['--raw', '--noheadings', '--output', 'TARGET'], { encoding: 'utf8' }).split('\n');
+    for (const point of points.filter((p) => p.startsWith(`${workRoot}/`) || p.startsWith(`${dir}/`)).reverse()) execFileSync('umount', ['--lazy', point]);
     rmSync(dir, { recursive: true, force: true });
     rmSync(workRoot, { recursive: true, force: true });
   }

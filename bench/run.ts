@@ -6,6 +6,7 @@
  *   BENCH_PARTS=records,deployedlist,cold,artifacts,jobs,jobcost,joblatency
  *   BENCH_ARTIFACT_MIB=1024          size of the image root for the artifact part
  *   BENCH_SERVER_NODE_OPTIONS=...    node options of the server (default: those of `npm start`)
+ *   BENCH_PORT=18180                 the server's port (its S3 the next one), for runs beside another
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -18,6 +19,7 @@ import { joblatencyMarkdown } from './joblatency.js';
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const tmp = join(root, 'bench/tmp');
 const levels = (process.env.BENCH_LEVELS ?? '1000,10000,100000').split(',').map(Number);
+const SERVER_PORT = Number(process.env.BENCH_PORT || 18180);
 const parts = new Set((process.env.BENCH_PARTS ?? 'records,deployedlist,cold,artifacts,jobs,jobcost,joblatency').split(','));
 const artifactMiB = Number(process.env.BENCH_ARTIFACT_MIB ?? 1024);
 
@@ -49,8 +51,8 @@ async function startServer(): Promise<Server> {
       IMS_DATA_DIR: join(tmp, 'data'),
       // `npm start` sweeps its work root of unknown jobs' work at start: the bench's own, never the host's.
       IMS_WORK_ROOT: join(tmp, 'jobs'),
-      PORT: '18180',
-      S3_PORT: '18181',
+      PORT: String(SERVER_PORT),
+      S3_PORT: String(SERVER_PORT + 1),
       POWERTOOLS_LOG_LEVEL: 'INFO',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },

@@ -56,6 +56,12 @@ async function registeredRoot(imageId: string, name: string): Promise<string> {
 const customizeUntilShell = (name: string, extra: Record<string, unknown> = {}) =>
   postUntilShell(svc, until, { artifact_id: imageId, public_key_id: keyId, image_root_archive_name: name, ...extra });
 
+/**
+ * The user's verdict: the shell ends the moment the job sees it (sshd and its sessions are ended
+ * at once), so the command's own exit status may be lost with the connection.
+ */
+const signal = (shell: { host: string; port: number }, command: string) => client.ssh(shell.host, shell.port, command);
+
 /** The image root is the overlay, on a loop-mounted squashfs: nothing was unsquashed. */
 async function expectOverlay(id: string): Promise<void> {
   const mounts = leftovers(id, workRoot).mounts;
@@ -107,9 +113,10 @@ describe('local jobs driven by their own reports, with the reconciler off', () =
     const session = await client.ssh(
       shell.host,
       shell.port,
-      'cat IMS_TINY_IMAGE etc/to-change; echo after > etc/to-change; rm etc/to-delete; mkdir -p opt && echo added > opt/added; stat -c %F /mnt/image/overlay/upper/etc/to-delete; touch /mnt/image/complete',
+      'cat IMS_TINY_IMAGE etc/to-change; echo after > etc/to-change; rm etc/to-delete; mkdir -p opt && echo added > opt/added; stat -c %F /mnt/image/overlay/upper/etc/to-delete',
     );
     expect(session).toMatchObject({ code: 0, stdout: 'marker\nbefore\ncharacter special file\n' });
+    await signal(shell, 'touch /mnt/image/complete');
     const done = await until(() => job(shell.id), ended);
     expect(done.status).toBe('success');
     const root = await registeredRoot(done.resultant_image_id, 'plain');
@@ -124,8 +131,9 @@ describe('local jobs driven by their own reports, with the reconciler off', () =
   test('a jailed shell works in the overlay too, and signals from its /tmp', async () => {
     const shell = await customizeUntilShell('tiny-overlay-jailed', { ssh_containers: [{ name: 'jailed', jail: true }] });
     await expectOverlay(shell.id);
-    const session = await client.ssh(shell.host, shell.port, 'ls /; cat /etc/to-change; echo jailed > /etc/to-change; rm /etc/to-delete; echo added > /root/added; touch /tmp/complete');
+    const session = await client.ssh(shell.host, shell.port, 'ls /; cat /etc/to-change; echo jailed > /etc/to-change; rm /etc/to-delete; echo added > /root/added');
     expect(session.code).toBe(0);
+    await signal(shell, 'touch /tmp/complete');
     expect(session.stdout.split('\n')).toEqual(expect.arrayContaining(['IMS_TINY_IMAGE', 'before']));
     expect(session.stdout.split('\n')).not.toContain('rootfs-lower');
     const done = await until(() => job(shell.id), ended);
@@ -155,10 +163,23 @@ describe('local jobs driven by their own reports, with the reconciler off', () =
 
   test("the user's `failed` ends the job in error; nothing of it is left", async () => {
     const shell = await customizeUntilShell('tiny-overlay-failed');
-    expect((await client.ssh(shell.host, shell.port, 'echo broken > etc/to-change; echo no > /mnt/image/failed')).code).toBe(0);
+    await signal(shell, 'echo broken > etc/to-change; echo no > /mnt/image/failed');
     const done = await until(() => job(shell.id), ended);
     expect(done.status).toBe('error');
     expect((await history(shell.id)).reason).toBe('the user marked the job failed: no');
+    await expectNothingLeft(shell.id);
+  }, 60_000);
+
+  test('an image root that is no longer mounted (the host restarted) fails the job instead of packaging an empty root', async () => {
+    const shell = await customizeUntilShell('tiny-overlay-lost');
+    await expectOverlay(shell.id);
+    // As after a reboot: the host's mounts are gone (sshd's namespace keeps its own copy).
+    execFileSync('umount', [join(workRoot, shell.id, 'image-root')]);
+    execFileSync('umount', ['--lazy', join(workRoot, shell.id, 'rootfs-lower')]);
+    await signal(shell, 'touch /mnt/image/complete');
+    const done = await until(() => job(shell.id), ended);
+    expect(done.status).toBe('error');
+    expect((await history(shell.id)).reason).toBe('the image root (an overlay on the rootfs) is no longer mounted: the host restarted since the job prepared it');
     await expectNothingLeft(shell.id);
   }, 60_000);
 

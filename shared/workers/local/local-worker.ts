@@ -17,7 +17,7 @@ import { JobWatches } from './job-watch.js';
 import { localJob, type LocalJob } from './local-job.js';
 import { packagedArtifacts, packageImage } from './package.js';
 import { RESULT_KEYS, resultLocation, startedUploads, stopUploads, type ResultsTarget } from './results-upload.js';
-import { prepareImage, prepareRecipe } from './prepare.js';
+import { lostImageRoot, prepareImage, prepareRecipe } from './prepare.js';
 import type { LocalWorkerSettings } from './settings.js';
 import { ssh } from './ssh-stage.js';
 import { ensureWorkDir, jobPaths } from './work-dir.js';
@@ -68,8 +68,13 @@ export class LocalWorker implements Worker {
     });
   }
 
-  private advanceStage(stage: Exclude<Stage, 'register' | 'cleanup'>, job: LocalJob): Promise<StageProgress> {
+  private async advanceStage(stage: Exclude<Stage, 'register' | 'cleanup'>, job: LocalJob): Promise<StageProgress> {
     if (stage === 'prepare') return job.job.job.job_type === 'create' ? prepareRecipe(job) : prepareImage(job);
+    const lost = await lostImageRoot(job);
+    if (lost) {
+      await job.log(lost);
+      return { state: 'failed', reason: lost };
+    }
     if (stage === 'build') return build(job);
     if (stage === 'ssh') return ssh(job);
     return packageImage(job, this.results);

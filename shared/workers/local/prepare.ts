@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { StageProgress } from '../../domain/worker-port.js';
 import { isHttp, kiwiRepositories, unansweredRepositories } from './kiwi-repos.js';
 import { exists, pollStep, type LocalJob } from './local-job.js';
+import { mountsUnder } from './mounts.js';
 import { RecipeTemplateError, renderRecipe } from './recipe-template.js';
 
 /** Seconds one repository probe may take; a poll should stay quick. */
@@ -66,6 +67,18 @@ export async function prepareImage(job: LocalJob): Promise<StageProgress> {
     await writeFile(noted, '');
   }
   return { state: 'done', status: 'fetching_image', detail };
+}
+
+/**
+ * Why a customize job's image root is no longer what prepare made, or undefined: an overlay
+ * does not survive a reboot of the host (its work directory does), and an empty image root must
+ * not be shelled into or packaged.
+ */
+export async function lostImageRoot(job: LocalJob): Promise<string | undefined> {
+  if (job.job.job.job_type !== 'customize') return undefined;
+  const mode = await readFile(job.paths.imageRootMode, 'utf8').catch(() => undefined);
+  if (mode?.trim() !== 'overlay' || (await mountsUnder(job.paths.imageRoot)).includes(job.paths.imageRoot)) return undefined;
+  return 'the image root (an overlay on the rootfs) is no longer mounted: the host restarted since the job prepared it';
 }
 
 export async function prepareRecipe(job: LocalJob): Promise<StageProgress> {

@@ -153,8 +153,11 @@ export function pollUploads(job: LocalJob, target: ResultsTarget, files: Partial
   if (known) return 'running';
   const stop = new AbortController();
   const entry: Running = { stop, finished: false, done: Promise.resolve() };
+  const started = Date.now();
   entry.done = (async () => {
+    await job.log(`uploading the results: ${Object.keys(files).join(', ')}`);
     await Promise.all(Object.entries(files).map(([key, path]) => uploadOne(job, target, key as ResultKey, path!, stop.signal)));
+    await job.log(`the results are uploaded (${((Date.now() - started) / 1000).toFixed(1)} s)`);
   })()
     .catch((error: unknown) => {
       entry.error = (error as Error).message;
