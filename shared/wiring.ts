@@ -26,6 +26,8 @@ export type { Env, WorkerDeps, WorkerFactory } from './workers/worker-deps.js';
 export interface AppContext extends WorkflowContext {
   config: Settings;
   nodes: NodeProber;
+  /** Ends the workers' in-process reports (WorkerDeps.wake): a service that stops acts on none after it. */
+  stopWakes(): void;
 }
 
 const NO_WORKER_HINT =
@@ -68,7 +70,8 @@ export function buildContext(settings: Settings = readSettings(), options: Conte
   const artifacts = makeArtifactStore(settings);
   const workers = new Map<string, Promise<Worker>>();
   // The context is complete before any worker is built (workerFor builds them on first use).
-  const wake = options.wakes === false ? undefined : stageWaker((jobId) => resumeReportedStage(context, jobId));
+  let waking = options.wakes !== false;
+  const wake = waking ? stageWaker((jobId) => (waking ? resumeReportedStage(context, jobId) : Promise.resolve())) : undefined;
   const workerFor = (name: string): Promise<Worker> => {
     let worker = workers.get(name);
     if (!worker) {
@@ -103,6 +106,9 @@ export function buildContext(settings: Settings = readSettings(), options: Conte
     workerFor,
     stageTimeouts: settings.stageTimeouts,
     nodes: options.nodes ?? nodeProber(remoteNodeSettingsFromEnv(env)),
+    stopWakes: () => {
+      waking = false;
+    },
   };
   return context;
 }

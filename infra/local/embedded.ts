@@ -178,6 +178,7 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
     app.clock = { nowMicros: () => BigInt(Math.round(clock.nowMs() * 1000)) };
   }
   stops.push(async () => {
+    app.stopWakes();
     workflow.stopAll();
     await workflow.drain();
     await new Promise<void>((r) => sfn.server.close(() => r()));
