@@ -166,6 +166,8 @@ export async function benchJoblatency(): Promise<JobLatencyRow[]> {
       rmSync(join(imageDir, 'root'), { recursive: true, force: true });
       process.stderr.write(`joblatency: ${c.image} (${imageMiB.toFixed(1)} MiB squashfs)\n`);
 
+      // Each phase starts with the page cache's dirty pages written back, so none pays for another's writes.
+      execFileSync('sync');
       let downloadEndToShellMs: number | undefined;
       const latency = await measureCustomizeJob({
         url: svc.url,
@@ -177,6 +179,7 @@ export async function benchJoblatency(): Promise<JobLatencyRow[]> {
       });
 
       // The work's own parts, alone: what the job's download, mount, sshd, mksquashfs and upload take.
+      execFileSync('sync');
       const alone = join(dir, `alone-${index}`);
       for (const sub of ['lower', 'upper', 'work', 'merged', 'sshd']) mkdirSync(join(alone, sub), { recursive: true });
       const url = await svc.app.artifacts.presignGet({ bucket: 'boot-images', key: `bench-${index}/rootfs` }, 600);
@@ -189,6 +192,7 @@ export async function benchJoblatency(): Promise<JobLatencyRow[]> {
         execFileSync('mount', ['-t', 'overlay', 'ims-overlay', '-o', `lowerdir=${alone}/lower,upperdir=${alone}/upper,workdir=${alone}/work`, merged]);
       });
       const sshd = await sshdStartMs(join(alone, 'sshd'));
+      execFileSync('sync');
       const squashed = join(alone, 'new.sqsh');
       const script = join(process.cwd(), 'shared/workers/local/scripts/package.sh');
       const mksquashfsMs = timed(() => execFileSync('/bin/sh', [script], { env: { PATH: process.env.PATH, ROOT: merged, OUT: squashed, SQUASHFS_OPTIONS: squashfsOptionsFromEnv({}).join(' ') }, stdio: 'ignore' }));
