@@ -1,6 +1,7 @@
 /**
  * Create jobs on the local worker without a real build: the tests' stub kiwi-ng (STUB_KIWI, a
- * tiny root in a second) put first on PATH, and a recipe for it registered.
+ * tiny root in a second, here with a dpkg database of one package) put first on PATH, and a
+ * recipe for it registered.
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -17,7 +18,9 @@ export function stubKiwiOnPath(dir: string): () => void {
   const saved = process.env.PATH;
   const bin = join(dir, 'bin');
   mkdirSync(bin, { recursive: true });
-  writeFileSync(join(bin, 'kiwi-ng'), STUB_KIWI);
+  // With a dpkg database of one package, so the build has a package list to register.
+  const dpkg = `mkdir -p "$root/var/lib/dpkg" && printf 'Package: busybox\\nStatus: install ok installed\\nVersion: 1.36\\nArchitecture: amd64\\n\\n' > "$root/var/lib/dpkg/status"\n`;
+  writeFileSync(join(bin, 'kiwi-ng'), `${STUB_KIWI}${dpkg}`);
   chmodSync(join(bin, 'kiwi-ng'), 0o755);
   process.env.PATH = `${bin}:${saved}`;
   return () => {

@@ -158,6 +158,10 @@ describe('local jobs driven by their own reports, with the reconciler off', () =
     expect(existsSync(join(root, 'image', 'config.xml'))).toBe(false);
     expect((await object(`${done.resultant_image_id}/kernel`)).body.toString()).toBe('kernel 6.1.0-2\n');
     expect((await object(`${done.resultant_image_id}/initrd`)).body.toString()).toBe('initrd 6.1.0-2\n');
+    // The package list went up with the results and is listed in the manifest.
+    expect((await object(`${done.resultant_image_id}/packages`)).body.toString()).toBe('busybox|None|1.36|None|amd64|None|None\n');
+    const manifest = JSON.parse((await svc.getObjectText('boot-images', `${done.resultant_image_id}/manifest.json`))!);
+    expect(manifest.artifacts.map((a: { type: string }) => a.type)).toContain('application/vnd.ims.image.packages');
     await expectNothingLeft(created.body.id);
   }, 60_000);
 
