@@ -3,11 +3,11 @@
  * bench/results.md and bench/results.json. Not a test: it measures, it does not pass or fail.
  *
  *   BENCH_LEVELS=1000,10000,100000   record counts to measure at (default all three)
- *   BENCH_PARTS=records,deployedlist,cold,artifacts,jobs,jobcost,changereport,softdelete,jobwrites
+ *   BENCH_PARTS=records,deployedlist,cold,artifacts,jobs,jobcost,changereport,softdelete,jobwrites,joblatency
  *                                    (and joblatencyremote: podman and sshd on this host)
  *   BENCH_ARTIFACT_MIB=1024          size of the image root for the artifact part
  *   BENCH_SERVER_NODE_OPTIONS=...    node options of the server (default: those of `npm start`)
- *   BENCH_SERVER_PORT=18180          its port (its S3 the next one), when another run holds these
+ *   BENCH_PORT=18180                 the server's port (its S3 the next one), for runs beside another (BENCH_SERVER_PORT also)
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -18,11 +18,13 @@ import { fileURLToPath } from 'node:url';
 import { changeReportMarkdown } from './change-report.js';
 import { jobWritesMarkdown } from './job-writes.js';
 import { remoteLatencyTable } from './job-latency-remote-table.js';
+import { joblatencyMarkdown } from './joblatency.js';
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const tmp = join(root, 'bench/tmp');
 const levels = (process.env.BENCH_LEVELS ?? '1000,10000,100000').split(',').map(Number);
-const parts = new Set((process.env.BENCH_PARTS ?? 'records,deployedlist,cold,artifacts,jobs,jobcost,changereport,softdelete,jobwrites').split(','));
+const SERVER_PORT = Number(process.env.BENCH_PORT || process.env.BENCH_SERVER_PORT || 18180);
+const parts = new Set((process.env.BENCH_PARTS ?? 'records,deployedlist,cold,artifacts,jobs,jobcost,changereport,softdelete,jobwrites,joblatency').split(','));
 const artifactMiB = Number(process.env.BENCH_ARTIFACT_MIB ?? 1024);
 
 interface Server {
@@ -53,8 +55,8 @@ async function startServer(): Promise<Server> {
       IMS_DATA_DIR: join(tmp, 'data'),
       // `npm start` sweeps its work root of unknown jobs' work at start: the bench's own, never the host's.
       IMS_WORK_ROOT: join(tmp, 'jobs'),
-      PORT: process.env.BENCH_SERVER_PORT ?? '18180',
-      S3_PORT: String(Number(process.env.BENCH_SERVER_PORT ?? '18180') + 1),
+      PORT: String(SERVER_PORT),
+      S3_PORT: String(SERVER_PORT + 1),
       POWERTOOLS_LOG_LEVEL: 'INFO',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
@@ -515,6 +517,7 @@ function markdown(results: Record<string, any>): string {
     );
   }
   if (results.jobWrites) lines.push(...jobWritesMarkdown(results.jobWrites));
+  if (results.jobLatency) lines.push(...joblatencyMarkdown(results.jobLatency));
   return lines.join('\n');
 }
 
@@ -581,6 +584,7 @@ try {
   if (parts.has('softdelete')) results.softDelete = await (await import('./soft-delete.js')).benchSoftDelete(Number(process.env.BENCH_SOFT_DELETE_MIB ?? 1024));
   if (parts.has('jobwrites')) results.jobWrites = await (await import('./job-writes.js')).benchJobWrites();
   if (parts.has('joblatencyremote')) results.jobLatencyRemote = await (await import('./job-latency-remote.js')).benchJobLatencyRemote();
+  if (parts.has('joblatency')) results.jobLatency = await (await import('./joblatency.js')).benchJoblatency();
   save();
 } finally {
   server.proc.kill('SIGTERM');

@@ -15,7 +15,7 @@ import { indexRecord } from './domain/record-index.js';
 import type { RecordStore, WorkflowRunner } from './domain/ports.js';
 import { DynamoRecordStore } from './store/dynamo-record-store.js';
 import { SfnWorkflowRunner } from './sfn/sfn-runner.js';
-import type { WorkflowContext } from './workflow/stages.js';
+import { resumeReportedStage, type WorkflowContext } from './workflow/stages.js';
 import { UnconfiguredWorker } from './workers/unconfigured-worker.js';
 import { remoteNodeSettingsFromEnv, remoteNodesConfigured, type RemoteNodeSettings } from './workers/remote-node/settings.js';
 import type { Worker } from './domain/worker-port.js';
@@ -26,6 +26,8 @@ export type { Env, WorkerDeps, WorkerFactory } from './workers/worker-deps.js';
 export interface AppContext extends WorkflowContext {
   config: Settings;
   nodes: NodeProber;
+  /** Ends the workers' in-process reports (WorkerDeps.wake): a service that stops acts on none after it. */
+  stopWakes(): void;
 }
 
 const NO_WORKER_HINT =
@@ -55,6 +57,11 @@ export interface ContextOptions {
   workers?: Readonly<Record<string, WorkerFactory>>;
   /** The record store; DynamoDB (DYNAMODB_ENDPOINT, TABLE_NAME) when absent. The embedded runtime hands in its memory store. */
   store?: RecordStore;
+  /**
+   * false drops the workers' own reports of progress (WorkerDeps.wake): only stage entries, job
+   * pods' PATCHes and the reconciler then check stages. Tests of the reconciler's net use it.
+   */
+  wakes?: boolean;
 }
 
 export function buildContext(settings: Settings = readSettings(), options: ContextOptions = {}): AppContext {
@@ -62,18 +69,21 @@ export function buildContext(settings: Settings = readSettings(), options: Conte
   const factories = options.workers ?? {};
   const artifacts = makeArtifactStore(settings);
   const workers = new Map<string, Promise<Worker>>();
+  // The context is complete before any worker is built (workerFor builds them on first use).
+  let waking = options.wakes !== false;
+  const wake = waking ? stageWaker((jobId) => (waking ? resumeReportedStage(context, jobId) : Promise.resolve())) : undefined;
   const workerFor = (name: string): Promise<Worker> => {
     let worker = workers.get(name);
     if (!worker) {
       const factory = Object.hasOwn(factories, name) ? factories[name] : undefined;
       const hint = name === 'none' ? NO_WORKER_HINT : `worker '${name}' is not available here; ${NO_WORKER_HINT}`;
-      worker = Promise.resolve(factory ? factory({ settings, env, artifacts }) : new UnconfiguredWorker(hint));
+      worker = Promise.resolve(factory ? factory({ settings, env, artifacts, wake }) : new UnconfiguredWorker(hint));
       worker.catch(() => workers.delete(name));
       workers.set(name, worker);
     }
     return worker;
   };
-  return {
+  const context: AppContext = {
     config: settings,
     store: options.store ?? new DynamoRecordStore(makeDynamoClient(settings), settings.tableName, indexRecord),
     artifacts,
@@ -97,6 +107,38 @@ export function buildContext(settings: Settings = readSettings(), options: Conte
     workerFor,
     stageTimeouts: settings.stageTimeouts,
     nodes: options.nodes ?? nodeProber(remoteNodeSettingsFromEnv(env)),
+    stopWakes: () => {
+      waking = false;
+    },
+  };
+  return context;
+}
+
+/**
+ * A worker's reports, coalesced per job: one check runs at a time, and reports that arrive
+ * meanwhile ask for one more check after it, so a burst of reports costs two checks, and the
+ * last report is always looked at. (Checks are idempotent and leased anyway; this only saves
+ * work.) Lives in this process: deployed, nothing here outlives the invocation.
+ */
+function stageWaker(check: (jobId: string) => Promise<void>): (jobId: string) => void {
+  const again = new Map<string, boolean>();
+  const run = (jobId: string): void => {
+    void check(jobId).finally(() => {
+      if (again.get(jobId)) {
+        again.set(jobId, false);
+        run(jobId);
+      } else {
+        again.delete(jobId);
+      }
+    });
+  };
+  return (jobId) => {
+    if (again.has(jobId)) {
+      again.set(jobId, true);
+      return;
+    }
+    again.set(jobId, false);
+    run(jobId);
   };
 }
 

@@ -55,6 +55,8 @@ export interface EmbeddedOptions {
    * test services with tables of their own may share a work root.
    */
   sweepOrphanedWork?: boolean;
+  /** false drops the workers' in-process reports of progress, leaving stages to the reconciler (tests of its net). */
+  wakes?: boolean;
   /** Workers beside the built-in ones, by name (tests run jobs on scripted workers). */
   workers?: Record<string, WorkerFactory>;
   /** The record store, as IMS_STORE chooses it (which it replaces): 'dynalite' when handlers run in processes of their own. */
@@ -182,13 +184,14 @@ export async function startEmbedded(options: EmbeddedOptions = {}): Promise<Embe
   env.STATE_MACHINE_ARN = EMBEDDED_STATE_MACHINE_ARN;
   const app: AppContext = buildContext(
     { ...settings, sfnEndpoint: sfn.url, stateMachineArn: EMBEDDED_STATE_MACHINE_ARN },
-    { env, workflow, workers: { ...WORKERS, ...options.workers }, store },
+    { env, workflow, workers: { ...WORKERS, ...options.workers }, store, wakes: options.wakes },
   );
   if (options.workflow?.clock) {
     const clock = options.workflow.clock;
     app.clock = { nowMicros: () => BigInt(Math.round(clock.nowMs() * 1000)) };
   }
   stops.push(async () => {
+    app.stopWakes();
     workflow.stopAll();
     await workflow.drain();
     await new Promise<void>((r) => sfn.server.close(() => r()));

@@ -91,6 +91,8 @@ export class LocalWorkflowRunner implements WorkflowRunner {
   private readonly definition: any;
   private readonly waiting: Map<string, { heartbeatMs?: number; timeoutMs?: number }>;
   private handlers?: Record<string, StageHandler>;
+  /** Built (and the definition validated) once: validating it takes a few hundred ms of CPU, at every job's start otherwise. */
+  private machine?: InstanceType<typeof StateMachine>;
   private readonly clock: RunnerClock;
   readonly executions = new Map<string, LocalExecution & { abort: () => void }>();
   private readonly parked = new Map<string, ParkedTask>();
@@ -151,7 +153,7 @@ export class LocalWorkflowRunner implements WorkflowRunner {
       }),
     );
     const retryMs = this.options.retryMs;
-    const machine = new StateMachine(this.definition, { validationOptions: { checkArn: false } });
+    const machine = (this.machine ??= new StateMachine(this.definition, { validationOptions: { checkArn: false } }));
     const run = machine.run(
       { jobId },
       {

@@ -2,7 +2,8 @@
  * The work of each state-machine stage. prepare, build, ssh and package wait on outside work:
  * the state machine invokes the stage with a task token and waits (`.waitForTaskToken`), and the
  * stage's entry parks the token in the job state. Whoever learns of progress checks the stage
- * (checkWaitingStage): the entry itself, a job pod's PATCH, the reconciler once a minute. A check
+ * (checkWaitingStage): the entry itself, a job pod's PATCH, a worker's report that a step of its
+ * work ended (the local worker's processes), the reconciler once a minute. A check
  * resumes the execution with `done`, `failed` (with a reason) or `gone` (the job was deleted), or
  * sends a heartbeat while the work goes on, so a job costs the same few history events whether it
  * runs a minute or a day. Every stage has a time limit measured from its entry.
@@ -231,8 +232,9 @@ async function keepWaiting(ctx: WorkflowContext, jobId: string, token: string, c
 }
 
 /**
- * After a job pod's PATCH: checks the stage the job waits in, so the report resumes it at once.
- * The PATCH itself is already stored; a failed check is left to the reconciler's next pass.
+ * After a job pod's PATCH, or a worker's own report that a step ended (WorkerDeps.wake): checks
+ * the stage the job waits in, so the report resumes it at once. What was reported is already
+ * stored; a failed check is left to the reconciler's next pass.
  */
 export async function resumeReportedStage(ctx: WorkflowContext, jobId: string): Promise<void> {
   try {

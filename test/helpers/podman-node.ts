@@ -123,8 +123,8 @@ function copyWithLibraries(root: string, binary: string): void {
   }
 }
 
-/** Test stand-in for kiwi-ng (see the file comment): `system prepare --description D --root R`. */
-const STUB_KIWI = `#!/bin/sh
+/** Test stand-in for kiwi-ng (see the file comment): `system prepare --description D --root R`; the local worker tests put it on PATH. */
+export const STUB_KIWI = `#!/bin/sh
 # STUB kiwi-ng for tests: no packages, no repositories; a tiny root in a second.
 root=; desc=; log=/dev/null
 while [ $# -gt 0 ]; do

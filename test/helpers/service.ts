@@ -29,7 +29,7 @@ export interface TestResponse {
   body: any;
 }
 
-export async function startTestService(options: Pick<EmbeddedOptions, 'workflow' | 'reconcileMs' | 'reconcile' | 'workers' | 'recordStore'> = {}): Promise<TestService> {
+export async function startTestService(options: Pick<EmbeddedOptions, 'workflow' | 'reconcileMs' | 'reconcile' | 'workers' | 'recordStore' | 'wakes'> = {}): Promise<TestService> {
   const scratchDir = mkdtempSync(join(tmpdir(), 'ims-test-'));
   process.env.TABLE_NAME = `ims-test-${randomUUID().slice(0, 8)}`;
   const service = await startEmbedded({ port: 0, scratchDir, reconcileMs: 20, ...options, workflow: { retryMs: 10, ...options.workflow } });

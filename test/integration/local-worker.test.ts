@@ -8,7 +8,7 @@
  * busybox-static or kiwi the tests fail and say what to install.
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +18,7 @@ import { startTestService, type TestService } from '../helpers/service.js';
 import { BUSYBOX_REQUIREMENT, buildTinyImage, registerTinyImage, requireHostTools, unsquash, type TinyImage } from '../helpers/tiny-image.js';
 import { leftovers, NOTHING_LEFT } from '../helpers/host-leftovers.js';
 import { untilWith } from '../helpers/until.js';
+import { customizeUntilShell as postUntilShell, shellClient, type ShellClient } from '../helpers/job-shell.js';
 
 const until = untilWith({ ms: 30_000, everyMs: 100 });
 
@@ -36,39 +37,14 @@ const job = (id: string): Promise<any> => svc.request('GET', `/v3/jobs/${id}`).t
 const ended = (j: any) => j?.status === 'success' || j?.status === 'error';
 const history = (id: string): Promise<any> => svc.request('GET', `/v3/jobs/${id}/history`).then((r) => r.body);
 
-function sshArgs(host: string, port: number): string[] {
-  return ['-F', '/dev/null', '-i', keyFile, '-p', String(port), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=10', `root@${host}`];
-}
-
-/** Runs `command` through the real OpenSSH client; resolves with its output and exit code. */
-function ssh(host: string, port: number, command: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile('ssh', [...sshArgs(host, port), command], { timeout: 30_000 }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
-
-/** Runs sftp batch commands through the real OpenSSH sftp client; resolves with its output. */
-function sftp(host: string, port: number, batch: string): Promise<string> {
-  const args = ['-F', '/dev/null', '-i', keyFile, '-P', String(port), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-b', '-', `root@${host}`];
-  return new Promise((resolve, reject) => {
-    const child = execFile('sftp', args, { timeout: 30_000 }, (error, stdout, stderr) => (error ? reject(new Error(`sftp: ${stderr}`)) : resolve(stdout)));
-    child.stdin!.end(batch);
-  });
-}
+let client: ShellClient;
+const sshArgs = (host: string, port: number) => client.sshArgs(host, port);
+const ssh = (host: string, port: number, command: string) => client.ssh(host, port, command);
+const sftp = (host: string, port: number, batch: string) => client.sftp(host, port, batch);
 
 /** Posts a customize job and waits until its shell is served; returns the job and where the shell is. */
-async function customizeUntilShell(name: string, extra: Record<string, unknown> = {}) {
-  const created = await svc.request('POST', '/v3/jobs', { job_type: 'customize', artifact_id: imageId, public_key_id: keyId, image_root_archive_name: name, ...extra });
-  expect(created.status).toBe(201);
-  const id: string = created.body.id;
-  const waiting = await until(() => job(id), (j) => j.status === 'waiting_on_user' || ended(j));
-  expect(waiting.status).toBe('waiting_on_user');
-  const container = waiting.ssh_containers[0];
-  const { host, port } = container.connection_info.customer_access;
-  return { id, job: waiting, container, host: host as string, port: port as number };
-}
+const customizeUntilShell = (name: string, extra: Record<string, unknown> = {}) =>
+  postUntilShell(svc, until, { artifact_id: imageId, public_key_id: keyId, image_root_archive_name: name, ...extra });
 
 async function download(bucket: string, key: string, to: string): Promise<string> {
   const out = await svc.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
@@ -114,6 +90,7 @@ beforeAll(async () => {
   image = buildTinyImage(scratch);
   keyFile = join(scratch, 'id_ed25519');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyFile]);
+  client = shellClient(keyFile);
   Object.assign(process.env, { IMS_JOB_WORKER: 'local', IMS_WORK_ROOT: workRoot, IMS_STAGE_TIMEOUT_SSH: String(SSH_TIMEOUT_S) });
   svc = await startTestService({ reconcileMs: 200 });
 
@@ -147,9 +124,11 @@ describe('the local worker runs jobs for real', () => {
 
     // sftp starts in the image root too.
     expect(await sftp(shell.host, shell.port, 'ls boot\n')).toMatch(/boot\/vmlinuz/);
-    const session = await ssh(shell.host, shell.port, 'pwd; cat IMS_TINY_IMAGE; echo customized > etc/motd; touch /mnt/image/complete');
+    const session = await ssh(shell.host, shell.port, 'pwd; cat IMS_TINY_IMAGE; echo customized > etc/motd');
     expect(session).toMatchObject({ code: 0 });
     expect(session.stdout).toBe('/mnt/image/image-root\nmarker\n');
+    // The shell ends the moment the job sees the verdict: the command's exit status may go with it.
+    await ssh(shell.host, shell.port, 'touch /mnt/image/complete');
 
     const done = await until(() => job(shell.id), ended);
     expect(done.status).toBe('success');
@@ -189,8 +168,9 @@ describe('the local worker runs jobs for real', () => {
     const uploaded = join(scratch, 'uploaded.txt');
     writeFileSync(uploaded, 'put through sftp\n');
     await sftp(shell.host, shell.port, `put ${uploaded} /root/uploaded.txt\n`);
-    const session = await ssh(shell.host, shell.port, 'ls /; echo jailed > /etc/motd; touch /tmp/complete');
+    const session = await ssh(shell.host, shell.port, 'ls /; echo jailed > /etc/motd');
     expect(session.code).toBe(0);
+    await ssh(shell.host, shell.port, 'touch /tmp/complete');
     const listing = session.stdout.split('\n');
     expect(listing).toContain('IMS_TINY_IMAGE');
     expect(listing).not.toContain('usr');
@@ -207,8 +187,7 @@ describe('the local worker runs jobs for real', () => {
   test('`failed` ends the job in error with the user\'s reason; nothing is registered, the logs are kept', async () => {
     const before = (await svc.request('GET', '/v3/images')).body.length;
     const shell = await customizeUntilShell('tiny-failed');
-    const session = await ssh(shell.host, shell.port, 'echo "the package did not install" > /mnt/image/failed');
-    expect(session.code).toBe(0);
+    await ssh(shell.host, shell.port, 'echo "the package did not install" > /mnt/image/failed');
     const done = await until(() => job(shell.id), ended);
     expect(done.status).toBe('error');
     expect(done.resultant_image_id).toBeNull();
@@ -253,8 +232,9 @@ describe('the local worker runs jobs for real', () => {
     expect(waiting.status).toBe('waiting_on_user');
     expect(waiting.ssh_containers[0]).toMatchObject({ name: 'debug', jail: false, status: 'running' });
     const { host, port } = waiting.ssh_containers[0].connection_info.customer_access;
-    const session = await ssh(host, port, 'pwd; grep -o "name=.[a-z-]*" recipe/config.xml; grep -c KiwiDescriptionInvalid logs/build.log; touch /mnt/image/complete');
+    const session = await ssh(host, port, 'pwd; grep -o "name=.[a-z-]*" recipe/config.xml; grep -c KiwiDescriptionInvalid logs/build.log');
     expect(session.stdout).toBe('/mnt/image\nname="templated-name\n1\n');
+    await ssh(host, port, 'touch /mnt/image/complete');
 
     const done = await until(() => job(id), ended);
     expect(done.status).toBe('error');

@@ -1,7 +1,8 @@
 /**
  * cleanup: ends every process of the job (tasks, sshd, user sessions, chrooted build
- * processes), detaches what a killed tool may have left mounted below the work directory, and
- * only then removes the directory, without crossing into any file system still mounted there.
+ * processes), unmounts the job's overlay and rootfs (and what a killed tool may have left
+ * mounted below the work directory), detaches their loop devices, and only then removes the
+ * directory, without crossing into any file system still mounted there.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';

@@ -4,6 +4,6 @@ import type { Worker } from '../../domain/worker-port.js';
 import { LocalWorker } from './local-worker.js';
 import { localSettingsFromEnv } from './settings.js';
 
-export function createLocalWorker({ env }: WorkerDeps): Worker {
-  return new LocalWorker(localSettingsFromEnv(env));
+export function createLocalWorker({ env, settings, artifacts, wake }: WorkerDeps): Worker {
+  return new LocalWorker(localSettingsFromEnv(env), { artifacts, bucket: settings.bootImagesBucket, wake });
 }

@@ -3,7 +3,9 @@
  * unsquashfs and mksquashfs, kiwi-ng, a Debian sshd per job. Each job works in its own
  * directory below IMS_WORK_ROOT; long work runs as background processes whose state is kept
  * there (background-task.ts), so every call here is a quick, idempotent look at that state,
- * and a restarted service picks the jobs up again.
+ * and a restarted service picks the jobs up again. Each look also arms the job's watches
+ * (job-watch.ts), which report the end of each step at once; the package stage's uploads run in
+ * this process (results-upload.ts).
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,9 +13,11 @@ import type { CollectedArtifacts, JobLogFile, Stage, StageProgress, Worker, Work
 import { build } from './build.js';
 import { removeJobWork } from './cleanup.js';
 import { withJobLock } from './job-lock.js';
+import { JobWatches } from './job-watch.js';
 import { localJob, type LocalJob } from './local-job.js';
 import { packagedArtifacts, packageImage } from './package.js';
-import { prepareImage, prepareRecipe } from './prepare.js';
+import { RESULT_KEYS, resultLocation, startedUploads, stopUploads, type ResultsTarget } from './results-upload.js';
+import { lostImageRoot, prepareImage, prepareRecipe } from './prepare.js';
 import type { LocalWorkerSettings } from './settings.js';
 import { ssh } from './ssh-stage.js';
 import { ensureWorkDir, jobPaths } from './work-dir.js';
@@ -24,7 +28,14 @@ const PLAIN_PATH = /^\/[A-Za-z0-9._/-]*$/;
 export class LocalWorker implements Worker {
   readonly name = 'local';
 
-  constructor(private readonly settings: LocalWorkerSettings) {}
+  private readonly watches: JobWatches | undefined;
+
+  constructor(
+    private readonly settings: LocalWorkerSettings,
+    private readonly results: ResultsTarget,
+  ) {
+    this.watches = results.wake ? new JobWatches(results.wake) : undefined;
+  }
 
   private job(job: WorkerJob): LocalJob {
     return localJob(this.settings, job, jobPaths(this.settings, job));
@@ -43,18 +54,30 @@ export class LocalWorker implements Worker {
     const job = this.job(workerJob);
     return withJobLock(workerJob.job.id, async () => {
       try {
-        if (stage === 'prepare') {
-          await ensureWorkDir(job.paths);
-          return workerJob.job.job_type === 'create' ? prepareRecipe(job) : prepareImage(job);
-        }
-        if (stage === 'build') return build(job);
-        if (stage === 'ssh') return ssh(job);
-        return packageImage(job);
+        if (stage === 'prepare') await ensureWorkDir(job.paths);
+        // Armed before the look, so that a step it starts cannot end unseen; again after it, for
+        // what the step made (a jail's /tmp in the image root).
+        await this.watches?.watch(job);
+        const progress = await this.advanceStage(stage, job);
+        if (progress.state === 'running') await this.watches?.watch(job);
+        return progress;
       } catch (error) {
         await job.log(`stage ${stage} raised: ${(error as Error).message}`);
         throw error;
       }
     });
+  }
+
+  private async advanceStage(stage: Exclude<Stage, 'register' | 'cleanup'>, job: LocalJob): Promise<StageProgress> {
+    if (stage === 'prepare') return job.job.job.job_type === 'create' ? prepareRecipe(job) : prepareImage(job);
+    const lost = await lostImageRoot(job);
+    if (lost) {
+      await job.log(lost);
+      return { state: 'failed', reason: lost };
+    }
+    if (stage === 'build') return build(job);
+    if (stage === 'ssh') return ssh(job);
+    return packageImage(job, this.results);
   }
 
   async collect(workerJob: WorkerJob): Promise<CollectedArtifacts> {
@@ -65,7 +88,15 @@ export class LocalWorker implements Worker {
     const job = this.job(workerJob);
     await withJobLock(workerJob.job.id, async () => {
       await job.log(`cleanup after ${outcome}`);
+      this.watches?.unwatch(workerJob.job.id);
+      await stopUploads(workerJob.job.id);
+      const uploads = await startedUploads(job);
       await removeJobWork(job);
+      if (uploads.length === 0) return;
+      const { artifacts, bucket } = this.results;
+      for (const { key, uploadId } of uploads) await artifacts.abortMultipartUpload({ bucket, key }, uploadId).catch(() => undefined);
+      // A job that did not succeed leaves no results behind.
+      if (outcome !== 'success') for (const key of RESULT_KEYS) await artifacts.remove(resultLocation(this.results, workerJob, key));
     });
   }
 

@@ -3,14 +3,16 @@
  * (data directory removed, another table) keeps its work directory and may keep processes
  * (a build, the job's sshd, user sessions) that nothing would ever end. At start the embedded
  * service ends them and removes the directories, and says so in its log. Only work under this
- * service's IMS_WORK_ROOT is considered: a directory there, or a process carrying a job marker
- * that names a directory there (by its command line, root or working directory).
+ * service's IMS_WORK_ROOT is considered: a directory there, a mount or a loop device's backing
+ * file there (a customize job's overlay and rootfs), or a process carrying a job marker that names
+ * a directory there (by its command line, root or working directory).
  */
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { logger } from '../../logger.js';
 import { removeWorkOf } from './cleanup.js';
 import { jobProcesses, JOB_MARKER } from './job-processes.js';
+import { loopDevicesUnder, mountsUnder } from './mounts.js';
 import type { LocalWorkerSettings } from './settings.js';
 import { SAFE_ID } from './work-dir.js';
 
@@ -27,6 +29,13 @@ export interface OrphanedJob {
 async function workDirIds(workRoot: string): Promise<string[]> {
   const entries = await readdir(workRoot, { withFileTypes: true }).catch(() => []);
   return entries.filter((e) => e.isDirectory() && SAFE_ID.test(e.name)).map((e) => e.name);
+}
+
+/** Job ids of the mounts below the root and of the loop devices backed by files there. */
+async function mountedIds(workRoot: string): Promise<string[]> {
+  const backing = (await loopDevicesUnder(workRoot)).map((l) => l.backing);
+  const ids = [...(await mountsUnder(workRoot)), ...backing].map((path) => path.slice(workRoot.length + 1).split('/')[0]);
+  return ids.filter((id) => SAFE_ID.test(id));
 }
 
 /** Job ids of processes whose marker names a job and that point into that job's directory under the root. */
@@ -55,7 +64,7 @@ async function markedProcessIds(workRoot: string): Promise<string[]> {
  * `isKnown` denies. A job whose look-up fails is left alone. Returns what was found.
  */
 export async function sweepOrphanedJobs(settings: LocalWorkerSettings, isKnown: (jobId: string) => Promise<boolean>): Promise<OrphanedJob[]> {
-  const ids = [...new Set([...(await workDirIds(settings.workRoot)), ...(await markedProcessIds(settings.workRoot))])].sort();
+  const ids = [...new Set([...(await workDirIds(settings.workRoot)), ...(await mountedIds(settings.workRoot)), ...(await markedProcessIds(settings.workRoot))])].sort();
   const orphans: OrphanedJob[] = [];
   for (const jobId of ids) {
     let known: boolean;

@@ -1,16 +1,21 @@
 /**
- * package: squash the image root (status packaging_artifacts) and find its kernel, initrd and
- * kernel parameters; what it found is written to artifacts.json, which `collect` hands to the
- * register stage. A root without kernel or initrd fails the job, as in the original.
+ * package: squash the image root (status packaging_artifacts) in one pass: mksquashfs of the
+ * image root (a customize job's overlay: the merged view) writes the new rootfs once, then the
+ * rootfs, the kernel, initrd and kernel parameters found in the root and a create job's package
+ * list go up to the resultant image's keys (results-upload.ts). What went up is written to
+ * artifacts.json, which `collect` hands to the register stage as objects it only registers. A
+ * root without kernel or initrd fails the job, as in the original.
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import { s3Path } from '../../domain/links.js';
 import type { CollectedArtifacts, StageProgress } from '../../domain/worker-port.js';
 import { findBootFiles } from './boot-files.js';
 import { exists, pollStep, type LocalJob } from './local-job.js';
+import { pollUploads, resultLocation, type ResultKey, type ResultsTarget } from './results-upload.js';
 
-type FileArtifacts = Extract<CollectedArtifacts, { kind: 'files' }>;
+type ObjectArtifacts = Extract<CollectedArtifacts, { kind: 'objects' }>;
 
-export async function packageImage(job: LocalJob): Promise<StageProgress> {
+export async function packageImage(job: LocalJob, target: ResultsTarget): Promise<StageProgress> {
   if (await exists(job.paths.artifacts)) return { state: 'done', status: 'packaging_artifacts' };
   if (!(await exists(job.paths.imageRoot))) return { state: 'failed', reason: `there is no image root to package (${job.paths.imageRoot})` };
   const step = await pollStep(job, {
@@ -33,22 +38,37 @@ export async function packageImage(job: LocalJob): Promise<StageProgress> {
     await job.log(reason);
     return { state: 'failed', reason };
   }
-  const artifacts: FileArtifacts = {
-    kind: 'files',
+  const files: Partial<Record<ResultKey, string>> = {
     rootfs: job.paths.rootfs,
     kernel: boot.kernel!,
     initrd: boot.initrd!,
-    ...(boot.parameters ? { parameters: boot.parameters } : {}),
-    ...((await exists(job.paths.packages)) ? { extras: { packages: job.paths.packages } } : {}),
+    ...(boot.parameters ? { boot_parameters: boot.parameters } : {}),
+    ...((await exists(job.paths.packages)) ? { packages: job.paths.packages } : {}),
+  };
+  const uploads = pollUploads(job, target, files);
+  if (uploads === 'running') return { state: 'running', status: 'packaging_artifacts', detail: 'uploading the results' };
+  if (uploads !== 'done') {
+    const reason = `uploading the results failed: ${uploads.failed}`;
+    await job.log(reason);
+    return { state: 'failed', reason };
+  }
+  const at = (key: ResultKey) => s3Path(resultLocation(target, job.job, key));
+  const artifacts: ObjectArtifacts = {
+    kind: 'objects',
+    rootfs: at('rootfs'),
+    kernel: at('kernel'),
+    initrd: at('initrd'),
+    ...(files.boot_parameters ? { parameters: at('boot_parameters') } : {}),
+    ...(files.packages ? { extras: { packages: at('packages') } } : {}),
   };
   await writeFile(job.paths.artifacts, JSON.stringify(artifacts, null, 2));
-  await job.log(`packaged: ${JSON.stringify(artifacts)}`);
+  await job.log(`packaged and uploaded: ${JSON.stringify(artifacts)}`);
   return { state: 'done', status: 'packaging_artifacts' };
 }
 
-export async function packagedArtifacts(job: LocalJob): Promise<FileArtifacts> {
+export async function packagedArtifacts(job: LocalJob): Promise<ObjectArtifacts> {
   try {
-    return JSON.parse(await readFile(job.paths.artifacts, 'utf8')) as FileArtifacts;
+    return JSON.parse(await readFile(job.paths.artifacts, 'utf8')) as ObjectArtifacts;
   } catch {
     throw new Error(`IMS job ${job.job.job.id} has no packaged artifacts on this host (${job.paths.artifacts})`);
   }

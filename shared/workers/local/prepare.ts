@@ -1,6 +1,7 @@
 /**
- * prepare: fetch what the job starts from. Customize: the rootfs, unsquashed into the image
- * root (status fetching_image). Create: the recipe archive, unpacked and templated (status
+ * prepare: fetch what the job starts from. Customize: the rootfs, checksummed as it streams and
+ * mounted read-only under an overlay that is the image root, or unsquashed into it where the
+ * kernel cannot mount it (status fetching_image). Create: the recipe archive, unpacked and templated (status
  * fetching_recipe), then a wait until the recipe's http(s) repositories answer (status
  * waiting_for_repos), as the original's fetch-recipe and wait-for-repos init containers do.
  */
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import type { StageProgress } from '../../domain/worker-port.js';
 import { isHttp, kiwiRepositories, unansweredRepositories } from './kiwi-repos.js';
 import { exists, pollStep, type LocalJob } from './local-job.js';
+import { mountsUnder } from './mounts.js';
 import { RecipeTemplateError, renderRecipe } from './recipe-template.js';
 
 /** Seconds one repository probe may take; a poll should stay quick. */
@@ -16,8 +18,26 @@ const PROBE_TIMEOUT_MS = 5000;
 
 /** What fetch.sh fetches for each job type: the download's file name, where it unpacks, and with what. */
 const FETCHES = {
-  image: { download: 'image.sqsh', target: (job: LocalJob) => job.paths.imageRoot, unpack: 'unsquashfs', status: 'fetching_image' },
-  recipe: { download: 'recipe.archive', target: (job: LocalJob) => job.paths.recipe, unpack: 'tar', status: 'fetching_recipe' },
+  image: {
+    download: (job: LocalJob) => job.paths.source,
+    target: (job: LocalJob) => job.paths.imageRoot,
+    tools: ['curl', 'md5sum', 'mount', 'umount', 'unsquashfs'],
+    status: 'fetching_image',
+    vars: (job: LocalJob): Record<string, string> => ({
+      OVERLAY: job.settings.overlay ? 'on' : 'off',
+      LOWER: job.paths.lower,
+      UPPER: job.paths.upper,
+      OVERLAY_WORK: job.paths.overlayWork,
+      MODE_FILE: job.paths.imageRootMode,
+    }),
+  },
+  recipe: {
+    download: (job: LocalJob) => join(job.paths.dir, 'recipe.archive'),
+    target: (job: LocalJob) => job.paths.recipe,
+    tools: ['curl', 'md5sum', 'tar'],
+    status: 'fetching_recipe',
+    vars: (): Record<string, string> => ({}),
+  },
 } as const;
 
 /** Downloads the job's artifact (md5 checked) and unpacks it; undefined once done. */
@@ -26,16 +46,39 @@ function fetchArtifact(job: LocalJob, kind: keyof typeof FETCHES): Promise<Stage
   return pollStep(job, {
     name: 'fetch',
     script: 'fetch.sh',
-    vars: { KIND: kind, URL: job.job.downloadUrl, MD5: job.job.downloadMd5, DOWNLOAD: join(job.paths.dir, fetch.download), TARGET: fetch.target(job) },
+    vars: { KIND: kind, URL: job.job.downloadUrl, MD5: job.job.downloadMd5, DOWNLOAD: fetch.download(job), TARGET: fetch.target(job), ...fetch.vars(job) },
     log: 'prepare.log',
-    tools: ['curl', 'md5sum', fetch.unpack],
+    tools: fetch.tools,
     status: fetch.status,
     what: `fetching the ${kind}`,
   });
 }
 
 export async function prepareImage(job: LocalJob): Promise<StageProgress> {
-  return (await fetchArtifact(job, 'image')) ?? { state: 'done', status: 'fetching_image' };
+  const step = await fetchArtifact(job, 'image');
+  if (step) return step;
+  const mode = (await readFile(job.paths.imageRootMode, 'utf8').catch(() => 'overlay')).trim();
+  if (mode === 'overlay') return { state: 'done', status: 'fetching_image', detail: 'the image root is an overlay on the rootfs, mounted read-only' };
+  // Said once, in the worker's log and (as the stage's detail) in the job's history.
+  const detail = `the rootfs was unsquashed into the image root: the overlay could not be used (${mode.replace(/^unsquashfs \(|\)$/g, '')})`;
+  const noted = join(job.paths.state, 'image-root-noted');
+  if (!(await exists(noted))) {
+    await job.log(detail);
+    await writeFile(noted, '');
+  }
+  return { state: 'done', status: 'fetching_image', detail };
+}
+
+/**
+ * Why a customize job's image root is no longer what prepare made, or undefined: an overlay
+ * does not survive a reboot of the host (its work directory does), and an empty image root must
+ * not be shelled into or packaged.
+ */
+export async function lostImageRoot(job: LocalJob): Promise<string | undefined> {
+  if (job.job.job.job_type !== 'customize') return undefined;
+  const mode = await readFile(job.paths.imageRootMode, 'utf8').catch(() => undefined);
+  if (mode?.trim() !== 'overlay' || (await mountsUnder(job.paths.imageRoot)).includes(job.paths.imageRoot)) return undefined;
+  return 'the image root (an overlay on the rootfs) is no longer mounted: the host restarted since the job prepared it';
 }
 
 export async function prepareRecipe(job: LocalJob): Promise<StageProgress> {

@@ -19,6 +19,12 @@ export interface LocalWorkerSettings {
   squashfsOptions: string[];
   /** IMS_KIWI_LOCK: the lock that serialises kiwi builds, which share /var/cache/kiwi and its apt lock. */
   kiwiLock: string;
+  /**
+   * IMS_LOCAL_OVERLAY (on, the default; off): a customize job's image root is an overlay on the
+   * downloaded rootfs, mounted read-only through a loop device. Off, or where the kernel refuses
+   * either mount, the rootfs is unsquashed into the image root instead (and the job says so).
+   */
+  overlay: boolean;
 }
 
 function positive(value: string | undefined, fallback: number): number {
@@ -36,5 +42,6 @@ export function localSettingsFromEnv(env: Readonly<Record<string, string | undef
     repoWaitSeconds: positive(env.IMS_REPO_WAIT_TIMEOUT, 500),
     squashfsOptions: squashfsOptionsFromEnv(env),
     kiwiLock: env.IMS_KIWI_LOCK || '/run/lock/ims-kiwi.lock',
+    overlay: (env.IMS_LOCAL_OVERLAY || 'on').trim().toLowerCase() !== 'off',
   };
 }

@@ -2,7 +2,9 @@
  * A job's work directory, `<IMS_WORK_ROOT>/<job id>`, laid out as the original job pod's
  * /mnt/image (the shell sees it at that path): `image-root/` (customize) or
  * `build/image-root/` (create), `recipe/`, the signal files `complete` / `failed`, plus the
- * worker's own `logs/`, `tasks/` (background process state) and `ssh/` (the job's sshd).
+ * worker's own `logs/`, `tasks/` (background process state) and `ssh/` (the job's sshd). A
+ * customize job's `image-root/` is an overlay: the downloaded `rootfs-source.sqsh` mounted
+ * read-only at `rootfs-lower/`, the user's changes in `overlay/upper/`.
  */
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -20,6 +22,14 @@ export interface JobPaths {
   /** Where the shell starts: the image root (customize), the work directory (create's debug shell). */
   shellDir: string;
   rootfs: string;
+  /** customize: the downloaded rootfs, the overlay's read-only lower layer (loop-mounted at `lower`). */
+  source: string;
+  lower: string;
+  /** customize: the overlay's upper and work directories (the user's changes; whiteouts for deletions). */
+  upper: string;
+  overlayWork: string;
+  /** customize: how prepare made the image root (`overlay`, or `unsquashfs <why>`). */
+  imageRootMode: string;
   packages: string;
   /** What the package stage found: the files the register stage uploads. */
   artifacts: string;
@@ -48,6 +58,11 @@ export function jobPaths(settings: LocalWorkerSettings, job: WorkerJob): JobPath
     imageRoot,
     shellDir: create ? '/mnt/image' : '/mnt/image/image-root',
     rootfs: join(dir, 'rootfs.sqsh'),
+    source: join(dir, 'rootfs-source.sqsh'),
+    lower: join(dir, 'rootfs-lower'),
+    upper: join(dir, 'overlay', 'upper'),
+    overlayWork: join(dir, 'overlay', 'work'),
+    imageRootMode: join(dir, 'state', 'image-root-mode'),
     packages: join(dir, 'build', 'image.packages'),
     artifacts: join(dir, 'artifacts.json'),
     buildFailed: join(dir, 'build_failed'),
