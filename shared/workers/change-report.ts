@@ -23,6 +23,7 @@ import { diffPackages, type ChangeReport, type FileChange, type ImagePackage } f
  */
 export const CHANGE_LISTING_SCRIPT = String.raw`set -euo pipefail
 sqsh=$1 upper=$2 out=$3
+command -v getfattr >/dev/null || { echo 'getfattr is missing (Debian package attr): opaque directories cannot be found' >&2; exit 1; }
 rm -rf "$out" && mkdir -p "$out"
 find "$upper" -mindepth 1 \( -type l -printf 'l\t%s\t%P\t%l\0' \) -o -printf '%y\t%s\t%P\t\0' >"$out/upper"
 find "$upper" -mindepth 1 -type c -exec stat --printf '%t:%T\t%n\0' {} + >"$out/whiteouts"
@@ -163,8 +164,8 @@ export interface ChangeReportInput {
   parentId: string;
   jobId: string;
   /**
-   * Paths (relative to the image root) the job itself made in the image root, not the user: a
-   * path equal to one, or below one, is left out of the report.
+   * Paths (relative to the image root) the job itself made in the image root, not the user, or
+   * that the new image leaves out: `p` leaves out p and what is below it, `p/*` what is below p.
    */
   ignore?: readonly string[];
 }
@@ -182,7 +183,8 @@ export async function changeReportFrom(input: ChangeReportInput): Promise<Change
   const prefix = upper.endsWith('/') ? upper : `${upper}/`;
   const relative = (path: string) => (path.startsWith(prefix) ? path.slice(prefix.length) : path);
   const ignore = input.ignore ?? [];
-  const ignored = (path: string) => ignore.some((p) => path === p || path.startsWith(`${p}/`));
+  // `p` leaves out p and what is below it; `p/*` only what is below it.
+  const ignored = (path: string) => ignore.some((p) => (p.endsWith('/*') ? path.startsWith(p.slice(0, -1)) : path === p || path.startsWith(`${p}/`)));
 
   const listed = indexSquashfsListing(await read('lower'));
   const lowerEntry = (path: string): Entry | undefined => {

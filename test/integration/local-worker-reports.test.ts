@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
@@ -31,6 +31,11 @@ let keyId: string;
 let imageId: string;
 let reconcilerPasses = 0;
 let tiny: typeof import('../helpers/tiny-image.js');
+
+const dpkgEntry = (name: string, version: string) => `Package: ${name}\nStatus: install ok installed\nArchitecture: amd64\nVersion: ${version}\n`;
+/** The tiny image's dpkg database, and the one the plain shell leaves: one package upgraded, one removed, one installed. */
+const DPKG_BEFORE = [dpkgEntry('busybox', '1:1.35.0-4'), dpkgEntry('curl', '7.88.1-10'), dpkgEntry('vim', '2:9.0.1378-2')].join('\n');
+const DPKG_AFTER = [dpkgEntry('busybox', '1:1.35.0-4'), dpkgEntry('curl', '7.88.1-10+deb12u5'), dpkgEntry('htop', '3.2.2-2')].join('\n');
 
 const job = (id: string): Promise<any> => svc.request('GET', `/v3/jobs/${id}`).then((r) => r.body);
 const ended = (j: any) => j?.status === 'success' || j?.status === 'error';
@@ -87,6 +92,8 @@ beforeAll(async () => {
   const image = tiny.buildTinyImage(join(scratch, 'image'), (root) => {
     writeFileSync(join(root, 'etc', 'to-change'), 'before\n');
     writeFileSync(join(root, 'etc', 'to-delete'), 'doomed\n');
+    mkdirSync(join(root, 'var', 'lib', 'dpkg'), { recursive: true });
+    writeFileSync(join(root, 'var', 'lib', 'dpkg', 'status'), DPKG_BEFORE);
   });
   const keyFile = join(scratch, 'id_ed25519');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyFile]);
@@ -113,7 +120,7 @@ describe('local jobs driven by their own reports, with the reconciler off', () =
     const session = await client.ssh(
       shell.host,
       shell.port,
-      'cat IMS_TINY_IMAGE etc/to-change; echo after > etc/to-change; rm etc/to-delete; mkdir -p opt && echo added > opt/added; stat -c %F /mnt/image/overlay/upper/etc/to-delete',
+      `cat IMS_TINY_IMAGE etc/to-change; echo after > etc/to-change; rm etc/to-delete; mkdir -p opt && echo added > opt/added; printf '${DPKG_AFTER.replace(/\n/g, '\\n')}' > var/lib/dpkg/status; stat -c %F /mnt/image/overlay/upper/etc/to-delete`,
     );
     expect(session).toMatchObject({ code: 0, stdout: 'marker\nbefore\ncharacter special file\n' });
     await signal(shell, 'touch /mnt/image/complete');
@@ -125,6 +132,34 @@ describe('local jobs driven by their own reports, with the reconciler off', () =
     expect(existsSync(join(root, 'etc', 'to-delete'))).toBe(false);
     expect(readFileSync(join(root, 'IMS_TINY_IMAGE'), 'utf8')).toBe('marker\n');
     expect((await object(`${done.resultant_image_id}/boot_parameters`)).body.toString()).toBe('console=ttyS0 root=live:tiny\n');
+    // The change report lists exactly what the shell did: nothing of sshd, the signals or the job's own files.
+    const changes = await svc.request('GET', `/v3/images/${done.resultant_image_id}/changes`);
+    expect(changes.status).toBe(200);
+    expect(changes.body).toEqual({
+      parent_id: imageId,
+      job_id: shell.id,
+      files: {
+        added: [
+          { path: 'opt', type: 'directory', size: 0 },
+          { path: 'opt/added', type: 'file', size: 6 },
+        ],
+        modified: [
+          { path: 'etc/to-change', type: 'file', size: 6 },
+          { path: 'var/lib/dpkg/status', type: 'file', size: DPKG_AFTER.length },
+        ],
+        deleted: [{ path: 'etc/to-delete', type: 'file', size: 0 }],
+      },
+      packages: {
+        added: [{ name: 'htop', version: '3.2.2-2', arch: 'amd64' }],
+        removed: [{ name: 'vim', version: '2:9.0.1378-2', arch: 'amd64' }],
+        changed: [{ name: 'curl', arch: 'amd64', from: '7.88.1-10', to: '7.88.1-10+deb12u5' }],
+      },
+    });
+    const packages = await svc.request('GET', `/v3/images/${done.resultant_image_id}/packages`);
+    expect(packages.body.map((p: { name: string; version: string }) => `${p.name} ${p.version}`)).toEqual(['busybox 1:1.35.0-4', 'curl 7.88.1-10+deb12u5', 'htop 3.2.2-2']);
+    expect((await svc.request('GET', `/v3/images/${done.resultant_image_id}/lineage`)).body.ancestors).toEqual([
+      { id: imageId, name: 'tiny', kind: 'image', job_id: null, created: expect.any(String), deleted: false },
+    ]);
     await expectNothingLeft(shell.id);
   }, 60_000);
 
@@ -143,6 +178,14 @@ describe('local jobs driven by their own reports, with the reconciler off', () =
     expect(readFileSync(join(root, 'root', 'added'), 'utf8')).toBe('added\n');
     expect(existsSync(join(root, 'etc', 'to-delete'))).toBe(false);
     expect(existsSync(join(root, 'tmp', 'complete'))).toBe(false);
+    // Changed from inside the jail: the same report, without the signal left in /tmp.
+    const changes = (await svc.request('GET', `/v3/images/${done.resultant_image_id}/changes`)).body;
+    expect(changes.files).toEqual({
+      added: [{ path: 'root/added', type: 'file', size: 6 }],
+      modified: [{ path: 'etc/to-change', type: 'file', size: 7 }],
+      deleted: [{ path: 'etc/to-delete', type: 'file', size: 0 }],
+    });
+    expect(changes.packages).toEqual({ added: [], removed: [], changed: [] });
     await expectNothingLeft(shell.id);
   }, 60_000);
 

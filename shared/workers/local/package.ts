@@ -7,6 +7,8 @@
  * root without kernel or initrd fails the job, as in the original.
  */
 import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CHANGE_LISTING_SCRIPT, changeReportFrom, formatPackageList, parseDpkgStatus } from '../change-report.js';
 import { s3Path } from '../../domain/links.js';
 import type { CollectedArtifacts, StageProgress } from '../../domain/worker-port.js';
 import { findBootFiles } from './boot-files.js';
@@ -21,7 +23,7 @@ export async function packageImage(job: LocalJob, target: ResultsTarget): Promis
   const step = await pollStep(job, {
     name: 'package',
     script: 'package.sh',
-    vars: { ROOT: job.paths.imageRoot, OUT: job.paths.rootfs, SQUASHFS_OPTIONS: job.settings.squashfsOptions.join(' ') },
+    vars: { ROOT: job.paths.imageRoot, OUT: job.paths.rootfs, SQUASHFS_OPTIONS: job.settings.squashfsOptions.join(' '), ...(await listingVars(job)) },
     log: 'package.log',
     tools: ['mksquashfs'],
     status: 'packaging_artifacts',
@@ -44,6 +46,7 @@ export async function packageImage(job: LocalJob, target: ResultsTarget): Promis
     initrd: boot.initrd!,
     ...(boot.parameters ? { boot_parameters: boot.parameters } : {}),
     ...((await exists(job.paths.packages)) ? { packages: job.paths.packages } : {}),
+    ...(record.job_type === 'customize' ? await customizeContents(job) : {}),
   };
   const uploads = pollUploads(job, target, files);
   if (uploads === 'running') return { state: 'running', status: 'packaging_artifacts', detail: 'uploading the results' };
@@ -59,7 +62,9 @@ export async function packageImage(job: LocalJob, target: ResultsTarget): Promis
     kernel: at('kernel'),
     initrd: at('initrd'),
     ...(files.boot_parameters ? { parameters: at('boot_parameters') } : {}),
-    ...(files.packages ? { extras: { packages: at('packages') } } : {}),
+    ...(files.packages || files.changes
+      ? { extras: { ...(files.packages ? { packages: at('packages') } : {}), ...(files.changes ? { changes: at('changes') } : {}) } }
+      : {}),
   };
   await writeFile(job.paths.artifacts, JSON.stringify(artifacts, null, 2));
   await job.log(`packaged and uploaded: ${JSON.stringify(artifacts)}`);
@@ -72,4 +77,41 @@ export async function packagedArtifacts(job: LocalJob): Promise<ObjectArtifacts>
   } catch {
     throw new Error(`IMS job ${job.job.job.id} has no packaged artifacts on this host (${job.paths.artifacts})`);
   }
+}
+
+/** What package.sh needs to list a customize job's changes: only for an image root on an overlay. */
+async function listingVars(job: LocalJob): Promise<Record<string, string>> {
+  if (job.job.job.job_type !== 'customize') return {};
+  const mode = (await readFile(job.paths.imageRootMode, 'utf8').catch(() => '')).trim();
+  if (mode !== 'overlay') return {};
+  return { LISTING: job.paths.changeListing, LISTING_SCRIPT: CHANGE_LISTING_SCRIPT, SOURCE: job.paths.source, UPPER: job.paths.upper };
+}
+
+/**
+ * Paths the job, not the user, leaves in a customize job's image root, and what mksquashfs leaves
+ * out of the new rootfs (package.sh): neither is a change of the image.
+ */
+const NOT_CHANGES = ['image', '.profile', '.kconfig', 'run/*', 'tmp/*', '.buildenv', 'var/cache/kiwi'];
+
+/**
+ * A customize job's change report (from the overlay's upper layer, listed by package.sh) and the
+ * new image's package list. An image root made by unsquashfs (no overlay) has no upper layer to
+ * report from: it gets its package list from the root's dpkg database, and no report.
+ */
+async function customizeContents(job: LocalJob): Promise<Partial<Record<ResultKey, string>>> {
+  const record = job.job.job;
+  // Made once: the package stage is looked at again while the uploads run.
+  if ((await exists(job.paths.changes)) && (await exists(job.paths.newPackages))) return { changes: job.paths.changes, packages: job.paths.newPackages };
+  if (await exists(job.paths.changeListing)) {
+    const { report, packages } = await changeReportFrom({ listing: job.paths.changeListing, upper: job.paths.upper, parentId: record.artifact_id, jobId: record.id, ignore: NOT_CHANGES });
+    await writeFile(job.paths.changes, JSON.stringify(report));
+    await writeFile(job.paths.newPackages, formatPackageList(packages));
+    const { files } = report;
+    await job.log(`change report: ${files.added.length} added, ${files.modified.length} modified, ${files.deleted.length} deleted; packages ${report.packages.added.length} added, ${report.packages.removed.length} removed, ${report.packages.changed.length} changed`);
+    return { changes: job.paths.changes, packages: job.paths.newPackages };
+  }
+  await job.log('no change report: the image root is not an overlay with a change listing (see package.log)');
+  const status = await readFile(join(job.paths.imageRoot, 'var/lib/dpkg/status'), 'utf8').catch(() => undefined);
+  await writeFile(job.paths.newPackages, formatPackageList(status ? parseDpkgStatus(status) : []));
+  return { packages: job.paths.newPackages };
 }

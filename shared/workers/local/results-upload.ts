@@ -27,7 +27,7 @@ export interface ResultsTarget {
 }
 
 /** The results' names at the image's keys, as the register stage names them. */
-export const RESULT_KEYS = ['rootfs', 'kernel', 'initrd', 'boot_parameters', 'packages'] as const;
+export const RESULT_KEYS = ['rootfs', 'kernel', 'initrd', 'boot_parameters', 'packages', 'changes'] as const;
 export type ResultKey = (typeof RESULT_KEYS)[number];
 
 const PART_BYTES = 32 * 1024 * 1024;

@@ -31,6 +31,10 @@ export interface JobPaths {
   /** customize: how prepare made the image root (`overlay`, or `unsquashfs <why>`). */
   imageRootMode: string;
   packages: string;
+  /** customize: the change listing of the upper layer (package stage), and the report and package list made from it. */
+  changeListing: string;
+  changes: string;
+  newPackages: string;
   /** What the package stage found: the files the register stage uploads. */
   artifacts: string;
   /** Written by the build when it failed and enable_debug opens a shell: the failure's reason. */
@@ -64,6 +68,9 @@ export function jobPaths(settings: LocalWorkerSettings, job: WorkerJob): JobPath
     overlayWork: join(dir, 'overlay', 'work'),
     imageRootMode: join(dir, 'state', 'image-root-mode'),
     packages: join(dir, 'build', 'image.packages'),
+    changeListing: join(dir, 'state', 'change-listing'),
+    changes: join(dir, 'state', 'changes.json'),
+    newPackages: join(dir, 'state', 'image.packages'),
     artifacts: join(dir, 'artifacts.json'),
     buildFailed: join(dir, 'build_failed'),
     state: join(dir, 'state'),
