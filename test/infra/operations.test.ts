@@ -358,12 +358,12 @@ describe('failure handling and observability', () => {
     expect(JSON.stringify(on.ofType('AWS::CloudWatch::Dashboard')[0][1].Properties.DashboardBody)).toContain('Recipe upload dead letters');
   });
 
-  test('the secrets the operator fills outlive the stack; the signing key, made by the stack, goes with it', () => {
-    const signing = plain.logicalId(plain.stack.s3SigningKeySecret);
+  test('the secrets the operator fills outlive the stack; the keys the stack makes (S3 signing, job reports) go with it', () => {
+    const made = [plain.stack.s3SigningKeySecret, plain.stack.jobReportKeySecret].map((c) => plain.logicalId(c));
     const secrets = plain.ofType('AWS::SecretsManager::Secret');
-    expect(secrets).toHaveLength(3);
+    expect(secrets).toHaveLength(4);
     for (const [id, secret] of secrets) {
-      const kept = id === signing ? { deletion: 'Delete', replace: 'Delete' } : { deletion: 'Retain', replace: 'Retain' };
+      const kept = made.includes(id) ? { deletion: 'Delete', replace: 'Delete' } : { deletion: 'Retain', replace: 'Retain' };
       expect({ id, deletion: secret.DeletionPolicy, replace: secret.UpdateReplacePolicy }).toEqual({ id, ...kept });
     }
   });
@@ -390,7 +390,8 @@ describe('removing the stack and deploying it again', () => {
     expect(retained.map(([id]) => id).sort()).toEqual(
       [stack.table, stack.imsBucket, stack.bootImagesBucket, accessLogs, stack.kubeconfigSecret, stack.remoteNodeKeySecret].map((c) => logicalId(c)).sort(),
     );
-    expect(Object.values(resources).filter((r) => STATEFUL.includes(r.Type) && r.DeletionPolicy !== 'Retain').map((r) => r.Type)).toEqual(['AWS::SecretsManager::Secret']);
+    // The keys the stack makes (S3 signing, job reports) go with it.
+    expect(Object.values(resources).filter((r) => STATEFUL.includes(r.Type) && r.DeletionPolicy !== 'Retain').map((r) => r.Type)).toEqual(['AWS::SecretsManager::Secret', 'AWS::SecretsManager::Secret']);
     // `cdk import` into a new stack adds only the imported resources: each may refer to the others alone.
     const ids = new Set(retained.map(([id]) => id));
     const parameters = Object.keys((plain.template.toJSON().Parameters ?? {}) as object);

@@ -375,12 +375,15 @@ describe('§6.3 manifest validation, row by row (POST)', () => {
     expect(res.body.link.path).toBe(image.manifestPath);
   });
 
-  test('duplicate of a live image link → 422 naming the holder; a soft-deleted holder does not count', async () => {
+  test('duplicate of an image link → 422 naming the holder, soft-deleted too (its artifacts stay where they are); free again once it is purged', async () => {
     const image = await uploadImage(svc);
     const holder = await createImage({ name: 'holder', link: image.link });
     expectProblem(await svc.request('POST', '/images', { name: 'dup', link: image.link }), 422, duplicateImageLink(image.manifestPath, holder.id));
     expect((await svc.request('DELETE', `/v3/images/${holder.id}`)).status).toBe(204);
-    // The manifest moved under deleted/; upload a new one at the original path and reuse it.
+    // Soft-deleted in place: the manifest and artifacts are still the holder's, to undelete.
+    expectProblem(await svc.request('POST', '/v3/images', { name: 'dup', link: image.link }), 422, duplicateImageLink(image.manifestPath, holder.id));
+    expect((await svc.request('DELETE', `/v3/deleted/images/${holder.id}`)).status).toBe(204);
+    // Purged: upload a new one at the original path and reuse it.
     const again = await uploadImage(svc, { prefix: image.prefix });
     const res = await svc.request('POST', '/v3/images', { name: 'reuse', link: again.link });
     expect(res.status).toBe(201);
