@@ -170,13 +170,12 @@ export function acknowledgeKeyUse(grantee: IConstruct, key: IConstruct): void {
   }
 }
 
-/** The job report routes (AwsSolutions-APIG4): remote build nodes hold no OAuth token. */
+/** The job report routes (AwsSolutions-APIG4, CT.APIGATEWAY.PR.5): remote build nodes hold no OAuth token. */
 export function acknowledgeJobReportRoute(route: IConstruct): void {
-  acknowledge(
-    route,
-    'AwsSolutions-APIG4',
-    "Remote build nodes hold no OAuth token: the handler checks the job's own report token (an HMAC over job id and expiry, keyed by the JobReportKeySecret), which grants nothing but asking for a check of that job.",
-  );
+  const reason =
+    "Remote build nodes hold no OAuth token: the handler checks the job's own report token (an HMAC over job id and expiry, keyed by the JobReportKeySecret), which grants nothing but asking for a check of that job.";
+  acknowledge(route, 'AwsSolutions-APIG4', reason);
+  acknowledgeControl(route, 'CT.APIGATEWAY.PR.5', 'api_gw_v2_authorization_type_configured_check', reason);
 }
 
 /** The key of the job report tokens (AwsSolutions-SMG4). */

@@ -17,9 +17,10 @@ import { diffPackages, type ChangeReport, type FileChange, type ImagePackage } f
  * `bash -c CHANGE_LISTING_SCRIPT listing <rootfs.sqsh> <upper dir> <out dir>` writes into the out
  * directory: `upper` (NUL-separated `type\tsize\tpath\ttarget` records of the upper layer),
  * `whiteouts` (`major:minor\tpath` of its character devices), `opaque` (getfattr's report of
- * its opaque directories), `lower` (unsquashfs -lln of the image), `lower-root/` (the image's
- * package databases), and `rpm-before`/`rpm-after` when the image has an rpm database and the
- * host has rpm.
+ * its opaque directories), `lower` (unsquashfs -lln of the image), `dpkg-before`/`dpkg-after`
+ * (the dpkg databases of the image and of the upper layer, where they exist), and
+ * `rpm-before`/`rpm-after` when the image has an rpm database and the host has rpm. These are
+ * the files a report is made from (LISTING_FILES); `lower-root/` is the script's scratch.
  */
 export const CHANGE_LISTING_SCRIPT = String.raw`set -euo pipefail
 sqsh=$1 upper=$2 out=$3
@@ -32,6 +33,9 @@ find "$upper" -mindepth 1 -type d -exec getfattr --absolute-names -h -n trusted.
 # Numeric owners: -lls looks every owner's name up, which costs more than the listing itself.
 unsquashfs -no-progress -lln "$sqsh" >"$out/lower"
 unsquashfs -no-progress -f -d "$out/lower-root" "$sqsh" var/lib/dpkg/status var/lib/rpm usr/lib/sysimage/rpm >/dev/null 2>&1 || true
+# The dpkg databases before and after (the upper layer's where the shell changed it), as flat files.
+[ -f "$out/lower-root/var/lib/dpkg/status" ] && cp "$out/lower-root/var/lib/dpkg/status" "$out/dpkg-before"
+[ -f "$upper/var/lib/dpkg/status" ] && [ ! -L "$upper/var/lib/dpkg/status" ] && cp "$upper/var/lib/dpkg/status" "$out/dpkg-after"
 if command -v rpm >/dev/null; then
   qf='%{NAME}|%{EPOCH}|%{VERSION}|%{RELEASE}|%{ARCH}|None|None\n'
   for db in var/lib/rpm usr/lib/sysimage/rpm; do
@@ -50,6 +54,17 @@ fi
  * lowest CPU priority, since it runs beside mksquashfs in the package stage and must not slow it.
  */
 export const CHANGE_LISTING_COMMAND: readonly string[] = ['nice', '-n', '19', 'bash', '-c', CHANGE_LISTING_SCRIPT, 'listing'];
+
+/** What changeReportFrom reads of a listing: a worker whose listing is on another host fetches these (absent ones are not needed). */
+export const LISTING_FILES = ['upper', 'whiteouts', 'opaque', 'lower', 'dpkg-before', 'dpkg-after', 'rpm-before', 'rpm-after'] as const;
+export const REQUIRED_LISTING_FILES: readonly string[] = ['upper', 'whiteouts', 'opaque', 'lower'];
+
+/**
+ * What a customize job's report leaves out: what the workers' mksquashfs leaves out of the new
+ * rootfs (kiwi's excludes: its description, profile files, the contents of /run and /tmp, where a
+ * jailed shell leaves its signal files). None of it is a change of the image.
+ */
+export const NOT_CHANGES: readonly string[] = ['image', '.profile', '.kconfig', 'run/*', 'tmp/*', '.buildenv', 'var/cache/kiwi'];
 
 const TYPES: Record<string, FileChange['type']> = {
   f: 'file',
@@ -159,7 +174,7 @@ async function readOptional(path: string): Promise<string | undefined> {
 export interface ChangeReportInput {
   /** The out directory the listing script wrote. */
   listing: string;
-  /** The upper directory the script listed (the prefix of the paths in `whiteouts` and `opaque`). */
+  /** The upper directory the script listed (the prefix of the paths in `whiteouts` and `opaque`; it need not be on this host). */
   upper: string;
   parentId: string;
   jobId: string;
@@ -235,8 +250,8 @@ export async function changeReportFrom(input: ChangeReportInput): Promise<Change
 
   // Packages: the upper layer's database where the shell changed it, else the image's.
   const dpkg = 'var/lib/dpkg/status';
-  const dpkgBefore = await readOptional(join(listing, 'lower-root', dpkg));
-  const dpkgAfter = whiteouts.has(dpkg) ? undefined : ((await readOptional(join(upper, dpkg))) ?? dpkgBefore);
+  const dpkgBefore = await readOptional(join(listing, 'dpkg-before'));
+  const dpkgAfter = whiteouts.has(dpkg) ? undefined : ((await readOptional(join(listing, 'dpkg-after'))) ?? dpkgBefore);
   const rpmBefore = await readOptional(join(listing, 'rpm-before'));
   const rpmAfter = await readOptional(join(listing, 'rpm-after'));
   const before = [...(dpkgBefore ? parseDpkgStatus(dpkgBefore) : []), ...(rpmBefore ? parseKiwiLines(rpmBefore) : [])].sort(byName);

@@ -142,6 +142,8 @@ describe('the local worker runs jobs for real', () => {
       'application/vnd.cray.image.kernel',
       'application/vnd.cray.image.initrd',
       'application/vnd.cray.image.parameters.boot',
+      'application/vnd.ims.image.packages',
+      'application/vnd.ims.image.changes+json',
     ]);
 
     const rootfs = unsquash(await download('boot-images', `${newId}/rootfs`, join(scratch, 'new.sqsh')), join(scratch, 'new-root'));

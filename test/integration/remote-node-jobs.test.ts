@@ -40,6 +40,8 @@ import { importTestBaseImage, leftOnNode as jobLeftOnNode, NOTHING_ON_NODE, podm
 import { buildTinyImage, unsquash } from '../helpers/tiny-image.js';
 import { untilWith } from '../helpers/until.js';
 
+/** A dpkg database the customize shell writes into an image that had none: one package installed. */
+const DPKG_HTOP = 'Package: htop\nStatus: install ok installed\nArchitecture: amd64\nVersion: 3.2.2-2\n';
 const until = untilWith({ ms: 60_000, everyMs: 100 });
 
 const NODE_A = 'x3000c0s1b0n0';
@@ -345,7 +347,7 @@ describe('customize on a remote build node', () => {
     expect(leftOnNode(waiting.id).mounts).toBe(true);
     const out = await inShell(
       waiting,
-      'cat /mnt/image/image-root/etc/motd; echo "job $IMS_JOB_ID"; echo customized > /mnt/image/image-root/etc/motd; echo added > /mnt/image/image-root/etc/added; rm /mnt/image/image-root/IMS_TINY_IMAGE; touch /mnt/image/complete',
+      `cat /mnt/image/image-root/etc/motd; echo "job $IMS_JOB_ID"; echo customized > /mnt/image/image-root/etc/motd; echo added > /mnt/image/image-root/etc/added; rm /mnt/image/image-root/IMS_TINY_IMAGE; mkdir -p /mnt/image/image-root/var/lib/dpkg; printf '${DPKG_HTOP.replace(/\n/g, '\\n')}' > /mnt/image/image-root/var/lib/dpkg/status; touch /mnt/image/complete`,
     );
     expect(out).toBe(`tiny image\njob ${waiting.id}\n`);
     // The changes are in the upper directory, the deletion as a whiteout (a 0/0 character device).
@@ -362,6 +364,26 @@ describe('customize on a remote build node', () => {
     expect(existsSync(join(root, 'bin', 'busybox'))).toBe(true);
     expect(files.kernel.toString()).toBe(tinyKernel);
     expect(files.boot).toBeDefined(); // the kernel parameters (…parameters.boot)
+    // The change report, made on the node from the upper layer: exactly what the shell did.
+    const changes = await svc.request('GET', `/v3/images/${done.resultant_image_id}/changes`);
+    expect(changes.status).toBe(200);
+    expect(changes.body).toEqual({
+      parent_id: waiting.artifact_id,
+      job_id: waiting.id,
+      files: {
+        added: [
+          { path: 'etc/added', type: 'file', size: 6 },
+          { path: 'var', type: 'directory', size: 0 },
+          { path: 'var/lib', type: 'directory', size: 0 },
+          { path: 'var/lib/dpkg', type: 'directory', size: 0 },
+          { path: 'var/lib/dpkg/status', type: 'file', size: DPKG_HTOP.length },
+        ],
+        modified: [{ path: 'etc/motd', type: 'file', size: 11 }],
+        deleted: [{ path: 'IMS_TINY_IMAGE', type: 'file', size: 0 }],
+      },
+      packages: { added: [{ name: 'htop', version: '3.2.2-2', arch: 'amd64' }], removed: [], changed: [] },
+    });
+    expect((await svc.request('GET', `/v3/images/${done.resultant_image_id}/packages`)).body).toEqual([{ name: 'htop', version: '3.2.2-2', arch: 'amd64' }]);
     await expectNothingLeft(waiting.id);
   }), 90_000);
 
@@ -440,6 +462,12 @@ describe('customize on a remote build node', () => {
     expect(existsSync(join(root, 'jailed-was-here'))).toBe(true);
     expect(existsSync(join(root, 'etc', 'motd'))).toBe(false);
     expect(existsSync(join(root, 'tmp', 'complete'))).toBe(false);
+    // Changed from inside the jail: the report has the shell's changes, not its signal in /tmp.
+    expect((await svc.request('GET', `/v3/images/${done.resultant_image_id}/changes`)).body.files).toEqual({
+      added: [{ path: 'jailed-was-here', type: 'file', size: 0 }],
+      modified: [],
+      deleted: [{ path: 'etc/motd', type: 'file', size: 0 }],
+    });
     await expectNothingLeft(waiting.id);
   }), 90_000);
 

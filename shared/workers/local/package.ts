@@ -8,7 +8,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CHANGE_LISTING_SCRIPT, changeReportFrom, formatPackageList, parseDpkgStatus } from '../change-report.js';
+import { CHANGE_LISTING_SCRIPT, changeReportFrom, formatPackageList, NOT_CHANGES, parseDpkgStatus } from '../change-report.js';
 import { s3Path } from '../../domain/links.js';
 import type { CollectedArtifacts, StageProgress } from '../../domain/worker-port.js';
 import { findBootFiles } from './boot-files.js';
@@ -87,11 +87,6 @@ async function listingVars(job: LocalJob): Promise<Record<string, string>> {
   return { LISTING: job.paths.changeListing, LISTING_SCRIPT: CHANGE_LISTING_SCRIPT, SOURCE: job.paths.source, UPPER: job.paths.upper };
 }
 
-/**
- * Paths the job, not the user, leaves in a customize job's image root, and what mksquashfs leaves
- * out of the new rootfs (package.sh): neither is a change of the image.
- */
-const NOT_CHANGES = ['image', '.profile', '.kconfig', 'run/*', 'tmp/*', '.buildenv', 'var/cache/kiwi'];
 
 /**
  * A customize job's change report (from the overlay's upper layer, listed by package.sh) and the

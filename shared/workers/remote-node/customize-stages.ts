@@ -8,6 +8,7 @@
 import { shq } from './ssh-session.js';
 import type { Stage, StageProgress } from '../../domain/worker-port.js';
 import { packageResults } from './results-upload.js';
+import { putImageContents, startChangeListing } from './image-contents.js';
 import { CUSTOMIZE_SCRIPT, sshdConfig } from './node-scripts.js';
 import {
   buildJobImage,
@@ -121,7 +122,12 @@ export async function advanceCustomize(n: NodeJob, stage: Exclude<Stage, 'regist
       return unpack(n);
     case 'ssh':
       return shell(n);
-    case 'package':
-      return packageResults(n, n.results);
+    case 'package': {
+      // The node lists the changes while it checksums and uploads the results.
+      await startChangeListing(n);
+      const packaged = await packageResults(n, n.results);
+      if (packaged.state !== 'done') return packaged;
+      return (await putImageContents(n, n.results)) ?? packaged;
+    }
   }
 }

@@ -12,13 +12,14 @@
  * The scripts are POSIX sh; besides what the job scripts need, a node needs curl, md5sum, dd
  * and stat (coreutils or busybox).
  */
+import { CHANGE_LISTING_SCRIPT } from '../change-report.js';
 import { shq } from './ssh-session.js';
 import type { NodeJob } from './node-job.js';
 
 /** Starting a task is one quick command (the job's poll commands have the same bound). */
 const START_TIMEOUT_MS = 30_000;
 
-export const TASKS = ['fetch', 'sums', 'upload'] as const;
+export const TASKS = ['fetch', 'sums', 'upload', 'changes'] as const;
 export type TaskName = (typeof TASKS)[number];
 
 export type TaskState =
@@ -98,7 +99,18 @@ while read -r _ f part _rest; do echo "$f $part $(cat "parts/$f.$part")" >> etag
 mv etags.part etags && touch done
 `;
 
-const SCRIPTS: Record<TaskName, string> = { fetch: FETCH_SCRIPT, sums: SUMS_SCRIPT, upload: UPLOAD_SCRIPT };
+/**
+ * changes <rootfs> <upper>: a customize job's change listing (shared/workers/change-report.ts) into
+ * ./listing, at the lowest CPU priority beside the packaging; needs bash, find, stat, getfattr
+ * and unsquashfs on the node.
+ */
+const CHANGES_SCRIPT = `${PRELUDE}
+echo "listing the changes of the image root" > progress
+nice -n 19 bash -c ${shq(CHANGE_LISTING_SCRIPT)} listing "$1" "$2" "$PWD/listing" 2>listing.err || fail "listing the changes failed: $(tail -n 2 listing.err | tr '\\n' ' ')"
+touch done
+`;
+
+const SCRIPTS: Record<TaskName, string> = { fetch: FETCH_SCRIPT, sums: SUMS_SCRIPT, upload: UPLOAD_SCRIPT, changes: CHANGES_SCRIPT };
 
 export function tasksDir(n: Pick<NodeJob, 'layout'>): string {
   return `${n.layout.dir}/tasks`;

@@ -23,6 +23,7 @@ import type { CollectedArtifacts, JobLogFile, Stage, StageProgress, Worker, Work
 import { advanceCreate } from './create-stages.js';
 import { advanceCustomize } from './customize-stages.js';
 import { jobLayout, removeJobCommand, RESULT_FILES, type ResultFile } from './job-layout.js';
+import { contentsLocation } from './image-contents.js';
 import { readView } from './job-view.js';
 import { COMMAND_TIMEOUT_MS, type NodeJob } from './node-job.js';
 import { plannedUploads, resultLocation, type ResultTarget } from './results-upload.js';
@@ -109,6 +110,8 @@ export class RemoteNodeWorker implements Worker {
       const location = resultLocation(bucket, job, file);
       if (await artifacts.head(location)) found.set(file, s3Path(location));
     }
+    const changesAt = contentsLocation(bucket, job, 'changes');
+    const changes = (await artifacts.head(changesAt)) ? s3Path(changesAt) : undefined;
     const missing = (['rootfs.sqsh', 'kernel', 'initrd'] as const).filter((f) => !found.has(f));
     if (missing.length > 0) throw new Error(`the results of job ${job.job.id} are not in S3 (${missing.join(', ')} missing under s3://${bucket}/${job.resultImageId}/)`);
     return {
@@ -117,7 +120,7 @@ export class RemoteNodeWorker implements Worker {
       kernel: found.get('kernel')!,
       initrd: found.get('initrd')!,
       ...(found.has('parameters') ? { parameters: found.get('parameters')! } : {}),
-      ...(found.has('packages') ? { extras: { packages: found.get('packages')! } } : {}),
+      ...(found.has('packages') || changes ? { extras: { ...(found.has('packages') ? { packages: found.get('packages')! } : {}), ...(changes ? { changes } : {}) } } : {}),
     };
   }
 
@@ -187,6 +190,7 @@ export class RemoteNodeWorker implements Worker {
     }
     if (outcome !== 'success' && !(await artifacts.head({ bucket, key: `${job.resultImageId}/manifest.json` }))) {
       for (const file of RESULT_FILES) await artifacts.remove(resultLocation(bucket, job, file));
+      await artifacts.remove(contentsLocation(bucket, job, 'changes'));
     }
   }
 
