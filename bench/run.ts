@@ -3,7 +3,7 @@
  * bench/results.md and bench/results.json. Not a test: it measures, it does not pass or fail.
  *
  *   BENCH_LEVELS=1000,10000,100000   record counts to measure at (default all three)
- *   BENCH_PARTS=records,deployedlist,cold,artifacts,jobs,jobcost
+ *   BENCH_PARTS=records,listprofile,deployedlist,cold,artifacts,jobs,jobcost
  *   BENCH_ARTIFACT_MIB=1024          size of the image root for the artifact part
  *   BENCH_SERVER_NODE_OPTIONS=...    node options of the server (default: those of `npm start`)
  */
@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 const tmp = join(root, 'bench/tmp');
 const levels = (process.env.BENCH_LEVELS ?? '1000,10000,100000').split(',').map(Number);
-const parts = new Set((process.env.BENCH_PARTS ?? 'records,deployedlist,cold,artifacts,jobs,jobcost').split(','));
+const parts = new Set((process.env.BENCH_PARTS ?? 'records,listprofile,deployedlist,cold,artifacts,jobs,jobcost').split(','));
 const artifactMiB = Number(process.env.BENCH_ARTIFACT_MIB ?? 1024);
 
 interface Server {
@@ -35,21 +35,26 @@ function startNodeOptions(): string {
   return match[1];
 }
 
-async function startServer(): Promise<Server> {
-  rmSync(join(tmp, 'data'), { recursive: true, force: true });
+const serverNodeOptions = () => process.env.BENCH_SERVER_NODE_OPTIONS ?? startNodeOptions();
+
+/** The server of `npm start` on the bench's own data directory (`second`: another one, for a server beside it). */
+async function startServer(options: { nodeArgs?: string[]; keepData?: boolean; second?: boolean } = {}): Promise<Server> {
+  const data = join(tmp, options.second ? 'data-2' : 'data');
+  if (!options.keepData) rmSync(data, { recursive: true, force: true });
   // What `npm start` runs: the sources compiled to dist/local, then plain node (no tsx loader).
   execFileSync(process.execPath, ['scripts/build-local.mjs'], { cwd: root, env: { ...process.env, NODE_OPTIONS: '' }, stdio: 'inherit' });
-  const proc = spawn(process.execPath, ['dist/local/infra/local/main.js'], {
+  const proc = spawn(process.execPath, [...(options.nodeArgs ?? []), 'dist/local/infra/local/main.js'], {
     cwd: root,
     env: {
       ...process.env,
       // The node options of `npm start` (read from package.json), unless the run says otherwise.
-      NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS ?? startNodeOptions(),
-      IMS_DATA_DIR: join(tmp, 'data'),
+      NODE_OPTIONS: serverNodeOptions(),
+      IMS_DATA_DIR: data,
       // `npm start` sweeps its work root of unknown jobs' work at start: the bench's own, never the host's.
       IMS_WORK_ROOT: join(tmp, 'jobs'),
-      PORT: '18180',
-      S3_PORT: '18181',
+      // Ports of the system's choosing: other servers (another bench) may run on this machine.
+      PORT: '0',
+      S3_PORT: '0',
       POWERTOOLS_LOG_LEVEL: 'INFO',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     },
@@ -440,6 +445,20 @@ function markdown(results: Record<string, any>): string {
       lines.push('');
     }
   }
+  for (const [key, title] of [['listProfileBefore', 'before: each record a string, an item of three async generators, concatenated per 64 KiB'], ['listProfile', 'now']] as const) {
+    const p = results[key];
+    if (!p) continue;
+    lines.push(
+      `### Where a whole list's time goes (${title})`,
+      '',
+      `The server under \`--cpu-prof\`, ${p.records} images, ${p.runs} whole lists of ${(p.bytes / 1024 ** 2).toFixed(2)} MiB: ${p.busyMs} ms busy in all, ${(p.busyMs / p.runs).toFixed(1)} ms a list. Self time by function:`,
+      '',
+      '| function | ms | share |',
+      '|---|---:|---:|',
+      ...p.top.map((t: { fn: string; ms: number; share: number }) => `| \`${t.fn}\` | ${t.ms} | ${t.share} % |`),
+      '',
+    );
+  }
   if (results.deployedList) {
     const d = results.deployedList;
     lines.push(
@@ -549,6 +568,8 @@ const save = () => {
 };
 try {
   if (parts.has('records')) results.records = await benchRecords(server);
+  save();
+  if (parts.has('listprofile')) results.listProfile = await (await import('./list-profile.js')).profileWholeList((o) => startServer({ ...o, second: true }), root, 10_000);
   save();
   if (parts.has('deployedlist')) results.deployedList = await (await import('./deployed-list.js')).benchDeployedList(Math.max(...levels));
   save();

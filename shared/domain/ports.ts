@@ -18,6 +18,9 @@ export interface StoredRecord<T> {
   json?: string;
 }
 
+/** What a whole list serves of a record: the record, and its text when the store keeps it. */
+export type ListedRecord<T> = Pick<StoredRecord<T>, 'record' | 'json'>;
+
 export interface RecordPage<T> {
   items: StoredRecord<T>[];
   /** Opaque; present when more records follow. */
@@ -55,6 +58,12 @@ export interface RecordStore {
    * cursor it did not issue for this query.
    */
   list<T>(kind: RecordKind, state: RecordState, query?: ListQuery): Promise<RecordPage<T>>;
+  /**
+   * Every record `list` would return for the query (its limit and cursor aside), in the same
+   * order, in batches as the store reads them: a whole list in as few reads of as few bytes as
+   * the store allows, each record only with what a list serves of it.
+   */
+  stream<T>(kind: RecordKind, state: RecordState, query?: ListQuery): AsyncIterable<ListedRecord<T>[]>;
   /** Replaces record and state when the stored version is `expectedVersion`; false otherwise. */
   update<T>(kind: RecordKind, id: string, expectedVersion: number, record: T, state: RecordState): Promise<boolean>;
   /** Removes the record when the stored version is `expectedVersion`; false otherwise. */

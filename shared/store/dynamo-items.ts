@@ -1,7 +1,7 @@
 /** What the DynamoDB store's modules share: the table, record items and how a conditional write fails. */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { StoredRecord } from '../domain/ports.js';
+import type { ListedRecord, StoredRecord } from '../domain/ports.js';
 import type { RecordKind, RecordState } from '../domain/records.js';
 
 export interface Table {
@@ -30,7 +30,15 @@ export function isConditionFailure(error: unknown): boolean {
 }
 
 export function toStored<T>(item: Item): StoredRecord<T> {
+  return { record: recordOf<T>(item), state: item.state, version: item.version, order: item.order };
+}
+
+/** A record as a whole list reads it (only its text, or the map of an older item). */
+export function listed<T>(item: Pick<Item, 'recJson'>): ListedRecord<T> {
+  return { record: recordOf<T>(item) };
+}
+
+function recordOf<T>(item: Pick<Item, 'recJson'>): T {
   // Items written before records were kept as JSON text carry them as a map in `rec`.
-  const record = item.recJson !== undefined ? JSON.parse(item.recJson) : (item as unknown as { rec: unknown }).rec;
-  return { record: record as T, state: item.state, version: item.version, order: item.order };
+  return (item.recJson !== undefined ? JSON.parse(item.recJson) : (item as unknown as { rec: unknown }).rec) as T;
 }

@@ -11,13 +11,15 @@
  */
 import { InvalidCursorError } from '../domain/errors.js';
 import { toJsonText } from '../domain/json-text.js';
-import type { ClaimHolder, ListQuery, RecordIndexer, RecordPage, RecordStore, StoredRecord } from '../domain/ports.js';
+import type { ClaimHolder, ListedRecord, ListQuery, RecordIndexer, RecordPage, RecordStore, StoredRecord } from '../domain/ports.js';
 import type { RecordKind, RecordState } from '../domain/records.js';
 import { compareKeys, decodeCursor, encodeCursor, listSortKey, nameSortKey } from './keys.js';
 import type { JournalEntry, RecordJournal } from './record-journal.js';
 import { BY_META_INDEX, BY_NAME_INDEX, BY_NAME_PREFIX_INDEX, BY_STATE_INDEX, FACET_INDEXES } from './table-design.js';
 
 const MAX_PAGE = 1000;
+/** Records handed out at a time by a stream (the whole list is taken at once; this bounds what is wrapped at once). */
+const STREAM_BATCH = 1000;
 
 interface Entry {
   kind: RecordKind;
@@ -35,21 +37,24 @@ interface Entry {
 /** The creation-order key of an entry (made when compared, not kept: one string less per record). */
 const sortKey = (entry: Entry) => listSortKey(entry.order, entry.id);
 
-/** What a list returns: the record is parsed only when someone reads it. */
+/** What a list returns: the entry itself, its record parsed only when someone reads it. */
 class StoredEntry<T> implements StoredRecord<T> {
   private parsed?: T;
-  readonly state: RecordState;
-  readonly version: number;
-  readonly order: string;
-  readonly json: string;
-  constructor(entry: Entry) {
-    this.state = entry.state;
-    this.version = entry.version;
-    this.order = entry.order;
-    this.json = entry.json;
+  constructor(private readonly entry: Entry) {}
+  get state(): RecordState {
+    return this.entry.state;
+  }
+  get version(): number {
+    return this.entry.version;
+  }
+  get order(): string {
+    return this.entry.order;
+  }
+  get json(): string {
+    return this.entry.json;
   }
   get record(): T {
-    return (this.parsed ??= JSON.parse(this.json) as T);
+    return (this.parsed ??= JSON.parse(this.entry.json) as T);
   }
 }
 
@@ -156,9 +161,41 @@ export class MemoryRecordStore implements RecordStore {
 
   async list<T>(kind: RecordKind, state: RecordState, query: ListQuery = {}): Promise<RecordPage<T>> {
     const limit = Math.min(query.limit ?? MAX_PAGE, MAX_PAGE);
+    const { index, keyName, entries, keyAt } = this.ordered(kind, state, query);
+    const after = decodeCursor(query.cursor, index, () => new InvalidCursorError())?.[keyName];
+    if (query.cursor && after === undefined) throw new InvalidCursorError();
+    const matches = matcher(query);
+    const items: StoredRecord<T>[] = [];
+    let last = -1;
+    for (let i = after === undefined ? 0 : upperBound(entries.length, after, keyAt); i < entries.length; i++) {
+      const entry = entries[i];
+      if (matches && !matches(entry)) continue;
+      if (items.length === limit) return { items, cursor: encodeCursor(index, { [keyName]: keyAt(last) }) };
+      items.push(new StoredEntry<T>(entry));
+      last = i;
+    }
+    return { items };
+  }
+
+  /**
+   * The list as it is when the stream is first read: the matching entries (a copy of the
+   * references, nothing else), then handed out a batch at a time.
+   */
+  async *stream<T>(kind: RecordKind, state: RecordState, query: ListQuery = {}): AsyncGenerator<ListedRecord<T>[]> {
+    const { entries } = this.ordered(kind, state, query);
+    const matches = matcher(query);
+    const taken = matches ? entries.filter(matches) : entries.slice();
+    for (let at = 0; at < taken.length; at += STREAM_BATCH) {
+      const batch: ListedRecord<T>[] = new Array(Math.min(STREAM_BATCH, taken.length - at));
+      for (let i = 0; i < batch.length; i++) batch[i] = new StoredEntry<T>(taken[at + i]);
+      yield batch;
+    }
+  }
+
+  /** The entries a query walks, in the order of the index DynamoRecordStore would query (its cursors are the ones to keep). */
+  private ordered(kind: RecordKind, state: RecordState, query: ListQuery) {
     const list = this.lists.get(listKey(kind, state));
     const slotIndex = query.slots?.findIndex((s) => s !== undefined) ?? -1;
-    // The index DynamoRecordStore would query: its cursors and order are the ones to keep.
     const index =
       query.name !== undefined
         ? BY_NAME_INDEX
@@ -171,23 +208,10 @@ export class MemoryRecordStore implements RecordStore {
               : BY_STATE_INDEX;
     const byName = index === BY_NAME_PREFIX_INDEX;
     const keyName = byName ? 'nameSk' : 'listSk';
-    const after = decodeCursor(query.cursor, index, () => new InvalidCursorError())?.[keyName];
-    if (query.cursor && after === undefined) throw new InvalidCursorError();
-    if (!list) return { items: [] };
-    const named = byName ? list.named() : undefined;
-    const entries = named ? named.entries : list.entries;
+    const named = byName ? list?.named() : undefined;
+    const entries = named ? named.entries : (list?.entries ?? []);
     const keyAt = named ? (i: number) => named.keys[i] : (i: number) => sortKey(entries[i]);
-    const matches = matcher(query);
-    const items: StoredRecord<T>[] = [];
-    let last = -1;
-    for (let i = after === undefined ? 0 : upperBound(entries.length, after, keyAt); i < entries.length; i++) {
-      const entry = entries[i];
-      if (matches && !matches(entry)) continue;
-      if (items.length === limit) return { items, cursor: encodeCursor(index, { [keyName]: keyAt(last) }) };
-      items.push(new StoredEntry<T>(entry));
-      last = i;
-    }
-    return { items };
+    return { index, keyName, entries, keyAt };
   }
 
   async claim(scope: string, value: string, owner: string): Promise<ClaimHolder | undefined> {

@@ -75,6 +75,21 @@ async function allPages(store: RecordStore, state: RecordState, query: ListQuery
   return pages;
 }
 
+/** A whole list as the store streams it: the ids, and the text each record is served with. */
+async function streamed(store: RecordStore, state: RecordState, query: ListQuery = {}): Promise<{ ids: string[]; texts: string[]; batches: number }> {
+  const ids: string[] = [];
+  const texts: string[] = [];
+  let batches = 0;
+  for await (const batch of store.stream<{ id: string }>('image', state, query)) {
+    batches++;
+    for (const listed of batch) {
+      ids.push(listed.record.id);
+      texts.push(listed.json ?? toJsonText(listed.record));
+    }
+  }
+  return { ids, texts, batches };
+}
+
 describe.each(stores)('the %s record store', (_, open) => {
   let store: RecordStore;
   beforeAll(async () => {
@@ -116,7 +131,12 @@ describe.each(stores)('the %s record store', (_, open) => {
     for (const limit of [1, 3, 8]) expect((await allPages(store, 'live', {}, limit)).flat()).toEqual(ids);
     expect((await allPages(store, 'live', {}, 3)).length).toBe(3);
 
-    const query = async (q: ListQuery) => (await allPages(store, 'live', q, 2)).flat();
+    // A whole list (stream) is the list's pages, whatever the filter.
+    const query = async (q: ListQuery) => {
+      const paged = (await allPages(store, 'live', q, 2)).flat();
+      expect((await streamed(store, 'live', q)).ids).toEqual(paged);
+      return paged;
+    };
     expect(await query({ name: 'alpha' })).toEqual(['l1', 'l4']);
     expect(await query({ namePrefix: 'alpha' })).toEqual(['l1', 'l4', 'l6']);
     // A name-prefix query alone is in name order (then id); unnamed records are not in it.
@@ -139,6 +159,27 @@ describe.each(stores)('the %s record store', (_, open) => {
     expect(await query({ meta: { key: 'team', value: 'red' } })).toEqual(['l0', 'l1', 'l2', 'l3']);
     expect((await allPages(store, 'deleted', {}, 5)).flat()).toEqual([]);
   });
+
+  test('a whole list of more than one batch: every record once, in order, each as its text in code point order', async () => {
+    // Padded so that DynamoDB's pages (1 MB read a Query) are more than one too.
+    const pad = 'p'.repeat(600);
+    const count = 1_500;
+    const ids = Array.from({ length: count }, (_, i) => `w${String(i).padStart(5, '0')}`);
+    const wide = (i: number) => ({ ...image(ids[i], `wide-${i}`), zz: pad, aa: 'ünï' });
+    for (let at = 0; at < count; at += 50) {
+      await Promise.all(ids.slice(at, at + 50).map((id, i) => store.create('image', id, wide(at + i), `00000000000009${String(at + i).padStart(6, '0')}`)));
+    }
+    const byName = ids.map((id, i) => [`wide-${i}`, id]).sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([, id]) => id);
+    const named = await streamed(store, 'live', { namePrefix: 'wide-' });
+    expect(named.ids).toEqual(byName);
+    expect(named.batches).toBeGreaterThan(1);
+    const all = await streamed(store, 'live');
+    expect(all.batches).toBeGreaterThan(1);
+    expect(all.ids.filter((id) => id.startsWith('w'))).toEqual(ids);
+    const first = all.texts[all.ids.indexOf(ids[0])];
+    expect(first).toBe(toJsonText(wide(0)));
+    expect(first.indexOf('"aa"')).toBeLessThan(first.indexOf('"zz"'));
+  }, 60_000);
 
   test('names order by code point (as DynamoDB orders keys), whatever their UTF-16 form', async () => {
     const names = ['n\u{1F600}', 'n\uFF21', 'n\u00e9', 'nz'];
@@ -195,6 +236,27 @@ describe('the memory store’s journal', () => {
     expect(before.live.map(([r]) => (r as { id: string }).id)).toEqual(['j0', 'j1', 'j4']);
     expect(await again.claimHolder('s', 'w')).toBeUndefined();
     expect((await again.list('image', 'live', { namePrefix: 'ren' })).items.length).toBe(1);
+    again.close();
+  });
+
+  test('a whole list read back from the journal is byte for byte the one written', async () => {
+    const dir = scratch();
+    const first = new MemoryRecordStore(indexRecord, new RecordJournal(dir));
+    const records = [
+      { ...image('b0', 'plain'), metadata: { z: '1', a: '2' } },
+      { ...image('b1', 'ünïcödé 😀 \u2028'), metadata: { ['__proto__']: 'kept', quote: '"\\"', 'k,"r":': ',"r":{' } },
+      image('b2', undefined, 'aarch64'),
+    ];
+    for (const [i, r] of records.entries()) await first.create('image', r.id, r, `0000000000000000070${i}`);
+    await first.update('image', 'b0', 1, { ...records[0], name: 'plain-2' }, 'live');
+    await first.update('image', 'b2', 1, records[2], 'deleted');
+    const text = async (store: RecordStore, state: RecordState, q: ListQuery = {}) => (await streamed(store, state, q)).texts.join(',');
+    const before = [await text(first, 'live'), await text(first, 'deleted'), await text(first, 'live', { slots: ['arch=x86_64'] }), await text(first, 'live', { namePrefix: 'ü' })];
+    first.close();
+    const again = new MemoryRecordStore(indexRecord, new RecordJournal(dir));
+    expect([await text(again, 'live'), await text(again, 'deleted'), await text(again, 'live', { slots: ['arch=x86_64'] }), await text(again, 'live', { namePrefix: 'ü' })]).toEqual(before);
+    expect(before[0]).toBe([{ ...records[0], name: 'plain-2' }, records[1]].map(toJsonText).join(','));
+    expect(before[3]).toBe(toJsonText(records[1]));
     again.close();
   });
 
