@@ -75,7 +75,7 @@ const STREAM_HIGH_WATER = 1024 * 1024;
  * one text), so no answer is held in memory whole: one socket write per piece, corked with its
  * separator.
  */
-async function writeStream(res: ServerResponse, result: StreamingResult, stream: AsyncIterable<string>): Promise<void> {
+async function writeStream(res: ServerResponse, result: StreamingResult, stream: AsyncIterable<string | Uint8Array>): Promise<void> {
   res.writeHead(result.statusCode ?? 200, { ...(result.headers as Record<string, string>), 'transfer-encoding': 'chunked' });
   let separator = '[';
   try {

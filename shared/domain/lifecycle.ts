@@ -16,7 +16,7 @@
  *   with RecordBusyError: a 503 problem with Retry-After, never a 500, and nothing written.
  */
 import { RecordNotFoundError, UnavailableError } from './errors.js';
-import type { ListedRecord, RecordPage, RecordStore, StoredRecord } from './ports.js';
+import type { ListedBatch, RecordPage, RecordStore, StoredRecord } from './ports.js';
 import type { RecordKind, RecordState } from './records.js';
 import { toListQuery, type ListFilter } from './record-index.js';
 
@@ -175,6 +175,6 @@ export async function listPage<T>(
 }
 
 /** Every record matching the filter, in the store's batches, without holding the collection in memory. */
-export function streamRecords<T>(store: RecordStore, kind: RecordKind, state: RecordState, filter: ListFilter): AsyncIterable<ListedRecord<T>[]> {
+export function streamRecords<T>(store: RecordStore, kind: RecordKind, state: RecordState, filter: ListFilter): AsyncIterable<ListedBatch<T>> {
   return store.stream<T>(kind, state, toListQuery(kind, filter));
 }

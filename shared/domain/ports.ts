@@ -21,6 +21,13 @@ export interface StoredRecord<T> {
 /** What a whole list serves of a record: the record, and its text when the store keeps it. */
 export type ListedRecord<T> = Pick<StoredRecord<T>, 'record' | 'json'>;
 
+/** Records of a whole list as a store hands them out, a batch at a time. */
+export interface ListedBatch<T> {
+  readonly records: ListedRecord<T>[];
+  /** The records' texts (their `json`) comma-separated, as UTF-8: present when the store keeps them so. */
+  readonly text?: Uint8Array;
+}
+
 export interface RecordPage<T> {
   items: StoredRecord<T>[];
   /** Opaque; present when more records follow. */
@@ -63,7 +70,7 @@ export interface RecordStore {
    * order, in batches as the store reads them: a whole list in as few reads of as few bytes as
    * the store allows, each record only with what a list serves of it.
    */
-  stream<T>(kind: RecordKind, state: RecordState, query?: ListQuery): AsyncIterable<ListedRecord<T>[]>;
+  stream<T>(kind: RecordKind, state: RecordState, query?: ListQuery): AsyncIterable<ListedBatch<T>>;
   /** Replaces record and state when the stored version is `expectedVersion`; false otherwise. */
   update<T>(kind: RecordKind, id: string, expectedVersion: number, record: T, state: RecordState): Promise<boolean>;
   /** Removes the record when the stored version is `expectedVersion`; false otherwise. */

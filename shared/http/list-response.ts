@@ -42,8 +42,11 @@ export async function listResult<T>(request: ApiRequest, path: string, options: 
   return {
     status: 200,
     stream: (async function* () {
-      // One piece of text per batch the store reads: its records' texts, comma-separated.
-      for await (const batch of batches) if (batch.length > 0) yield batch.map(text).join(',');
+      // One piece of text per batch the store reads: its records' texts, comma-separated (as the store keeps them, when it does).
+      for await (const batch of batches) {
+        if (batch.records.length === 0) continue;
+        yield !options.view && batch.text ? batch.text : batch.records.map(text).join(',');
+      }
     })(),
   };
 }
@@ -63,8 +66,8 @@ export interface ListSpill {
  * to) the whole list written to S3 and a 302 to it. Sizes count the body as the Lambda response
  * carries it, a JSON string (quotes and backslashes escaped).
  */
-export async function bufferedList(stream: AsyncIterable<string>, headers: Record<string, string>, spill: ListSpill): Promise<HttpResult> {
-  const pieces = stream[Symbol.asyncIterator]();
+export async function bufferedList(stream: AsyncIterable<string | Uint8Array>, headers: Record<string, string>, spill: ListSpill): Promise<HttpResult> {
+  const pieces = textsOf(stream);
   const texts: string[] = [];
   let size = 2;
   for (;;) {
@@ -77,6 +80,11 @@ export async function bufferedList(stream: AsyncIterable<string>, headers: Recor
   const location = { bucket: spill.bucket, key: `${LIST_OBJECT_PREFIX}${randomUUID()}.json` };
   await spill.artifacts.putTextStream(location, listText(texts, pieces), 'application/json');
   return { statusCode: 302, headers: { ...headers, location: await spill.artifacts.presignGet(location, LIST_URL_SECONDS) }, body: '' };
+}
+
+/** The pieces as strings (a Lambda response is a string). */
+async function* textsOf(stream: AsyncIterable<string | Uint8Array>): AsyncGenerator<string> {
+  for await (const piece of stream) yield typeof piece === 'string' ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength).toString('utf8');
 }
 
 /** The JSON text of the list: the pieces read so far, then the rest, in parts of about UPLOAD_PIECE. */

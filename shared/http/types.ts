@@ -24,10 +24,10 @@ export interface ApiResult {
   body?: unknown;
   /**
    * A JSON array produced piece by piece (lists), used instead of `body`: each piece the JSON
-   * texts of one or more items, comma-separated (never empty); the array is `[` + pieces joined
-   * by `,` + `]`.
+   * texts of one or more items, comma-separated (never empty), as a string or as UTF-8; the array
+   * is `[` + pieces joined by `,` + `]`.
    */
-  stream?: AsyncIterable<string>;
+  stream?: AsyncIterable<string | Uint8Array>;
   headers?: Record<string, string>;
 }
 

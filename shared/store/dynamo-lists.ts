@@ -5,7 +5,7 @@
  */
 import { BatchGetCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { InvalidCursorError } from '../domain/errors.js';
-import type { ListedRecord, ListQuery, RecordPage, StoredRecord } from '../domain/ports.js';
+import type { ListedBatch, ListQuery, RecordPage, StoredRecord } from '../domain/ports.js';
 import type { RecordKind, RecordState } from '../domain/records.js';
 import { listed, recordPk, toStored, type Item, type Table } from './dynamo-items.js';
 import { metaPair } from './dynamo-meta-items.js';
@@ -30,13 +30,13 @@ export class DynamoLists {
    * record's text, the next one sent while the caller handles this one. Metadata matches page
    * through their items as `list` does.
    */
-  async *stream<T>(kind: RecordKind, state: RecordState, query: ListQuery = {}): AsyncGenerator<ListedRecord<T>[]> {
+  async *stream<T>(kind: RecordKind, state: RecordState, query: ListQuery = {}): AsyncGenerator<ListedBatch<T>> {
     const planned = this.queryFor(kind, state, query);
     if (!planned) {
       let cursor: string | undefined;
       do {
         const page = await this.listByMeta<T>(kind, state, { ...query, cursor }, MAX_PAGE);
-        yield page.items;
+        yield { records: page.items };
         cursor = page.cursor;
       } while (cursor);
       return;
@@ -52,7 +52,7 @@ export class DynamoLists {
     for (;;) {
       const out = await page;
       if (out.LastEvaluatedKey) page = send(out.LastEvaluatedKey);
-      yield (out.Items ?? []).map((item) => listed<T>(item as Item));
+      yield { records: (out.Items ?? []).map((item) => listed<T>(item as Item)) };
       if (!out.LastEvaluatedKey) return;
     }
   }

@@ -5,7 +5,7 @@
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { ClaimHolder, ListedRecord, ListQuery, RecordIndexer, RecordPage, RecordStore, StoredRecord } from '../domain/ports.js';
+import type { ClaimHolder, ListedBatch, ListQuery, RecordIndexer, RecordPage, RecordStore, StoredRecord } from '../domain/ports.js';
 import type { RecordKind, RecordState } from '../domain/records.js';
 import { DynamoClaims } from './dynamo-claims.js';
 import { isConditionFailure, recordPk, toStored, type Item } from './dynamo-items.js';
@@ -141,7 +141,7 @@ export class DynamoRecordStore implements RecordStore {
     return this.lists.list<T>(kind, state, query);
   }
 
-  stream<T>(kind: RecordKind, state: RecordState, query: ListQuery = {}): AsyncIterable<ListedRecord<T>[]> {
+  stream<T>(kind: RecordKind, state: RecordState, query: ListQuery = {}): AsyncIterable<ListedBatch<T>> {
     return this.lists.stream<T>(kind, state, query);
   }
 

@@ -3,15 +3,17 @@
  * DynamoRecordStore (conditional versions, creation order, name order for a name-prefix query,
  * combined filters, cursors bound to their index, claims with their age), without a database
  * round trip. Each record is held as its JSON text (keys in code point order, as responses
- * write them) with the few values lists filter on; with a journal (record-journal.ts) every
- * change is also appended to a file, and the records are read back from it at start.
+ * write them) with the few values lists filter on; once a whole list has been read, the texts of
+ * its records are the UTF-8 bytes of its blocks, which the next whole list writes as they are.
+ * With a journal (record-journal.ts) every change is also appended to a file, and the records
+ * are read back from it at start.
  *
  * Every method does its work synchronously: a write and the read of the version it checks
  * cannot interleave with another's.
  */
 import { InvalidCursorError } from '../domain/errors.js';
 import { toJsonText } from '../domain/json-text.js';
-import type { ClaimHolder, ListedRecord, ListQuery, RecordIndexer, RecordPage, RecordStore, StoredRecord } from '../domain/ports.js';
+import type { ClaimHolder, ListedBatch, ListedRecord, ListQuery, RecordIndexer, RecordPage, RecordStore, StoredRecord } from '../domain/ports.js';
 import type { RecordKind, RecordState } from '../domain/records.js';
 import { compareKeys, decodeCursor, encodeCursor, listSortKey, nameSortKey } from './keys.js';
 import type { JournalEntry, RecordJournal } from './record-journal.js';
@@ -20,6 +22,7 @@ import { BY_META_INDEX, BY_NAME_INDEX, BY_NAME_PREFIX_INDEX, BY_STATE_INDEX, FAC
 const MAX_PAGE = 1000;
 /** Records handed out at a time by a stream (the whole list is taken at once; this bounds what is wrapped at once). */
 const STREAM_BATCH = 1000;
+const COMMA = 0x2c;
 
 interface Entry {
   kind: RecordKind;
@@ -27,11 +30,41 @@ interface Entry {
   state: RecordState;
   version: number;
   order: string;
-  /** The record as toJsonText writes it. */
-  json: string;
+  /**
+   * The record as toJsonText writes it (textOf): as a string until a whole list has put it in its
+   * block's text, then as the bytes [at, at + length) of that text.
+   */
+  json?: string;
+  bytes?: { text: Buffer; at: number; length: number };
   name?: string;
   slots?: (string | undefined)[];
   meta?: Record<string, string>;
+}
+
+/** The record's text, wherever the entry keeps it. */
+function textOf(entry: Entry): string {
+  if (entry.json !== undefined) return entry.json;
+  const { text, at, length } = entry.bytes!;
+  return text.toString('utf8', at, at + length);
+}
+
+/**
+ * The texts of entries, comma-separated, as one buffer, which the entries then keep their text in
+ * (it was a string, or bytes of an older block's text: those are copied, not decoded).
+ */
+function blockText(entries: Entry[]): Buffer {
+  let size = Math.max(0, entries.length - 1);
+  for (const e of entries) size += e.json !== undefined ? Buffer.byteLength(e.json) : e.bytes!.length;
+  const text = Buffer.allocUnsafeSlow(size);
+  let at = 0;
+  for (const [i, e] of entries.entries()) {
+    if (i > 0) text[at++] = COMMA;
+    const length = e.json !== undefined ? text.write(e.json, at) : e.bytes!.text.copy(text, at, e.bytes!.at, e.bytes!.at + e.bytes!.length);
+    e.bytes = { text, at, length };
+    e.json = undefined;
+    at += length;
+  }
+  return text;
 }
 
 /** The creation-order key of an entry (made when compared, not kept: one string less per record). */
@@ -51,32 +84,44 @@ class StoredEntry<T> implements StoredRecord<T> {
     return this.entry.order;
   }
   get json(): string {
-    return this.entry.json;
+    return textOf(this.entry);
   }
   get record(): T {
-    return (this.parsed ??= JSON.parse(this.entry.json) as T);
+    return (this.parsed ??= JSON.parse(textOf(this.entry)) as T);
   }
 }
 
-/** The records of one kind in one state, in creation order (and, built when first asked for, in name order). */
+/**
+ * The records of one kind in one state, in creation order (and, built when first asked for, in
+ * name order), with the text a whole list writes: for each block of STREAM_BATCH records in a row,
+ * their texts comma-separated as UTF-8, made when first listed and kept until a record of the
+ * block changes (an insertion or removal shifts, and so drops, the blocks after it too; records
+ * are mostly added at the end).
+ */
 class StateList {
   readonly entries: Entry[] = [];
   /** The named entries by name (then id), with their name-prefix index keys. */
   private byName?: { entries: Entry[]; keys: string[] };
+  private readonly texts: (Buffer | undefined)[] = [];
 
   add(entry: Entry): void {
     const at = this.entries.length === 0 || compareKeys(sortKey(this.entries[this.entries.length - 1]), sortKey(entry)) < 0 ? this.entries.length : this.after(sortKey(entry));
     this.entries.splice(at, 0, entry);
-    this.byName = undefined;
+    this.shifted(at);
   }
 
   delete(entry: Entry): void {
     const at = this.after(sortKey(entry)) - 1;
-    if (this.entries[at] === entry) this.entries.splice(at, 1);
-    this.byName = undefined;
+    if (this.entries[at] !== entry) return;
+    this.entries.splice(at, 1);
+    this.shifted(at);
   }
 
-  changed(): void {
+  /** Puts `entry` (the same creation key) where `old` is. */
+  replace(old: Entry, entry: Entry): void {
+    const at = this.after(sortKey(old)) - 1;
+    this.entries[at] = entry;
+    this.texts[Math.floor(at / STREAM_BATCH)] = undefined;
     this.byName = undefined;
   }
 
@@ -92,6 +137,35 @@ class StateList {
       this.byName = { entries: keyed.map((k) => k.e), keys: keyed.map((k) => k.key) };
     }
     return this.byName;
+  }
+
+  /** The whole list as it is now, in batches that carry their text. */
+  batches<T>(): ListedBatch<T>[] {
+    const out: ListedBatch<T>[] = [];
+    for (let at = 0, block = 0; at < this.entries.length; at += STREAM_BATCH, block++) {
+      const entries = this.entries.slice(at, at + STREAM_BATCH);
+      const text = (this.texts[block] ??= blockText(entries));
+      out.push(new EntryBatch<T>(entries, text));
+    }
+    return out;
+  }
+
+  /** Entries from `at` on moved: their blocks' texts no longer hold. */
+  private shifted(at: number): void {
+    this.texts.length = Math.min(this.texts.length, Math.floor(at / STREAM_BATCH));
+    this.byName = undefined;
+  }
+}
+
+/** A batch of a stream: the entries' records made when someone reads them. */
+class EntryBatch<T> implements ListedBatch<T> {
+  private listed?: ListedRecord<T>[];
+  constructor(
+    private readonly entries: Entry[],
+    readonly text?: Buffer,
+  ) {}
+  get records(): ListedRecord<T>[] {
+    return (this.listed ??= this.entries.map((e) => new StoredEntry<T>(e)));
   }
 }
 
@@ -179,17 +253,17 @@ export class MemoryRecordStore implements RecordStore {
 
   /**
    * The list as it is when the stream is first read: the matching entries (a copy of the
-   * references, nothing else), then handed out a batch at a time.
+   * references, nothing else), then handed out a batch at a time; the whole list (no condition)
+   * with the text its blocks keep.
    */
-  async *stream<T>(kind: RecordKind, state: RecordState, query: ListQuery = {}): AsyncGenerator<ListedRecord<T>[]> {
-    const { entries } = this.ordered(kind, state, query);
+  async *stream<T>(kind: RecordKind, state: RecordState, query: ListQuery = {}): AsyncGenerator<ListedBatch<T>> {
     const matches = matcher(query);
-    const taken = matches ? entries.filter(matches) : entries.slice();
-    for (let at = 0; at < taken.length; at += STREAM_BATCH) {
-      const batch: ListedRecord<T>[] = new Array(Math.min(STREAM_BATCH, taken.length - at));
-      for (let i = 0; i < batch.length; i++) batch[i] = new StoredEntry<T>(taken[at + i]);
-      yield batch;
+    if (!matches) {
+      yield* this.lists.get(listKey(kind, state))?.batches<T>() ?? [];
+      return;
     }
+    const taken = this.ordered(kind, state, query).entries.filter(matches);
+    for (let at = 0; at < taken.length; at += STREAM_BATCH) yield new EntryBatch<T>(taken.slice(at, at + STREAM_BATCH));
   }
 
   /** The entries a query walks, in the order of the index DynamoRecordStore would query (its cursors are the ones to keep). */
@@ -241,16 +315,13 @@ export class MemoryRecordStore implements RecordStore {
   /** Stores a new version of a record (replacing `old`), and journals it. */
   private put(entry: Entry, old?: Entry): void {
     this.place(entry, old);
-    this.journal?.append({ k: entry.kind, i: entry.id, s: entry.state, v: entry.version, o: entry.order, r: entry.json });
+    this.journal?.append({ k: entry.kind, i: entry.id, s: entry.state, v: entry.version, o: entry.order, r: textOf(entry) });
   }
 
   /** Puts a record's new version where its lists and lookups find it, in place of `old`. */
   private place(entry: Entry, old?: Entry): void {
     if (old && old.state === entry.state && old.order === entry.order) {
-      const list = this.lists.get(listKey(old.kind, old.state))!;
-      const entries = list.entries;
-      entries[list.after(sortKey(old)) - 1] = entry;
-      list.changed();
+      this.lists.get(listKey(old.kind, old.state))!.replace(old, entry);
     } else {
       if (old) this.lists.get(listKey(old.kind, old.state))?.delete(old);
       this.listOf(entry).add(entry);
@@ -305,7 +376,7 @@ export class MemoryRecordStore implements RecordStore {
   /** Every record and claim, as journal entries (what a compacted journal holds). */
   private *snapshot(): Generator<JournalEntry> {
     for (const byId of this.records.values()) {
-      for (const e of byId.values()) yield { k: e.kind, i: e.id, s: e.state, v: e.version, o: e.order, r: e.json };
+      for (const e of byId.values()) yield { k: e.kind, i: e.id, s: e.state, v: e.version, o: e.order, r: textOf(e) };
     }
     for (const [key, claim] of this.claims) {
       const [scope, value] = JSON.parse(key) as [string, string];
@@ -317,12 +388,13 @@ export class MemoryRecordStore implements RecordStore {
 const listKey = (kind: RecordKind, state: RecordState) => `${kind}#${state}`;
 const claimKey = (scope: string, value: string) => JSON.stringify([scope, value]);
 
-const interned = new Map<string, string>();
-function intern(value: string): string {
-  let same = interned.get(value);
+/** Values that repeat from record to record (arch=x86_64, {team: 'bench'}): one of each, kept for all. */
+const interned = new Map<string, unknown>();
+function intern<V>(key: string, value: V): V {
+  let same = interned.get(key) as V | undefined;
   if (same === undefined) {
     if (interned.size >= 10_000) interned.clear();
-    interned.set(value, (same = value));
+    interned.set(key, (same = value));
   }
   return same;
 }
@@ -330,9 +402,9 @@ function intern(value: string): string {
 function withIndex(indexer: RecordIndexer, entry: Entry, record: unknown): Entry {
   const index = indexer(entry.kind, record);
   if (index.name !== undefined) entry.name = index.name;
-  // Facet values repeat from record to record (arch=x86_64): one string for each value.
-  if (index.slots?.some((s) => s !== undefined)) entry.slots = index.slots.map((slot) => (slot === undefined ? undefined : intern(slot)));
-  if (index.meta && Object.keys(index.meta).length > 0) entry.meta = index.meta;
+  // Read only (by the lists' tests), so records with the same values share them.
+  if (index.slots?.some((s) => s !== undefined)) entry.slots = intern(`s${JSON.stringify(index.slots)}`, index.slots);
+  if (index.meta && Object.keys(index.meta).length > 0) entry.meta = intern(`m${JSON.stringify(index.meta)}`, index.meta);
   return entry;
 }
 

@@ -82,10 +82,14 @@ async function streamed(store: RecordStore, state: RecordState, query: ListQuery
   let batches = 0;
   for await (const batch of store.stream<{ id: string }>('image', state, query)) {
     batches++;
-    for (const listed of batch) {
+    const own: string[] = [];
+    for (const listed of batch.records) {
       ids.push(listed.record.id);
-      texts.push(listed.json ?? toJsonText(listed.record));
+      own.push(listed.json ?? toJsonText(listed.record));
     }
+    // The text a store keeps for a batch is its records' texts, comma-separated.
+    if (batch.text) expect(Buffer.from(batch.text).toString('utf8')).toBe(own.join(','));
+    texts.push(...own);
   }
   return { ids, texts, batches };
 }
@@ -179,6 +183,17 @@ describe.each(stores)('the %s record store', (_, open) => {
     const first = all.texts[all.ids.indexOf(ids[0])];
     expect(first).toBe(toJsonText(wide(0)));
     expect(first.indexOf('"aa"')).toBeLessThan(first.indexOf('"zz"'));
+    // Changes after a whole list was read show in the next one: in place, moved out, added at the end.
+    expect(await store.update('image', ids[3], 1, { ...wide(3), aa: 'changed' }, 'live')).toBe(true);
+    expect(await store.update('image', ids[1200], 1, { ...wide(1200), aa: 'changed too' }, 'live')).toBe(true);
+    expect(await store.update('image', ids[10], 1, wide(10), 'deleted')).toBe(true);
+    expect(await store.create('image', 'w99999', { ...image('w99999', 'wide-last'), zz: pad, aa: 'ünï' }, '00000000000009999999')).toBe(true);
+    const again = await streamed(store, 'live');
+    const expected = all.ids.filter((id) => id !== ids[10]).concat('w99999');
+    expect(again.ids).toEqual(expected);
+    expect(again.texts[again.ids.indexOf(ids[3])]).toBe(toJsonText({ ...wide(3), aa: 'changed' }));
+    expect(again.texts[again.ids.indexOf(ids[1200])]).toBe(toJsonText({ ...wide(1200), aa: 'changed too' }));
+    expect(again.texts[again.ids.indexOf(ids[11])]).toBe(toJsonText(wide(11)));
   }, 60_000);
 
   test('names order by code point (as DynamoDB orders keys), whatever their UTF-16 form', async () => {
