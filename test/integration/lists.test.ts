@@ -115,6 +115,23 @@ describe('large answers', () => {
     const body = await res.json();
     expect(body).toHaveLength(created.length);
   });
+
+  test('a whole list is byte for byte its records as GET answers them, also after changes and filtered', async () => {
+    const textOf = async (url: string) => (await fetch(`${svc.url}${url}`)).text();
+    const records = async (ids: string[]) => `[${(await Promise.all(ids.map((id) => textOf(`/v3/images/${id}`)))).join(',')}]`;
+    const ids = created.map((c) => c.id);
+    expect(await textOf('/v3/images')).toBe(await records(ids));
+    // Changed in place, soft-deleted (a move out of the list): the next whole list has it as it now is.
+    expect((await svc.request('PATCH', `/v3/images/${ids[2]}`, { metadata: { operation: 'set', key: 'zz', value: 'ä' } })).status).toBe(200);
+    expect((await svc.request('DELETE', `/v3/images/${ids[4]}`)).status).toBe(204);
+    const live = ids.filter((id) => id !== ids[4]);
+    expect(await textOf('/v3/images')).toBe(await records(live));
+    expect(await textOf('/v3/images?arch=aarch64')).toBe(await records(created.filter((c) => c.arch === 'aarch64' && c.id !== ids[4]).map((c) => c.id)));
+    expect(await textOf('/v3/deleted/images')).toBe(`[${await textOf(`/v3/deleted/images/${ids[4]}`)}]`);
+    expect((await svc.request('PATCH', `/v3/deleted/images/${ids[4]}`, { operation: 'undelete' })).status).toBe(204);
+    expect((await svc.request('PATCH', `/v3/images/${ids[2]}`, { metadata: { operation: 'remove', key: 'zz' } })).status).toBe(200);
+    expect(await textOf('/v3/images')).toBe(await records(ids));
+  });
 });
 
 describe('unusual keys and names', () => {
