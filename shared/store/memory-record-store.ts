@@ -32,10 +32,12 @@ interface Entry {
   order: string;
   /**
    * The record as toJsonText writes it (textOf): as a string until a whole list has put it in its
-   * block's text, then as the bytes [at, at + length) of that text.
+   * block's text, then as the `size` bytes at `at` of that text.
    */
   json?: string;
-  bytes?: { text: Buffer; at: number; length: number };
+  block?: Buffer;
+  at?: number;
+  size?: number;
   name?: string;
   slots?: (string | undefined)[];
   meta?: Record<string, string>;
@@ -43,9 +45,7 @@ interface Entry {
 
 /** The record's text, wherever the entry keeps it. */
 function textOf(entry: Entry): string {
-  if (entry.json !== undefined) return entry.json;
-  const { text, at, length } = entry.bytes!;
-  return text.toString('utf8', at, at + length);
+  return entry.json ?? entry.block!.toString('utf8', entry.at, entry.at! + entry.size!);
 }
 
 /**
@@ -54,15 +54,18 @@ function textOf(entry: Entry): string {
  */
 function blockText(entries: Entry[]): Buffer {
   let size = Math.max(0, entries.length - 1);
-  for (const e of entries) size += e.json !== undefined ? Buffer.byteLength(e.json) : e.bytes!.length;
+  for (const e of entries) size += e.json !== undefined ? Buffer.byteLength(e.json) : e.size!;
   const text = Buffer.allocUnsafeSlow(size);
   let at = 0;
-  for (const [i, e] of entries.entries()) {
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
     if (i > 0) text[at++] = COMMA;
-    const length = e.json !== undefined ? text.write(e.json, at) : e.bytes!.text.copy(text, at, e.bytes!.at, e.bytes!.at + e.bytes!.length);
-    e.bytes = { text, at, length };
+    const written = e.json !== undefined ? text.write(e.json, at) : e.block!.copy(text, at, e.at, e.at! + e.size!);
     e.json = undefined;
-    at += length;
+    e.block = text;
+    e.at = at;
+    e.size = written;
+    at += written;
   }
   return text;
 }
