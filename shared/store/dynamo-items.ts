@@ -18,8 +18,13 @@ export interface Item {
   order: string;
   listPk: string;
   listSk: string;
-  /** The record as JSON text: any key a client sends (even `__proto__`) round-trips unchanged. */
-  recJson: string;
+  /**
+   * The record as JSON text, keys in code point order (domain/json-text.ts): as responses write
+   * it, so lists write it as it is; and any key a client sends (even `__proto__`) round-trips.
+   */
+  recText?: string;
+  /** Older items: the record as JSON.stringify wrote it (keys in their order), or as a map in `rec`. */
+  recJson?: string;
   [index: string]: unknown;
 }
 
@@ -29,16 +34,31 @@ export function isConditionFailure(error: unknown): boolean {
   return error instanceof ConditionalCheckFailedException || (error as { name?: string })?.name === 'ConditionalCheckFailedException';
 }
 
+/** The attributes a record's text may be in (the older forms are removed when it is written). */
+export const RECORD_TEXT_ATTRIBUTES = ['recText', 'recJson', 'rec'] as const;
+
 export function toStored<T>(item: Item): StoredRecord<T> {
-  return { record: recordOf<T>(item), state: item.state, version: item.version, order: item.order };
+  return { record: recordOf<T>(item), json: item.recText, state: item.state, version: item.version, order: item.order };
 }
 
-/** A record as a whole list reads it (only its text, or the map of an older item). */
-export function listed<T>(item: Pick<Item, 'recJson'>): ListedRecord<T> {
-  return { record: recordOf<T>(item) };
+/** A record as a whole list reads it: its text, parsed only when someone reads the record. */
+export function listed<T>(item: Pick<Item, 'recText' | 'recJson'>): ListedRecord<T> {
+  return new ListedItem<T>(item);
 }
 
-function recordOf<T>(item: Pick<Item, 'recJson'>): T {
+class ListedItem<T> implements ListedRecord<T> {
+  private parsed?: T;
+  readonly json?: string;
+  constructor(private readonly item: Pick<Item, 'recText' | 'recJson'>) {
+    this.json = item.recText;
+  }
+  get record(): T {
+    return (this.parsed ??= recordOf<T>(this.item));
+  }
+}
+
+function recordOf<T>(item: Pick<Item, 'recText' | 'recJson'>): T {
+  const text = item.recText ?? item.recJson;
   // Items written before records were kept as JSON text carry them as a map in `rec`.
-  return (item.recJson !== undefined ? JSON.parse(item.recJson) : (item as unknown as { rec: unknown }).rec) as T;
+  return (text !== undefined ? JSON.parse(text) : (item as unknown as { rec: unknown }).rec) as T;
 }

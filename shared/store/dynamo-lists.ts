@@ -7,7 +7,7 @@ import { BatchGetCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/
 import { InvalidCursorError } from '../domain/errors.js';
 import type { ListedBatch, ListQuery, RecordPage, StoredRecord } from '../domain/ports.js';
 import type { RecordKind, RecordState } from '../domain/records.js';
-import { listed, recordPk, toStored, type Item, type Table } from './dynamo-items.js';
+import { listed, RECORD_TEXT_ATTRIBUTES, recordPk, toStored, type Item, type Table } from './dynamo-items.js';
 import { metaPair } from './dynamo-meta-items.js';
 import { decodeCursor, encodeCursor, keyPart } from './keys.js';
 import { BY_META_INDEX, BY_NAME_INDEX, BY_NAME_PREFIX_INDEX, BY_STATE_INDEX, FACET_ATTRIBUTES, FACET_INDEXES } from './table-design.js';
@@ -27,7 +27,7 @@ export class DynamoLists {
 
   /**
    * The whole list: Queries without a Limit (DynamoDB's own 1 MB a page), each asking only for the
-   * record's text, the next one sent while the caller handles this one. Metadata matches page
+   * record's text (written as it is), the next one sent while the caller handles this one. Metadata matches page
    * through their items as `list` does.
    */
   async *stream<T>(kind: RecordKind, state: RecordState, query: ListQuery = {}): AsyncGenerator<ListedBatch<T>> {
@@ -42,7 +42,8 @@ export class DynamoLists {
       return;
     }
     const { input } = planned;
-    const projected: QueryCommandInput = { ...input, ProjectionExpression: '#text, #map', ExpressionAttributeNames: { ...input.ExpressionAttributeNames, '#text': 'recJson', '#map': 'rec' } };
+    const texts = Object.fromEntries(RECORD_TEXT_ATTRIBUTES.map((name, i) => [`#t${i}`, name]));
+    const projected: QueryCommandInput = { ...input, ProjectionExpression: Object.keys(texts).join(', '), ExpressionAttributeNames: { ...input.ExpressionAttributeNames, ...texts } };
     const send = (start?: Record<string, unknown>) => {
       const sent = this.table.doc.send(new QueryCommand({ ...projected, ExclusiveStartKey: start }));
       sent.catch(() => undefined); // awaited below; a caller that stops early leaves it unread

@@ -6,9 +6,10 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ClaimHolder, ListedBatch, ListQuery, RecordIndexer, RecordPage, RecordStore, StoredRecord } from '../domain/ports.js';
+import { toJsonText } from '../domain/json-text.js';
 import type { RecordKind, RecordState } from '../domain/records.js';
 import { DynamoClaims } from './dynamo-claims.js';
-import { isConditionFailure, recordPk, toStored, type Item } from './dynamo-items.js';
+import { isConditionFailure, RECORD_TEXT_ATTRIBUTES, recordPk, toStored, type Item } from './dynamo-items.js';
 import { DynamoLists } from './dynamo-lists.js';
 import { DynamoMetaItems, metaOf, metaPair } from './dynamo-meta-items.js';
 import { keyPart, listSortKey, nameSortKey } from './keys.js';
@@ -59,7 +60,7 @@ export class DynamoRecordStore implements RecordStore {
   }
 
   async create<T>(kind: RecordKind, id: string, record: T, order: string): Promise<boolean> {
-    const item: Record<string, unknown> = { pk: recordPk(kind, id), kind, id, state: 'live', version: 1, order, recJson: JSON.stringify(record), listSk: listSortKey(order, id), ...this.indexAttributes(kind, id, record, 'live') };
+    const item: Record<string, unknown> = { pk: recordPk(kind, id), kind, id, state: 'live', version: 1, order, recText: toJsonText(record), listSk: listSortKey(order, id), ...this.indexAttributes(kind, id, record, 'live') };
     try {
       await this.doc.send(new PutCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' }));
     } catch (error) {
@@ -79,7 +80,7 @@ export class DynamoRecordStore implements RecordStore {
 
   /** One conditional write: index attributes are set from the new record, stale ones removed. */
   async update<T>(kind: RecordKind, id: string, expectedVersion: number, record: T, state: RecordState): Promise<boolean> {
-    const attrs: Record<string, unknown> = { recJson: JSON.stringify(record), state, version: expectedVersion + 1, ...this.indexAttributes(kind, id, record, state) };
+    const attrs: Record<string, unknown> = { recText: toJsonText(record), state, version: expectedVersion + 1, ...this.indexAttributes(kind, id, record, state) };
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = { ':expected': expectedVersion };
     const set = Object.entries(attrs).map(([name, value], i) => {
@@ -87,7 +88,8 @@ export class DynamoRecordStore implements RecordStore {
       values[`:a${i}`] = value;
       return `#a${i} = :a${i}`;
     });
-    const stale = INDEX_ATTRIBUTES.filter((name) => !(name in attrs));
+    // Index attributes the record no longer has, and the older forms of its text.
+    const stale = [...INDEX_ATTRIBUTES, ...RECORD_TEXT_ATTRIBUTES].filter((name) => !(name in attrs));
     const remove = stale.map((name, i) => {
       names[`#r${i}`] = name;
       return `#r${i}`;

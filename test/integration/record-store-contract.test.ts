@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import dynalite from 'dynalite';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { InvalidCursorError } from '#shared/domain/errors.js';
 import { toJsonText } from '#shared/domain/json-text.js';
 import type { ListQuery, RecordStore } from '#shared/domain/ports.js';
@@ -323,5 +324,29 @@ describe('the DynamoDB store’s metadata index items', () => {
     await late.syncMeta('image', 'm1', 'live', '00000000000000000700', { team: 'red' }, { team: 'green' }, 2);
     expect((await store.list<{ id: string }>('image', 'live', { meta: { key: 'team', value: 'blue' } })).items.map((s) => s.record.id)).toEqual(['m1']);
     expect((await store.list('image', 'live', { meta: { key: 'team', value: 'green' } })).items).toEqual([]);
+  });
+});
+
+describe('the DynamoDB store’s items of older versions', () => {
+  test('items of older versions (the record as JSON.stringify wrote it, or as a map) are read, listed in code point order, and rewritten in the current form', async () => {
+    const table = `contract-${randomUUID().slice(0, 8)}`;
+    await ensureTable(client, table);
+    const store = new DynamoRecordStore(client, table, indexRecord);
+    const doc = DynamoDBDocumentClient.from(client);
+    const old = (id: string, order: string) => ({ pk: `image#${id}`, kind: 'image', id, state: 'live', version: 1, order, listPk: 'image#live', listSk: `${order}#${id}` });
+    const first = { name: 'text', id: 'o1', metadata: { z: '1', a: '2' }, arch: 'x86_64' };
+    const second = { name: 'map', id: 'o2', arch: 'x86_64' };
+    await doc.send(new PutCommand({ TableName: table, Item: { ...old('o1', '00000000000000000801'), recJson: JSON.stringify(first) } }));
+    await doc.send(new PutCommand({ TableName: table, Item: { ...old('o2', '00000000000000000802'), rec: second } }));
+    expect((await streamed(store, 'live')).texts).toEqual([toJsonText(first), toJsonText(second)]);
+    expect((await store.get('image', 'o1'))?.record).toEqual(first);
+    expect((await store.list<{ id: string }>('image', 'live')).items.map((s) => s.record)).toEqual([first, second]);
+    for (const [id, record] of [['o1', first], ['o2', second]] as const) {
+      expect(await store.update('image', id, 1, { ...record, name: `${record.name}-2` }, 'live')).toBe(true);
+      const { Item } = await doc.send(new GetCommand({ TableName: table, Key: { pk: `image#${id}` } }));
+      expect(Object.keys(Item!).filter((k) => k.startsWith('rec'))).toEqual(['recText']);
+      expect(Item!.recText).toBe(toJsonText({ ...record, name: `${record.name}-2` }));
+    }
+    expect((await streamed(store, 'live')).texts).toEqual([toJsonText({ ...first, name: 'text-2' }), toJsonText({ ...second, name: 'map-2' })]);
   });
 });
