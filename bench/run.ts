@@ -5,6 +5,7 @@
  *   BENCH_LEVELS=1000,10000,100000   record counts to measure at (default all three)
  *   BENCH_PARTS=records,listprofile,dynamolist,deployedlist,cold,artifacts,jobs,jobcost
  *   BENCH_ARTIFACT_MIB=1024          size of the image root for the artifact part
+ *   BENCH_PROFILE_RECORDS=10000      images of the whole list the listprofile part profiles
  *   BENCH_SERVER_NODE_OPTIONS=...    node options of the server (default: those of `npm start`)
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -624,7 +625,7 @@ const save = () => {
 try {
   if (parts.has('records')) results.records = await benchRecords(server);
   save();
-  if (parts.has('listprofile')) results.listProfile = await (await import('./list-profile.js')).profileWholeList((o) => startServer({ ...o, second: true }), root, 10_000);
+  if (parts.has('listprofile')) results.listProfile = await (await import('./list-profile.js')).profileWholeList((o) => startServer({ ...o, second: true }), root, Number(process.env.BENCH_PROFILE_RECORDS ?? 10_000));
   save();
   if (parts.has('dynamolist')) results.dynamoList = await (await import('./dynamo-list.js')).benchDynamoList(10_000);
   save();

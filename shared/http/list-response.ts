@@ -43,9 +43,10 @@ export async function listResult<T>(request: ApiRequest, path: string, options: 
     status: 200,
     stream: (async function* () {
       // One piece of text per batch the store reads: its records' texts, comma-separated (as the store keeps them, when it does).
+      // With the batch's text there, its records are never made: no object per record.
       for await (const batch of batches) {
-        if (batch.records.length === 0) continue;
-        yield !options.view && batch.text ? batch.text : batch.records.map(text).join(',');
+        const piece = !options.view && batch.text ? batch.text : batch.records.map(text).join(',');
+        if (piece.length > 0) yield piece;
       }
     })(),
   };
