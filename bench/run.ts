@@ -598,7 +598,7 @@ function targetsTable(records: any[]): string[] {
     // At or below the original's up to 10k; at most 200 MiB at 100k.
     add(level, 'server peak RSS MiB', ORIGINAL.rssMiB, level <= 10_000 ? ORIGINAL.rssMiB : 200, row(level, 'server peak RSS (MiB)')?.value);
   }
-  lines.push('', 'Beyond 10k the list target is linear: half of the original\'s time at 10k, times the growth. The original\'s figures: Flask under gunicorn, the same load client, on this machine. Peak RSS counts the server\'s child processes too (none run in these rows).');
+  lines.push('', 'Beyond 10k the list target is linear: half of the original\'s time at 10k, times the growth. The original\'s figures were measured side by side with this service (Flask under gunicorn, the same load client, the same machine, one sitting). Peak RSS counts the server\'s child processes too (none run in these rows).');
   return lines;
 }
 

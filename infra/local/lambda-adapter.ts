@@ -85,13 +85,28 @@ async function writeStream(res: ServerResponse, result: StreamingResult, stream:
       const more = res.write(piece);
       res.uncork();
       separator = ',';
-      if (!more && res.writableLength > STREAM_HIGH_WATER) await new Promise((r) => res.once('drain', r));
+      if (!more && res.writableLength > STREAM_HIGH_WATER) await drainedOrClosed(res);
+      // A client that went away gets no more: the store's stream is closed with the loop.
+      if (res.destroyed) return;
     }
     res.end(separator === '[' ? '[]' : ']');
   } catch (error) {
     // Headers are gone already: end the connection so the client sees a broken body, not a short list.
     res.destroy(error as Error);
   }
+}
+
+/** Until the socket has taken what was written, or the connection is gone (then no drain comes). */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 export async function writeResult(res: ServerResponse, result: HttpResult): Promise<void> {
