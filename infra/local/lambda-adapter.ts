@@ -7,7 +7,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context } from 'aws-lambda';
 import type { HttpEvent, HttpResult } from '#shared/http/types.js';
 import { RESPONSE_STREAM, type StreamingResult } from '#shared/http/streaming.js';
-import { toJsonText } from '#shared/domain/json-text.js';
 
 export function toEvent(req: IncomingMessage, body: Buffer): HttpEvent {
   const url = new URL(req.url ?? '/', 'http://local');
@@ -68,29 +67,46 @@ export function lambdaContext(functionName: string): Context {
   };
 }
 
-/** Bytes of a streamed list gathered before they go to the socket as one chunk. */
-const STREAM_CHUNK = 64 * 1024;
+/** Bytes written to the socket before the writer waits for it to drain. */
+const STREAM_HIGH_WATER = 1024 * 1024;
 
-/** Writes a list the handler streamed, item by item, so no answer is held in memory whole. */
-async function writeStream(res: ServerResponse, result: StreamingResult, stream: AsyncIterable<unknown>): Promise<void> {
+/**
+ * Writes a list the handler streamed as its pieces come (each a batch of the store's records as
+ * one text), so no answer is held in memory whole: one socket write per piece, corked with its
+ * separator.
+ */
+async function writeStream(res: ServerResponse, result: StreamingResult, stream: AsyncIterable<string | Uint8Array>): Promise<void> {
   res.writeHead(result.statusCode ?? 200, { ...(result.headers as Record<string, string>), 'transfer-encoding': 'chunked' });
-  let chunk = '[';
-  let first = true;
+  let separator = '[';
   try {
-    for await (const item of stream) {
-      chunk += (first ? '' : ',') + toJsonText(item);
-      first = false;
-      if (chunk.length >= STREAM_CHUNK) {
-        const more = res.write(chunk);
-        chunk = '';
-        if (!more) await new Promise((r) => res.once('drain', r));
-      }
+    for await (const piece of stream) {
+      res.cork();
+      res.write(separator);
+      const more = res.write(piece);
+      res.uncork();
+      separator = ',';
+      if (!more && res.writableLength > STREAM_HIGH_WATER) await drainedOrClosed(res);
+      // A client that went away gets no more: the store's stream is closed with the loop.
+      if (res.destroyed) return;
     }
-    res.end(`${chunk}]`);
+    res.end(separator === '[' ? '[]' : ']');
   } catch (error) {
     // Headers are gone already: end the connection so the client sees a broken body, not a short list.
     res.destroy(error as Error);
   }
+}
+
+/** Until the socket has taken what was written, or the connection is gone (then no drain comes). */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }
 
 export async function writeResult(res: ServerResponse, result: HttpResult): Promise<void> {

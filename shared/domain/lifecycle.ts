@@ -16,7 +16,7 @@
  *   with RecordBusyError: a 503 problem with Retry-After, never a 500, and nothing written.
  */
 import { RecordNotFoundError, UnavailableError } from './errors.js';
-import type { RecordPage, RecordStore, StoredRecord } from './ports.js';
+import type { ListedBatch, RecordPage, RecordStore, StoredRecord } from './ports.js';
 import type { RecordKind, RecordState } from './records.js';
 import { toListQuery, type ListFilter } from './record-index.js';
 
@@ -174,12 +174,7 @@ export async function listPage<T>(
   return store.list<T>(kind, state, toListQuery(kind, filter, page));
 }
 
-/** Every record matching the filter, a page at a time, without holding the collection in memory. */
-export async function* streamRecords<T>(store: RecordStore, kind: RecordKind, state: RecordState, filter: ListFilter): AsyncGenerator<StoredRecord<T>> {
-  let cursor: string | undefined;
-  do {
-    const page = await store.list<T>(kind, state, toListQuery(kind, filter, { cursor }));
-    yield* page.items;
-    cursor = page.cursor;
-  } while (cursor);
+/** Every record matching the filter, in the store's batches, without holding the collection in memory. */
+export function streamRecords<T>(store: RecordStore, kind: RecordKind, state: RecordState, filter: ListFilter): AsyncIterable<ListedBatch<T>> {
+  return store.stream<T>(kind, state, toListQuery(kind, filter));
 }

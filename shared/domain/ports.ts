@@ -16,9 +16,20 @@ export interface StoredRecord<T> {
   order: string;
   /**
    * The record as JSON text with the keys of every object in code point order (domain/json-text.ts),
-   * when the store keeps it so: responses then write it as it is. Describes `record` as read.
+   * when the store keeps it so: responses then write it as it is. Describes `record` as read (a
+   * list's: the listed part, for kinds listed by a part; a get's: the whole).
    */
   json?: string;
+}
+
+/** What a whole list serves of a record: the record (or its listed part), and its text when the store keeps it. */
+export type ListedRecord<T> = Pick<StoredRecord<T>, 'record' | 'json'>;
+
+/** Records of a whole list as a store hands them out, a batch at a time. */
+export interface ListedBatch<T> {
+  readonly records: ListedRecord<T>[];
+  /** The records' texts (their `json`) comma-separated, as UTF-8: present when the store keeps them so. */
+  readonly text?: Uint8Array;
 }
 
 export interface RecordPage<T> {
@@ -64,6 +75,12 @@ export interface RecordStore {
    * cursor it did not issue for this query.
    */
   list<T>(kind: RecordKind, state: RecordState, query?: ListQuery): Promise<RecordPage<T>>;
+  /**
+   * Every record `list` would return for the query (its limit and cursor aside), in the same
+   * order, in batches as the store reads them: a whole list in as few reads of as few bytes as
+   * the store allows, each record only with what a list serves of it.
+   */
+  stream<T>(kind: RecordKind, state: RecordState, query?: ListQuery): AsyncIterable<ListedBatch<T>>;
   /** Replaces record and state when the stored version is `expectedVersion`; false otherwise. */
   update<T>(kind: RecordKind, id: string, expectedVersion: number, record: T, state: RecordState): Promise<boolean>;
   /** Removes the record when the stored version is `expectedVersion`; false otherwise. */

@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { listPage, streamRecords } from '../domain/lifecycle.js';
 import type { RecordKind, RecordState } from '../domain/records.js';
 import { JsonText, toJsonText } from '../domain/json-text.js';
-import type { ArtifactStore, StoredRecord } from '../domain/ports.js';
+import type { ArtifactStore, ListedRecord, StoredRecord } from '../domain/ports.js';
 import { LIST_OBJECT_PREFIX, LIST_URL_SECONDS } from './list-objects.js';
 import { nextPageLink, parseListParams } from './list-params.js';
 import type { ApiRequest, ApiResult, HttpResult } from './types.js';
@@ -27,11 +27,9 @@ export interface ListOptions<T> {
 export async function listResult<T>(request: ApiRequest, path: string, options: ListOptions<T>): Promise<ApiResult> {
   const params = parseListParams(request, options.allow);
   const state = options.state ?? 'live';
-  // A record shown as stored is written as the store's text of it, when it keeps one.
-  const view = options.view
-    ? (stored: StoredRecord<T>) => options.view!(stored.record)
-    : (stored: StoredRecord<T>) => (stored.json !== undefined ? new JsonText(stored.json) : stored.record);
   if (params.limit !== undefined) {
+    // A record shown as stored is written as the store's text of it, when it keeps one.
+    const view = options.view ? (stored: StoredRecord<T>) => options.view!(stored.record) : (stored: StoredRecord<T>) => (stored.json !== undefined ? new JsonText(stored.json) : stored.record);
     const page = await listPage<T>(request.app.store, options.kind, state, params.filter, { limit: params.limit, cursor: params.cursor });
     return {
       status: 200,
@@ -39,11 +37,17 @@ export async function listResult<T>(request: ApiRequest, path: string, options: 
       headers: page.cursor ? { link: nextPageLink(request, path, page.cursor) } : {},
     };
   }
-  const records = streamRecords<T>(request.app.store, options.kind, state, params.filter);
+  const text = options.view ? (listed: ListedRecord<T>) => toJsonText(options.view!(listed.record)) : (listed: ListedRecord<T>) => listed.json ?? toJsonText(listed.record);
+  const batches = streamRecords<T>(request.app.store, options.kind, state, params.filter);
   return {
     status: 200,
     stream: (async function* () {
-      for await (const record of records) yield view(record);
+      // One piece of text per batch the store reads: its records' texts, comma-separated (as the store keeps them, when it does).
+      // With the batch's text there, its records are never made: no object per record.
+      for await (const batch of batches) {
+        const piece = !options.view && batch.text ? batch.text : batch.records.map(text).join(',');
+        if (piece.length > 0) yield piece;
+      }
     })(),
   };
 }
@@ -63,35 +67,39 @@ export interface ListSpill {
  * to) the whole list written to S3 and a 302 to it. Sizes count the body as the Lambda response
  * carries it, a JSON string (quotes and backslashes escaped).
  */
-export async function bufferedList(stream: AsyncIterable<unknown>, headers: Record<string, string>, spill: ListSpill): Promise<HttpResult> {
-  const items = stream[Symbol.asyncIterator]();
+export async function bufferedList(stream: AsyncIterable<string | Uint8Array>, headers: Record<string, string>, spill: ListSpill): Promise<HttpResult> {
+  const pieces = textsOf(stream);
   const texts: string[] = [];
   let size = 2;
   for (;;) {
-    const next = await items.next();
+    const next = await pieces.next();
     if (next.done) return { statusCode: 200, headers: { 'content-type': 'application/json', ...headers }, body: `[${texts.join(',')}]` };
-    const text = toJsonText(next.value);
-    texts.push(text);
-    size += Buffer.byteLength(JSON.stringify(text)) - 1;
+    texts.push(next.value);
+    size += Buffer.byteLength(JSON.stringify(next.value)) - 1;
     if (size > spill.inlineMaxBytes) break;
   }
   const location = { bucket: spill.bucket, key: `${LIST_OBJECT_PREFIX}${randomUUID()}.json` };
-  await spill.artifacts.putTextStream(location, listText(texts, items), 'application/json');
+  await spill.artifacts.putTextStream(location, listText(texts, pieces), 'application/json');
   return { statusCode: 302, headers: { ...headers, location: await spill.artifacts.presignGet(location, LIST_URL_SECONDS) }, body: '' };
 }
 
-/** The JSON text of the list: the items read so far, then the rest, in pieces of about UPLOAD_PIECE. */
-async function* listText(first: string[], rest: AsyncIterator<unknown>): AsyncGenerator<string> {
-  let piece = `[${first.join(',')}`;
+/** The pieces as strings (a Lambda response is a string). */
+async function* textsOf(stream: AsyncIterable<string | Uint8Array>): AsyncGenerator<string> {
+  for await (const piece of stream) yield typeof piece === 'string' ? piece : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength).toString('utf8');
+}
+
+/** The JSON text of the list: the pieces read so far, then the rest, in parts of about UPLOAD_PIECE. */
+async function* listText(first: string[], rest: AsyncIterator<string>): AsyncGenerator<string> {
+  let part = `[${first.join(',')}`;
   first.length = 0;
   for (;;) {
     const next = await rest.next();
     if (next.done) break;
-    piece += `,${toJsonText(next.value)}`;
-    if (piece.length >= UPLOAD_PIECE) {
-      yield piece;
-      piece = '';
+    part += `,${next.value}`;
+    if (part.length >= UPLOAD_PIECE) {
+      yield part;
+      part = '';
     }
   }
-  yield `${piece}]`;
+  yield `${part}]`;
 }

@@ -7,7 +7,8 @@ import type { HttpEvent, HttpResult } from './types.js';
 const streamingEvents = new WeakSet<object>();
 export const RESPONSE_STREAM = Symbol('ims.responseStream');
 
-export type StreamingResult = HttpResult & { [RESPONSE_STREAM]?: AsyncIterable<unknown> };
+/** A result whose list is written by the host as it comes: pieces of the array's text (ApiResult.stream). */
+export type StreamingResult = HttpResult & { [RESPONSE_STREAM]?: AsyncIterable<string | Uint8Array> };
 
 export function markStreaming(event: HttpEvent): void {
   streamingEvents.add(event);

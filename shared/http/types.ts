@@ -24,8 +24,12 @@ export interface ApiRequest<B = unknown> {
 export interface ApiResult {
   status: number;
   body?: unknown;
-  /** A JSON array produced item by item (lists); used instead of `body`. */
-  stream?: AsyncIterable<unknown>;
+  /**
+   * A JSON array produced piece by piece (lists), used instead of `body`: each piece the JSON
+   * texts of one or more items, comma-separated (never empty), as a string or as UTF-8; the array
+   * is `[` + pieces joined by `,` + `]`.
+   */
+  stream?: AsyncIterable<string | Uint8Array>;
   headers?: Record<string, string>;
 }
 

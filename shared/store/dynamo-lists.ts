@@ -5,9 +5,9 @@
  */
 import { BatchGetCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { InvalidCursorError } from '../domain/errors.js';
-import type { ListQuery, RecordPage, StoredRecord } from '../domain/ports.js';
+import type { ListedBatch, ListQuery, RecordPage, StoredRecord } from '../domain/ports.js';
 import type { RecordKind, RecordState } from '../domain/records.js';
-import { recordPk, toListed, type Item, type Table } from './dynamo-items.js';
+import { listed, RECORD_TEXT_ATTRIBUTES, recordPk, toListed, type Item, type Table } from './dynamo-items.js';
 import { metaPair } from './dynamo-meta-items.js';
 import { decodeCursor, encodeCursor, keyPart } from './keys.js';
 import { BY_META_INDEX, BY_NAME_INDEX, BY_NAME_PREFIX_INDEX, BY_STATE_INDEX, FACET_ATTRIBUTES, FACET_INDEXES } from './table-design.js';
@@ -19,6 +19,47 @@ export class DynamoLists {
 
   async list<T>(kind: RecordKind, state: RecordState, query: ListQuery = {}): Promise<RecordPage<T>> {
     const limit = Math.min(query.limit ?? MAX_PAGE, MAX_PAGE);
+    const planned = this.queryFor(kind, state, query);
+    if (!planned) return this.listByMeta<T>(kind, state, query, limit);
+    const { input, index } = planned;
+    return this.collect<T>(input, index, query.cursor, limit, (items) => items.map((raw) => ({ stored: toListed<T>(raw as Item), raw })));
+  }
+
+  /**
+   * The whole list: Queries without a Limit (DynamoDB's own 1 MB a page), each asking only for the
+   * record's text (written as it is), the next one sent while the caller handles this one. Metadata matches page
+   * through their items as `list` does.
+   */
+  async *stream<T>(kind: RecordKind, state: RecordState, query: ListQuery = {}): AsyncGenerator<ListedBatch<T>> {
+    const planned = this.queryFor(kind, state, query);
+    if (!planned) {
+      let cursor: string | undefined;
+      do {
+        const page = await this.listByMeta<T>(kind, state, { ...query, cursor }, MAX_PAGE);
+        yield { records: page.items };
+        cursor = page.cursor;
+      } while (cursor);
+      return;
+    }
+    const { input } = planned;
+    const texts = Object.fromEntries(RECORD_TEXT_ATTRIBUTES.map((name, i) => [`#t${i}`, name]));
+    const projected: QueryCommandInput = { ...input, ProjectionExpression: Object.keys(texts).join(', '), ExpressionAttributeNames: { ...input.ExpressionAttributeNames, ...texts } };
+    const send = (start?: Record<string, unknown>) => {
+      const sent = this.table.doc.send(new QueryCommand({ ...projected, ExclusiveStartKey: start }));
+      sent.catch(() => undefined); // awaited below; a caller that stops early leaves it unread
+      return sent;
+    };
+    let page = send();
+    for (;;) {
+      const out = await page;
+      if (out.LastEvaluatedKey) page = send(out.LastEvaluatedKey);
+      yield { records: (out.Items ?? []).map((item) => listed<T>(item as Item)) };
+      if (!out.LastEvaluatedKey) return;
+    }
+  }
+
+  /** The Query of a list: its index, key condition and filters; undefined when it goes by metadata items. */
+  private queryFor(kind: RecordKind, state: RecordState, query: ListQuery): { input: QueryCommandInput; index: string } | undefined {
     const prefix = `${kind}#${state}`;
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = {};
@@ -36,7 +77,7 @@ export class DynamoLists {
       key = `${FACET_ATTRIBUTES[slotIndex]} = :k`;
       values[':k'] = `${prefix}#${keyPart(query.slots![slotIndex]!)}`;
     } else if (query.meta) {
-      return this.listByMeta<T>(kind, state, query, limit);
+      return undefined;
     } else if (query.namePrefix !== undefined) {
       index = BY_NAME_PREFIX_INDEX;
       values[':k'] = prefix;
@@ -76,7 +117,7 @@ export class DynamoLists {
       ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
       ...(filters.length ? { FilterExpression: filters.join(' AND ') } : {}),
     };
-    return this.collect<T>(input, index, query.cursor, limit, (items) => items.map((raw) => ({ stored: toListed<T>(raw as Item), raw })));
+    return { input, index };
   }
 
   /** Reads pages until `limit` matches; the cursor then points just after the last one returned. */

@@ -5,10 +5,11 @@
  */
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { ClaimHolder, ListQuery, RecordIndexer, RecordPage, RecordStore, StoredRecord } from '../domain/ports.js';
+import type { ClaimHolder, ListedBatch, ListQuery, RecordIndexer, RecordPage, RecordStore, StoredRecord } from '../domain/ports.js';
+import { toJsonText } from '../domain/json-text.js';
 import type { RecordKind, RecordState } from '../domain/records.js';
 import { DynamoClaims } from './dynamo-claims.js';
-import { isConditionFailure, recordPk, toStored, type Item } from './dynamo-items.js';
+import { isConditionFailure, RECORD_TEXT_ATTRIBUTES, recordPk, toStored, type Item } from './dynamo-items.js';
 import { DynamoLists } from './dynamo-lists.js';
 import { DynamoMetaItems, metaOf, metaPair } from './dynamo-meta-items.js';
 import { keyPart, listSortKey, nameSortKey } from './keys.js';
@@ -39,16 +40,17 @@ export class DynamoRecordStore implements RecordStore {
 
   /**
    * The record's text and the index attributes its content and state decide (listSk, fixed at
-   * creation, is not one). A kind listed by a part of its record keeps the part in `recJson` and
-   * the whole in `stateJson`, and no list version: the indexes change only when the part does.
-   * Others keep the record in `recJson`, with `listVersion` = `version` for their lists.
+   * creation, is not one). The listed text `recText` is written as responses write it (toJsonText),
+   * so whole lists send it as it is. A kind listed by a part of its record keeps the part in
+   * `recText` and the whole in `stateJson`, and no list version: the indexes change only when the
+   * part does. Others keep the record in `recText`, with `listVersion` = `version` for their lists.
    */
   private recordAttributes(kind: RecordKind, id: string, record: unknown, state: RecordState, version: number): Record<string, unknown> {
     const index = this.indexer(kind, record);
     const attrs: Record<string, unknown> =
       index.listed !== undefined
-        ? { recJson: JSON.stringify(index.listed), stateJson: JSON.stringify(record), listPk: `${kind}#${state}` }
-        : { recJson: JSON.stringify(record), listVersion: version, listPk: `${kind}#${state}` };
+        ? { recText: toJsonText(index.listed), stateJson: JSON.stringify(record), listPk: `${kind}#${state}` }
+        : { recText: toJsonText(record), listVersion: version, listPk: `${kind}#${state}` };
     if (index.name !== undefined) {
       attrs.nameFull = index.name;
       attrs.namePk = `${kind}#${state}#${keyPart(index.name)}`;
@@ -95,7 +97,8 @@ export class DynamoRecordStore implements RecordStore {
       values[`:a${i}`] = value;
       return `#a${i} = :a${i}`;
     });
-    const stale = INDEX_ATTRIBUTES.filter((name) => !(name in attrs));
+    // Index attributes the record no longer has, and the older forms of its text.
+    const stale = [...INDEX_ATTRIBUTES, ...RECORD_TEXT_ATTRIBUTES].filter((name) => !(name in attrs));
     const remove = stale.map((name, i) => {
       names[`#r${i}`] = name;
       return `#r${i}`;
@@ -147,6 +150,10 @@ export class DynamoRecordStore implements RecordStore {
 
   async list<T>(kind: RecordKind, state: RecordState, query: ListQuery = {}): Promise<RecordPage<T>> {
     return this.lists.list<T>(kind, state, query);
+  }
+
+  stream<T>(kind: RecordKind, state: RecordState, query: ListQuery = {}): AsyncIterable<ListedBatch<T>> {
+    return this.lists.stream<T>(kind, state, query);
   }
 
   async claim(scope: string, value: string, owner: string): Promise<ClaimHolder | undefined> {

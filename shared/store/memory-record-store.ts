@@ -3,21 +3,28 @@
  * DynamoRecordStore (conditional versions, creation order, name order for a name-prefix query,
  * combined filters, cursors bound to their index, claims with their age), without a database
  * round trip. Each record is held as its JSON text (keys in code point order, as responses
- * write them) with the few values lists filter on; with a journal (record-journal.ts) every
- * change is also appended to a file, and the records are read back from it at start.
+ * write them) with the few values lists filter on, and, for a kind listed by a part of its record
+ * (RecordIndexValues.listed: a job's wire record), the text of that part, which lists serve while
+ * gets read the whole; once a whole list has been read, the listed texts of its records are the
+ * UTF-8 bytes of its blocks, which the next whole list writes as they are.
+ * With a journal (record-journal.ts) every change is also appended to a file, and the records
+ * are read back from it at start.
  *
  * Every method does its work synchronously: a write and the read of the version it checks
  * cannot interleave with another's.
  */
 import { InvalidCursorError } from '../domain/errors.js';
 import { toJsonText } from '../domain/json-text.js';
-import type { ClaimHolder, ListQuery, RecordIndexer, RecordPage, RecordStore, StoredRecord } from '../domain/ports.js';
+import type { ClaimHolder, ListedBatch, ListedRecord, ListQuery, RecordIndexer, RecordPage, RecordStore, StoredRecord } from '../domain/ports.js';
 import type { RecordKind, RecordState } from '../domain/records.js';
 import { compareKeys, decodeCursor, encodeCursor, listSortKey, nameSortKey } from './keys.js';
 import type { JournalEntry, RecordJournal } from './record-journal.js';
 import { BY_META_INDEX, BY_NAME_INDEX, BY_NAME_PREFIX_INDEX, BY_STATE_INDEX, FACET_INDEXES } from './table-design.js';
 
 const MAX_PAGE = 1000;
+/** Records handed out at a time by a stream (the whole list is taken at once; this bounds what is wrapped at once). */
+const STREAM_BATCH = 1000;
+const COMMA = 0x2c;
 
 interface Entry {
   kind: RecordKind;
@@ -25,57 +32,136 @@ interface Entry {
   state: RecordState;
   version: number;
   order: string;
-  /** The record as toJsonText writes it. */
-  json: string;
-  /** What lists serve, when it is a part of the record (RecordIndexValues.listed). */
+  /**
+   * The record as toJsonText writes it (textOf): as a string until a whole list has put it in its
+   * block's text, then as the `size` bytes at `at` of that text. An entry listed by a part of its
+   * record keeps the record here as a string, and the block (listedTextOf) holds the part.
+   */
+  json?: string;
+  /**
+   * What lists serve, when it is a part of the record (RecordIndexValues.listed), as toJsonText
+   * writes it: a string until a whole list has put it in its block's text.
+   */
   listed?: string;
+  block?: Buffer;
+  at?: number;
+  size?: number;
   name?: string;
   slots?: (string | undefined)[];
   meta?: Record<string, string>;
 }
 
+/** The text in the entry's block. */
+const blockSlice = (entry: Entry) => entry.block!.toString('utf8', entry.at, entry.at! + entry.size!);
+
+/** The record's text, wherever the entry keeps it. */
+function textOf(entry: Entry): string {
+  return entry.json ?? blockSlice(entry);
+}
+
+/**
+ * Whether lists serve a part of the entry's record: its own string, or (the record's text being
+ * a string still) the text in its block.
+ */
+const partListed = (entry: Entry) => entry.listed !== undefined || (entry.json !== undefined && entry.block !== undefined);
+
+/** What lists serve of the record (the listed part, when there is one), wherever the entry keeps it. */
+function listedTextOf(entry: Entry): string {
+  return entry.listed ?? (entry.block !== undefined ? blockSlice(entry) : entry.json!);
+}
+
+/** The listed text of an entry as a string, or undefined when it is in the entry's block already. */
+const listedString = (entry: Entry) => entry.listed ?? (entry.block === undefined ? entry.json : undefined);
+
+/**
+ * The listed texts of entries (listedTextOf), comma-separated, as one buffer, which the entries
+ * then keep that text in (it was a string, or bytes of an older block's text: those are copied,
+ * not decoded). An entry listed by a part keeps its record's text as the string it was.
+ */
+function blockText(entries: Entry[]): Buffer {
+  let size = Math.max(0, entries.length - 1);
+  for (const e of entries) {
+    const own = listedString(e);
+    size += own !== undefined ? Buffer.byteLength(own) : e.size!;
+  }
+  const text = Buffer.allocUnsafeSlow(size);
+  let at = 0;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
+    if (i > 0) text[at++] = COMMA;
+    const own = listedString(e);
+    const written = own !== undefined ? text.write(own, at) : e.block!.copy(text, at, e.at, e.at! + e.size!);
+    if (e.listed !== undefined) e.listed = undefined;
+    else if (e.block === undefined) e.json = undefined;
+    e.block = text;
+    e.at = at;
+    e.size = written;
+    at += written;
+  }
+  return text;
+}
+
 /** The creation-order key of an entry (made when compared, not kept: one string less per record). */
 const sortKey = (entry: Entry) => listSortKey(entry.order, entry.id);
 
-/** What a get or a list returns: the record is parsed only when someone reads it. */
+/**
+ * What a get or a list returns: the entry itself, its record parsed only when someone reads it.
+ * `listed`: as a list serves it (the listed part, version 0, as DynamoDB's indexes hold it).
+ */
 class StoredEntry<T> implements StoredRecord<T> {
   private parsed?: T;
-  readonly state: RecordState;
-  readonly version: number;
-  readonly order: string;
-  readonly json: string;
-  /** `listed`: as a list serves it (the listed part, version 0, as DynamoDB's indexes hold it). */
-  constructor(entry: Entry, listed = false) {
-    const part = listed ? entry.listed : undefined;
-    this.state = entry.state;
-    this.version = part === undefined ? entry.version : 0;
-    this.order = entry.order;
-    this.json = part ?? entry.json;
+  constructor(
+    private readonly entry: Entry,
+    private readonly listed = false,
+  ) {}
+  get state(): RecordState {
+    return this.entry.state;
+  }
+  get version(): number {
+    return this.listed && partListed(this.entry) ? 0 : this.entry.version;
+  }
+  get order(): string {
+    return this.entry.order;
+  }
+  get json(): string {
+    return this.listed ? listedTextOf(this.entry) : textOf(this.entry);
   }
   get record(): T {
     return (this.parsed ??= JSON.parse(this.json) as T);
   }
 }
 
-/** The records of one kind in one state, in creation order (and, built when first asked for, in name order). */
+/**
+ * The records of one kind in one state, in creation order (and, built when first asked for, in
+ * name order), with the text a whole list writes: for each block of STREAM_BATCH records in a row,
+ * their texts comma-separated as UTF-8, made when first listed and kept until a record of the
+ * block changes (an insertion or removal shifts, and so drops, the blocks after it too; records
+ * are mostly added at the end).
+ */
 class StateList {
   readonly entries: Entry[] = [];
   /** The named entries by name (then id), with their name-prefix index keys. */
   private byName?: { entries: Entry[]; keys: string[] };
+  private readonly texts: (Buffer | undefined)[] = [];
 
   add(entry: Entry): void {
     const at = this.entries.length === 0 || compareKeys(sortKey(this.entries[this.entries.length - 1]), sortKey(entry)) < 0 ? this.entries.length : this.after(sortKey(entry));
     this.entries.splice(at, 0, entry);
-    this.byName = undefined;
+    this.shifted(at);
   }
 
   delete(entry: Entry): void {
     const at = this.after(sortKey(entry)) - 1;
-    if (this.entries[at] === entry) this.entries.splice(at, 1);
-    this.byName = undefined;
+    if (this.entries[at] !== entry) return;
+    this.entries.splice(at, 1);
+    this.shifted(at);
   }
 
-  changed(): void {
+  /** Puts `entry` (the same creation key) where `old` is. */
+  replace(old: Entry, entry: Entry): void {
+    const at = this.after(sortKey(old)) - 1;
+    this.entries[at] = entry;
+    this.texts[Math.floor(at / STREAM_BATCH)] = undefined;
     this.byName = undefined;
   }
 
@@ -91,6 +177,35 @@ class StateList {
       this.byName = { entries: keyed.map((k) => k.e), keys: keyed.map((k) => k.key) };
     }
     return this.byName;
+  }
+
+  /** The whole list as it is now, in batches that carry their text. */
+  batches<T>(): ListedBatch<T>[] {
+    const out: ListedBatch<T>[] = [];
+    for (let at = 0, block = 0; at < this.entries.length; at += STREAM_BATCH, block++) {
+      const entries = this.entries.slice(at, at + STREAM_BATCH);
+      const text = (this.texts[block] ??= blockText(entries));
+      out.push(new EntryBatch<T>(entries, text));
+    }
+    return out;
+  }
+
+  /** Entries from `at` on moved: their blocks' texts no longer hold. */
+  private shifted(at: number): void {
+    this.texts.length = Math.min(this.texts.length, Math.floor(at / STREAM_BATCH));
+    this.byName = undefined;
+  }
+}
+
+/** A batch of a stream: the entries' records made when someone reads them. */
+class EntryBatch<T> implements ListedBatch<T> {
+  private listed?: ListedRecord<T>[];
+  constructor(
+    private readonly entries: Entry[],
+    readonly text?: Buffer,
+  ) {}
+  get records(): ListedRecord<T>[] {
+    return (this.listed ??= this.entries.map((e) => new StoredEntry<T>(e, true)));
   }
 }
 
@@ -160,9 +275,41 @@ export class MemoryRecordStore implements RecordStore {
 
   async list<T>(kind: RecordKind, state: RecordState, query: ListQuery = {}): Promise<RecordPage<T>> {
     const limit = Math.min(query.limit ?? MAX_PAGE, MAX_PAGE);
+    const { index, keyName, entries, keyAt } = this.ordered(kind, state, query);
+    const after = decodeCursor(query.cursor, index, () => new InvalidCursorError())?.[keyName];
+    if (query.cursor && after === undefined) throw new InvalidCursorError();
+    const matches = matcher(query);
+    const items: StoredRecord<T>[] = [];
+    let last = -1;
+    for (let i = after === undefined ? 0 : upperBound(entries.length, after, keyAt); i < entries.length; i++) {
+      const entry = entries[i];
+      if (matches && !matches(entry)) continue;
+      if (items.length === limit) return { items, cursor: encodeCursor(index, { [keyName]: keyAt(last) }) };
+      items.push(new StoredEntry<T>(entry, true));
+      last = i;
+    }
+    return { items };
+  }
+
+  /**
+   * The list as it is when the stream is first read: the matching entries (a copy of the
+   * references, nothing else), then handed out a batch at a time; the whole list (no condition)
+   * with the text its blocks keep.
+   */
+  async *stream<T>(kind: RecordKind, state: RecordState, query: ListQuery = {}): AsyncGenerator<ListedBatch<T>> {
+    const matches = matcher(query);
+    if (!matches) {
+      yield* this.lists.get(listKey(kind, state))?.batches<T>() ?? [];
+      return;
+    }
+    const taken = this.ordered(kind, state, query).entries.filter(matches);
+    for (let at = 0; at < taken.length; at += STREAM_BATCH) yield new EntryBatch<T>(taken.slice(at, at + STREAM_BATCH));
+  }
+
+  /** The entries a query walks, in the order of the index DynamoRecordStore would query (its cursors are the ones to keep). */
+  private ordered(kind: RecordKind, state: RecordState, query: ListQuery) {
     const list = this.lists.get(listKey(kind, state));
     const slotIndex = query.slots?.findIndex((s) => s !== undefined) ?? -1;
-    // The index DynamoRecordStore would query: its cursors and order are the ones to keep.
     const index =
       query.name !== undefined
         ? BY_NAME_INDEX
@@ -175,23 +322,10 @@ export class MemoryRecordStore implements RecordStore {
               : BY_STATE_INDEX;
     const byName = index === BY_NAME_PREFIX_INDEX;
     const keyName = byName ? 'nameSk' : 'listSk';
-    const after = decodeCursor(query.cursor, index, () => new InvalidCursorError())?.[keyName];
-    if (query.cursor && after === undefined) throw new InvalidCursorError();
-    if (!list) return { items: [] };
-    const named = byName ? list.named() : undefined;
-    const entries = named ? named.entries : list.entries;
+    const named = byName ? list?.named() : undefined;
+    const entries = named ? named.entries : (list?.entries ?? []);
     const keyAt = named ? (i: number) => named.keys[i] : (i: number) => sortKey(entries[i]);
-    const matches = matcher(query);
-    const items: StoredRecord<T>[] = [];
-    let last = -1;
-    for (let i = after === undefined ? 0 : upperBound(entries.length, after, keyAt); i < entries.length; i++) {
-      const entry = entries[i];
-      if (matches && !matches(entry)) continue;
-      if (items.length === limit) return { items, cursor: encodeCursor(index, { [keyName]: keyAt(last) }) };
-      items.push(new StoredEntry<T>(entry, true));
-      last = i;
-    }
-    return { items };
+    return { index, keyName, entries, keyAt };
   }
 
   async claim(scope: string, value: string, owner: string): Promise<ClaimHolder | undefined> {
@@ -221,16 +355,13 @@ export class MemoryRecordStore implements RecordStore {
   /** Stores a new version of a record (replacing `old`), and journals it. */
   private put(entry: Entry, old?: Entry): void {
     this.place(entry, old);
-    this.journal?.append({ k: entry.kind, i: entry.id, s: entry.state, v: entry.version, o: entry.order, r: entry.json });
+    this.journal?.append({ k: entry.kind, i: entry.id, s: entry.state, v: entry.version, o: entry.order, r: textOf(entry) });
   }
 
   /** Puts a record's new version where its lists and lookups find it, in place of `old`. */
   private place(entry: Entry, old?: Entry): void {
     if (old && old.state === entry.state && old.order === entry.order) {
-      const list = this.lists.get(listKey(old.kind, old.state))!;
-      const entries = list.entries;
-      entries[list.after(sortKey(old)) - 1] = entry;
-      list.changed();
+      this.lists.get(listKey(old.kind, old.state))!.replace(old, entry);
     } else {
       if (old) this.lists.get(listKey(old.kind, old.state))?.delete(old);
       this.listOf(entry).add(entry);
@@ -285,7 +416,7 @@ export class MemoryRecordStore implements RecordStore {
   /** Every record and claim, as journal entries (what a compacted journal holds). */
   private *snapshot(): Generator<JournalEntry> {
     for (const byId of this.records.values()) {
-      for (const e of byId.values()) yield { k: e.kind, i: e.id, s: e.state, v: e.version, o: e.order, r: e.json };
+      for (const e of byId.values()) yield { k: e.kind, i: e.id, s: e.state, v: e.version, o: e.order, r: textOf(e) };
     }
     for (const [key, claim] of this.claims) {
       const [scope, value] = JSON.parse(key) as [string, string];
@@ -297,12 +428,13 @@ export class MemoryRecordStore implements RecordStore {
 const listKey = (kind: RecordKind, state: RecordState) => `${kind}#${state}`;
 const claimKey = (scope: string, value: string) => JSON.stringify([scope, value]);
 
-const interned = new Map<string, string>();
-function intern(value: string): string {
-  let same = interned.get(value);
+/** Values that repeat from record to record (arch=x86_64, {team: 'bench'}): one of each, kept for all. */
+const interned = new Map<string, unknown>();
+function intern<V>(key: string, value: V): V {
+  let same = interned.get(key) as V | undefined;
   if (same === undefined) {
     if (interned.size >= 10_000) interned.clear();
-    interned.set(value, (same = value));
+    interned.set(key, (same = value));
   }
   return same;
 }
@@ -310,9 +442,9 @@ function intern(value: string): string {
 function withIndex(indexer: RecordIndexer, entry: Entry, record: unknown): Entry {
   const index = indexer(entry.kind, record);
   if (index.name !== undefined) entry.name = index.name;
-  // Facet values repeat from record to record (arch=x86_64): one string for each value.
-  if (index.slots?.some((s) => s !== undefined)) entry.slots = index.slots.map((slot) => (slot === undefined ? undefined : intern(slot)));
-  if (index.meta && Object.keys(index.meta).length > 0) entry.meta = index.meta;
+  // Read only (by the lists' tests), so records with the same values share them.
+  if (index.slots?.some((s) => s !== undefined)) entry.slots = intern(`s${JSON.stringify(index.slots)}`, index.slots);
+  if (index.meta && Object.keys(index.meta).length > 0) entry.meta = intern(`m${JSON.stringify(index.meta)}`, index.meta);
   if (index.listed !== undefined) entry.listed = toJsonText(index.listed);
   return entry;
 }

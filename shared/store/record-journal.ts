@@ -24,6 +24,8 @@ const RECORD_MEMBER = ',"r":';
 /** Rewrite when the file has this many lines more than twice the records it describes. */
 const SLACK_LINES = 10_000;
 const FLUSH_MS = 1000;
+const NEWLINE = 0x0a;
+const CLOSING_BRACE = 0x7d;
 
 export class RecordJournal {
   private fd: number;
@@ -40,24 +42,27 @@ export class RecordJournal {
     this.timer.unref();
   }
 
-  /** The changes in the file, oldest first. */
+  /**
+   * The changes in the file, oldest first. The file is read as bytes and each record's text
+   * decoded on its own, so the records kept keep no part of the file (strings sliced from it
+   * would hold the whole file, every old version included, in memory).
+   */
   *replay(): Generator<JournalEntry> {
     const path = join(this.dir, FILE);
     if (!existsSync(path)) return;
-    const text = readFileSync(path, 'utf8');
+    const bytes = readFileSync(path);
     let start = 0;
     for (;;) {
-      const end = text.indexOf('\n', start);
+      const end = bytes.indexOf(NEWLINE, start);
       // No newline: the last line was torn by a crash, and is ignored.
       if (end < 0) break;
-      const line = text.slice(start, end);
-      if (line.length > 0) {
+      if (end > start) {
         let entry: JournalEntry;
         try {
-          entry = decode(line);
+          entry = decode(bytes, start, end);
         } catch (error) {
           // Only the last line can be torn (after a crash of the machine, also ending in zeros).
-          if (/[^\0\s]/.test(text.slice(end + 1))) throw new Error(`${join(this.dir, FILE)}: line ${this.lines + 1} is not a change: ${(error as Error).message}`);
+          if (/[^\0\s]/.test(bytes.toString('latin1', end + 1))) throw new Error(`${join(this.dir, FILE)}: line ${this.lines + 1} is not a change: ${(error as Error).message}`);
           break;
         }
         this.lines++;
@@ -66,7 +71,7 @@ export class RecordJournal {
       start = end + 1;
     }
     // Rewrite at once when something was torn, so that nothing is appended to the torn part.
-    if (start < text.length) this.lines = Number.MAX_SAFE_INTEGER;
+    if (start < bytes.length) this.lines = Number.MAX_SAFE_INTEGER;
   }
 
   /**
@@ -132,10 +137,13 @@ function encode(entry: JournalEntry): string {
   return JSON.stringify(entry);
 }
 
-function decode(line: string): JournalEntry {
+/** The change on the line bytes[start, end) (without its newline). */
+function decode(bytes: Buffer, start: number, end: number): JournalEntry {
   // Inside a JSON string every quote is escaped, so the first `,"r":` is the member itself.
-  const at = line.indexOf(RECORD_MEMBER);
-  if (at < 0) return JSON.parse(line) as JournalEntry;
-  const head = JSON.parse(`${line.slice(0, at)}}`) as Omit<Extract<JournalEntry, { r: string }>, 'r'>;
-  return { ...head, r: line.slice(at + RECORD_MEMBER.length, -1) };
+  const at = bytes.indexOf(RECORD_MEMBER, start);
+  if (at < 0 || at >= end) return JSON.parse(bytes.toString('utf8', start, end)) as JournalEntry;
+  const head = JSON.parse(`${bytes.toString('utf8', start, at)}}`) as Omit<Extract<JournalEntry, { r: string }>, 'r'>;
+  // The line ends with the record's text and the line's closing brace.
+  if (bytes[end - 1] !== CLOSING_BRACE) throw new Error('the line is cut short');
+  return { ...head, r: bytes.toString('utf8', at + RECORD_MEMBER.length, end - 1) };
 }

@@ -10,9 +10,10 @@
  * Metadata items (images): pk "meta#<kind>#<id>#<key>", metaPk "<kind>#<state>#<key>=<value>"
  * (+ listSk, ref) in GSI by-meta. Claim items: pk "claim#<scope>#<value>", owner.
  *
- * Each index holds only what its queries read: a record index the listed record (`recJson`; a job
- * keeps its whole state in `stateJson`, which no index holds), its state, order and list version,
- * and the attributes list filters test; by-meta the record's id.
+ * Each index holds only what its queries read: a record index the listed record's text (`recText`,
+ * or `recJson`/`rec` of items not yet rewritten; a job keeps its whole state in `stateJson`, which
+ * no index holds), its state, order and list version, and the attributes list filters test;
+ * by-meta the record's id.
  */
 export const BY_STATE_INDEX = 'by-state';
 export const BY_NAME_INDEX = 'by-name';
@@ -22,7 +23,7 @@ export const FACET_INDEXES = ['by-facet-0', 'by-facet-1', 'by-facet-2'] as const
 export const FACET_ATTRIBUTES = ['s0Pk', 's1Pk', 's2Pk'] as const;
 
 /** What lists read of a record item (dynamo-lists.ts), besides the keys. */
-export const LISTED_ATTRIBUTES = ['recJson', 'rec', 'state', 'order', 'listVersion', 'nameFull', 's0', 's1', 's2', 'metaKv'] as const;
+export const LISTED_ATTRIBUTES = ['recText', 'recJson', 'rec', 'state', 'order', 'listVersion', 'nameFull', 's0', 's1', 's2', 'metaKv'] as const;
 
 const gsi = (name: string, hash: string, range: string, projected: readonly string[] = LISTED_ATTRIBUTES) => ({
   IndexName: name,

@@ -4,6 +4,10 @@
  * Gateway and Lambda).
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { writeResult } from '#infra/local/lambda-adapter.js';
+import { RESPONSE_STREAM, type StreamingResult } from '#shared/http/streaming.js';
 import { startTestService, type TestService } from '../helpers/service.js';
 
 let svc: TestService;
@@ -114,6 +118,59 @@ describe('large answers', () => {
     expect(res.headers.get('transfer-encoding')).toBe('chunked');
     const body = await res.json();
     expect(body).toHaveLength(created.length);
+  });
+
+  test('a client that goes away in the middle of a whole list ends the read of it', async () => {
+    let pieces = 0;
+    let ended!: () => void;
+    const closed = new Promise<void>((r) => (ended = r));
+    async function* endless(): AsyncGenerator<Uint8Array> {
+      try {
+        for (;;) {
+          pieces++;
+          yield Buffer.alloc(256 * 1024, 0x31);
+        }
+      } finally {
+        ended();
+      }
+    }
+    const server = createServer((_req, res) => {
+      const result: StreamingResult = { statusCode: 200, headers: { 'content-type': 'application/json' } };
+      result[RESPONSE_STREAM] = endless();
+      void writeResult(res, result);
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()));
+    try {
+      const abort = new AbortController();
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, { signal: abort.signal });
+      const reader = res.body!.getReader();
+      await reader.read();
+      abort.abort();
+      await closed;
+      const after = pieces;
+      await new Promise((r) => setTimeout(r, 100));
+      expect(pieces).toBe(after);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+
+  test('a whole list is byte for byte its records as GET answers them, also after changes and filtered', async () => {
+    const textOf = async (url: string) => (await fetch(`${svc.url}${url}`)).text();
+    const records = async (ids: string[]) => `[${(await Promise.all(ids.map((id) => textOf(`/v3/images/${id}`)))).join(',')}]`;
+    const ids = created.map((c) => c.id);
+    expect(await textOf('/v3/images')).toBe(await records(ids));
+    // Changed in place, soft-deleted (a move out of the list): the next whole list has it as it now is.
+    expect((await svc.request('PATCH', `/v3/images/${ids[2]}`, { metadata: { operation: 'set', key: 'zz', value: 'ä' } })).status).toBe(200);
+    expect((await svc.request('DELETE', `/v3/images/${ids[4]}`)).status).toBe(204);
+    const live = ids.filter((id) => id !== ids[4]);
+    expect(await textOf('/v3/images')).toBe(await records(live));
+    expect(await textOf('/v3/images?arch=aarch64')).toBe(await records(created.filter((c) => c.arch === 'aarch64' && c.id !== ids[4]).map((c) => c.id)));
+    expect(await textOf('/v3/deleted/images')).toBe(`[${await textOf(`/v3/deleted/images/${ids[4]}`)}]`);
+    expect((await svc.request('PATCH', `/v3/deleted/images/${ids[4]}`, { operation: 'undelete' })).status).toBe(204);
+    expect((await svc.request('PATCH', `/v3/images/${ids[2]}`, { metadata: { operation: 'remove', key: 'zz' } })).status).toBe(200);
+    expect(await textOf('/v3/images')).toBe(await records(ids));
   });
 });
 

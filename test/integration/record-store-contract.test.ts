@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import dynalite from 'dynalite';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { InvalidCursorError } from '#shared/domain/errors.js';
 import { toJsonText } from '#shared/domain/json-text.js';
 import type { ListQuery, RecordStore } from '#shared/domain/ports.js';
@@ -75,6 +76,25 @@ async function allPages(store: RecordStore, state: RecordState, query: ListQuery
   return pages;
 }
 
+/** A whole list as the store streams it: the ids, and the text each record is served with. */
+async function streamed(store: RecordStore, state: RecordState, query: ListQuery = {}): Promise<{ ids: string[]; texts: string[]; batches: number }> {
+  const ids: string[] = [];
+  const texts: string[] = [];
+  let batches = 0;
+  for await (const batch of store.stream<{ id: string }>('image', state, query)) {
+    batches++;
+    const own: string[] = [];
+    for (const listed of batch.records) {
+      ids.push(listed.record.id);
+      own.push(listed.json ?? toJsonText(listed.record));
+    }
+    // The text a store keeps for a batch is its records' texts, comma-separated.
+    if (batch.text) expect(Buffer.from(batch.text).toString('utf8')).toBe(own.join(','));
+    texts.push(...own);
+  }
+  return { ids, texts, batches };
+}
+
 describe.each(stores)('the %s record store', (_, open) => {
   let store: RecordStore;
   beforeAll(async () => {
@@ -97,6 +117,39 @@ describe.each(stores)('the %s record store', (_, open) => {
     expect((await store.list('job', 'live', { name: 'listed' })).items).toHaveLength(1);
     expect(await store.remove('job', 'j1', 3)).toBe(true);
     expect((await store.list('job', 'live', { name: 'listed' })).items).toEqual([]);
+  });
+
+  test('a kind listed by a part, in a whole list: each record as the text of its part; gets still read the whole', async () => {
+    const job = (id: string, status: string) => ({ image_root_archive_name: 'streamed', status, id, job_type: 'create', arch: 'x86_64', zz: 'ünï', aa: 1 });
+    const state = (id: string, status: string) => ({ worker: 'w', job: job(id, status), input: { secret: 'x' }, stage: { name: 'build', token: 't' }, history: [{ n: 0 }] });
+    const ids = ['s1', 's2', 's3'];
+    for (const [i, id] of ids.entries()) expect(await store.create('job', id, state(id, 'creating'), `0000000000000000060${i}`)).toBe(true);
+    const whole = async (query: ListQuery = {}) => {
+      const texts: string[] = [];
+      for await (const batch of store.stream<{ job: { id: string } }>('job', 'live', query)) {
+        const own = batch.records.map((listed) => listed.json ?? toJsonText(listed.record));
+        if (batch.text) expect(Buffer.from(batch.text).toString('utf8')).toBe(own.join(','));
+        expect(batch.records.map((listed) => listed.record)).toEqual(own.map((text) => JSON.parse(text)));
+        texts.push(...own);
+      }
+      return texts;
+    };
+    expect(await whole()).toEqual(ids.map((id) => toJsonText({ job: job(id, 'creating') })));
+    expect(await whole({ slots: ['status=creating'] })).toEqual(ids.map((id) => toJsonText({ job: job(id, 'creating') })));
+    // After a whole list (the memory store's block then holds the parts) a get is the whole record still.
+    const got = await store.get('job', 's2');
+    expect(got).toMatchObject({ record: state('s2', 'creating'), version: 1 });
+    if (got?.json !== undefined) expect(got.json).toBe(toJsonText(state('s2', 'creating')));
+    expect((await store.list('job', 'live', { limit: 2 })).items.map((i) => [i.json ?? toJsonText(i.record), i.version])).toEqual([
+      [toJsonText({ job: job('s1', 'creating') }), 0],
+      [toJsonText({ job: job('s2', 'creating') }), 0],
+    ]);
+    expect(await store.update('job', 's2', 1, state('s2', 'building_image'), 'live')).toBe(true);
+    expect(await whole()).toEqual([toJsonText({ job: job('s1', 'creating') }), toJsonText({ job: job('s2', 'building_image') }), toJsonText({ job: job('s3', 'creating') })]);
+    expect((await store.get('job', 's1'))?.record).toEqual(state('s1', 'creating'));
+    expect((await store.get('job', 's2'))).toMatchObject({ record: state('s2', 'building_image'), version: 2 });
+    for (const [id, version] of [['s1', 1], ['s2', 2], ['s3', 1]] as const) expect(await store.remove('job', id, version)).toBe(true);
+    expect(await whole()).toEqual([]);
   });
 
   test('conditional writes: create once, update and remove only at the version read', async () => {
@@ -134,7 +187,12 @@ describe.each(stores)('the %s record store', (_, open) => {
     for (const limit of [1, 3, 8]) expect((await allPages(store, 'live', {}, limit)).flat()).toEqual(ids);
     expect((await allPages(store, 'live', {}, 3)).length).toBe(3);
 
-    const query = async (q: ListQuery) => (await allPages(store, 'live', q, 2)).flat();
+    // A whole list (stream) is the list's pages, whatever the filter.
+    const query = async (q: ListQuery) => {
+      const paged = (await allPages(store, 'live', q, 2)).flat();
+      expect((await streamed(store, 'live', q)).ids).toEqual(paged);
+      return paged;
+    };
     expect(await query({ name: 'alpha' })).toEqual(['l1', 'l4']);
     expect(await query({ namePrefix: 'alpha' })).toEqual(['l1', 'l4', 'l6']);
     // A name-prefix query alone is in name order (then id); unnamed records are not in it.
@@ -157,6 +215,38 @@ describe.each(stores)('the %s record store', (_, open) => {
     expect(await query({ meta: { key: 'team', value: 'red' } })).toEqual(['l0', 'l1', 'l2', 'l3']);
     expect((await allPages(store, 'deleted', {}, 5)).flat()).toEqual([]);
   });
+
+  test('a whole list of more than one batch: every record once, in order, each as its text in code point order', async () => {
+    // Padded so that DynamoDB's pages (1 MB read a Query) are more than one too.
+    const pad = 'p'.repeat(600);
+    const count = 1_500;
+    const ids = Array.from({ length: count }, (_, i) => `w${String(i).padStart(5, '0')}`);
+    const wide = (i: number) => ({ ...image(ids[i], `wide-${i}`), zz: pad, aa: 'ünï' });
+    for (let at = 0; at < count; at += 50) {
+      await Promise.all(ids.slice(at, at + 50).map((id, i) => store.create('image', id, wide(at + i), `00000000000009${String(at + i).padStart(6, '0')}`)));
+    }
+    const byName = ids.map((id, i) => [`wide-${i}`, id]).sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([, id]) => id);
+    const named = await streamed(store, 'live', { namePrefix: 'wide-' });
+    expect(named.ids).toEqual(byName);
+    expect(named.batches).toBeGreaterThan(1);
+    const all = await streamed(store, 'live');
+    expect(all.batches).toBeGreaterThan(1);
+    expect(all.ids.filter((id) => id.startsWith('w'))).toEqual(ids);
+    const first = all.texts[all.ids.indexOf(ids[0])];
+    expect(first).toBe(toJsonText(wide(0)));
+    expect(first.indexOf('"aa"')).toBeLessThan(first.indexOf('"zz"'));
+    // Changes after a whole list was read show in the next one: in place, moved out, added at the end.
+    expect(await store.update('image', ids[3], 1, { ...wide(3), aa: 'changed' }, 'live')).toBe(true);
+    expect(await store.update('image', ids[1200], 1, { ...wide(1200), aa: 'changed too' }, 'live')).toBe(true);
+    expect(await store.update('image', ids[10], 1, wide(10), 'deleted')).toBe(true);
+    expect(await store.create('image', 'w99999', { ...image('w99999', 'wide-last'), zz: pad, aa: 'ünï' }, '00000000000009999999')).toBe(true);
+    const again = await streamed(store, 'live');
+    const expected = all.ids.filter((id) => id !== ids[10]).concat('w99999');
+    expect(again.ids).toEqual(expected);
+    expect(again.texts[again.ids.indexOf(ids[3])]).toBe(toJsonText({ ...wide(3), aa: 'changed' }));
+    expect(again.texts[again.ids.indexOf(ids[1200])]).toBe(toJsonText({ ...wide(1200), aa: 'changed too' }));
+    expect(again.texts[again.ids.indexOf(ids[11])]).toBe(toJsonText(wide(11)));
+  }, 60_000);
 
   test('names order by code point (as DynamoDB orders keys), whatever their UTF-16 form', async () => {
     const names = ['n\u{1F600}', 'n\uFF21', 'n\u00e9', 'nz'];
@@ -216,6 +306,27 @@ describe('the memory store’s journal', () => {
     again.close();
   });
 
+  test('a whole list read back from the journal is byte for byte the one written', async () => {
+    const dir = scratch();
+    const first = new MemoryRecordStore(indexRecord, new RecordJournal(dir));
+    const records = [
+      { ...image('b0', 'plain'), metadata: { z: '1', a: '2' } },
+      { ...image('b1', 'ünïcödé 😀 \u2028'), metadata: { ['__proto__']: 'kept', quote: '"\\"', 'k,"r":': ',"r":{' } },
+      image('b2', undefined, 'aarch64'),
+    ];
+    for (const [i, r] of records.entries()) await first.create('image', r.id, r, `0000000000000000070${i}`);
+    await first.update('image', 'b0', 1, { ...records[0], name: 'plain-2' }, 'live');
+    await first.update('image', 'b2', 1, records[2], 'deleted');
+    const text = async (store: RecordStore, state: RecordState, q: ListQuery = {}) => (await streamed(store, state, q)).texts.join(',');
+    const before = [await text(first, 'live'), await text(first, 'deleted'), await text(first, 'live', { slots: ['arch=x86_64'] }), await text(first, 'live', { namePrefix: 'ü' })];
+    first.close();
+    const again = new MemoryRecordStore(indexRecord, new RecordJournal(dir));
+    expect([await text(again, 'live'), await text(again, 'deleted'), await text(again, 'live', { slots: ['arch=x86_64'] }), await text(again, 'live', { namePrefix: 'ü' })]).toEqual(before);
+    expect(before[0]).toBe([{ ...records[0], name: 'plain-2' }, records[1]].map(toJsonText).join(','));
+    expect(before[3]).toBe(toJsonText(records[1]));
+    again.close();
+  });
+
   test('a torn last line is ignored, and the next change is not appended to it', async () => {
     const dir = scratch();
     const first = new MemoryRecordStore(indexRecord, new RecordJournal(dir));
@@ -264,5 +375,69 @@ describe('the DynamoDB store’s metadata index items', () => {
     await late.syncMeta('image', 'm1', 'live', '00000000000000000700', { team: 'red' }, { team: 'green' }, 2);
     expect((await store.list<{ id: string }>('image', 'live', { meta: { key: 'team', value: 'blue' } })).items.map((s) => s.record.id)).toEqual(['m1']);
     expect((await store.list('image', 'live', { meta: { key: 'team', value: 'green' } })).items).toEqual([]);
+  });
+});
+
+describe('the DynamoDB store’s record items', () => {
+  test('the listed text in recText (a job: its wire record, its whole state in stateJson); older job items read and rewritten so', async () => {
+    const table = `contract-${randomUUID().slice(0, 8)}`;
+    await ensureTable(client, table);
+    const store = new DynamoRecordStore(client, table, indexRecord);
+    const doc = DynamoDBDocumentClient.from(client);
+    const item = async (pk: string) => (await doc.send(new GetCommand({ TableName: table, Key: { pk } }))).Item!;
+    const job = { status: 'creating', id: 'j1', job_type: 'create', arch: 'x86_64', image_root_archive_name: 'j' };
+    const state = { stage: { name: 'build' }, job, history: [] };
+    expect(await store.create('job', 'j1', state, '00000000000000000901')).toBe(true);
+    expect(await store.create('image', 'i1', image('i1', 'one'), '00000000000000000902')).toBe(true);
+    const written = await item('job#j1');
+    expect(written).toMatchObject({ recText: toJsonText({ job }), stateJson: JSON.stringify(state), version: 1 });
+    expect(Object.keys(written).filter((k) => k.startsWith('rec') || k === 'listVersion')).toEqual(['recText']);
+    expect(await item('image#i1')).toMatchObject({ recText: toJsonText(image('i1', 'one')), listVersion: 1 });
+    expect(Object.keys(await item('image#i1'))).not.toContain('stateJson');
+    // A job item as it was written before its text was kept in code point order.
+    const older = { stage: { name: 'older' }, job: { ...job, id: 'j0' }, history: [] };
+    await doc.send(
+      new PutCommand({
+        TableName: table,
+        Item: { pk: 'job#j0', kind: 'job', id: 'j0', state: 'live', version: 4, order: '00000000000000000900', listPk: 'job#live', listSk: '00000000000000000900#j0', recJson: JSON.stringify({ job: older.job }), stateJson: JSON.stringify(older) },
+      }),
+    );
+    expect(await store.get('job', 'j0')).toMatchObject({ record: older, version: 4 });
+    expect((await store.get('job', 'j0'))?.json).toBeUndefined();
+    expect((await store.list('job', 'live')).items.map((i) => [i.record, i.version])).toEqual([
+      [{ job: older.job }, 0],
+      [{ job }, 0],
+    ]);
+    const texts: string[] = [];
+    for await (const batch of store.stream('job', 'live')) texts.push(...batch.records.map((listed) => listed.json ?? toJsonText(listed.record)));
+    expect(texts).toEqual([toJsonText({ job: older.job }), toJsonText({ job })]);
+    expect(await store.update('job', 'j0', 4, { ...older, stage: { name: 'newer' } }, 'live')).toBe(true);
+    const rewritten = await item('job#j0');
+    expect(Object.keys(rewritten).filter((k) => k.startsWith('rec'))).toEqual(['recText']);
+    expect(rewritten).toMatchObject({ recText: toJsonText({ job: older.job }), stateJson: JSON.stringify({ ...older, stage: { name: 'newer' } }), version: 5 });
+  });
+});
+
+describe('the DynamoDB store’s items of older versions', () => {
+  test('items of older versions (the record as JSON.stringify wrote it, or as a map) are read, listed in code point order, and rewritten in the current form', async () => {
+    const table = `contract-${randomUUID().slice(0, 8)}`;
+    await ensureTable(client, table);
+    const store = new DynamoRecordStore(client, table, indexRecord);
+    const doc = DynamoDBDocumentClient.from(client);
+    const old = (id: string, order: string) => ({ pk: `image#${id}`, kind: 'image', id, state: 'live', version: 1, order, listPk: 'image#live', listSk: `${order}#${id}` });
+    const first = { name: 'text', id: 'o1', metadata: { z: '1', a: '2' }, arch: 'x86_64' };
+    const second = { name: 'map', id: 'o2', arch: 'x86_64' };
+    await doc.send(new PutCommand({ TableName: table, Item: { ...old('o1', '00000000000000000801'), recJson: JSON.stringify(first) } }));
+    await doc.send(new PutCommand({ TableName: table, Item: { ...old('o2', '00000000000000000802'), rec: second } }));
+    expect((await streamed(store, 'live')).texts).toEqual([toJsonText(first), toJsonText(second)]);
+    expect((await store.get('image', 'o1'))?.record).toEqual(first);
+    expect((await store.list<{ id: string }>('image', 'live')).items.map((s) => s.record)).toEqual([first, second]);
+    for (const [id, record] of [['o1', first], ['o2', second]] as const) {
+      expect(await store.update('image', id, 1, { ...record, name: `${record.name}-2` }, 'live')).toBe(true);
+      const { Item } = await doc.send(new GetCommand({ TableName: table, Key: { pk: `image#${id}` } }));
+      expect(Object.keys(Item!).filter((k) => k.startsWith('rec'))).toEqual(['recText']);
+      expect(Item!.recText).toBe(toJsonText({ ...record, name: `${record.name}-2` }));
+    }
+    expect((await streamed(store, 'live')).texts).toEqual([toJsonText({ ...first, name: 'text-2' }), toJsonText({ ...second, name: 'map-2' })]);
   });
 });
