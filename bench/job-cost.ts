@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TimedWorker, type JobPlan } from '../test/helpers/timed-worker.js';
 import { countHistory } from '../test/helpers/history-events.js';
+import { embeddedPart } from './embedded-part.js';
 
 const HOUR = 3600;
 
@@ -24,13 +25,7 @@ export async function benchJobCost(): Promise<Record<string, unknown>[]> {
     { name: 's24h', type: 'customize', waits: 'ssh', seconds: 24 * HOUR, plan: { seconds: { ssh: 24 * HOUR } } },
   ];
   let now = Date.parse('2026-12-01T00:00:00Z');
-  Object.assign(process.env, { IMS_JOB_WORKER: 'timed', TABLE_NAME: 'ims-bench-jobcost', POWERTOOLS_LOG_LEVEL: 'SILENT', IMS_STAGE_TIMEOUT_BUILD: String(5 * HOUR), IMS_STAGE_TIMEOUT_SSH: String(25 * HOUR) });
-  delete process.env.S3_ENDPOINT;
-  delete process.env.DYNAMODB_ENDPOINT;
-  const { startEmbedded } = await import('../infra/local/embedded.js');
-  const { PutObjectCommand } = await import('@aws-sdk/client-s3');
-  const { makeS3Client } = await import('../shared/clients.js');
-  const { readSettings } = await import('../shared/config.js');
+  const { startEmbedded, PutObjectCommand, s3Client } = await embeddedPart({ IMS_JOB_WORKER: 'timed', TABLE_NAME: 'ims-bench-jobcost', POWERTOOLS_LOG_LEVEL: 'SILENT', IMS_STAGE_TIMEOUT_BUILD: String(5 * HOUR), IMS_STAGE_TIMEOUT_SSH: String(25 * HOUR) });
   const invocations = new Map<string, number>();
   const svc = await startEmbedded({
     workers: { timed: () => worker },
@@ -48,7 +43,7 @@ export async function benchJobCost(): Promise<Record<string, unknown>[]> {
       },
     },
   });
-  const s3 = makeS3Client(readSettings());
+  const s3 = s3Client();
   const put = async (bucket: string, key: string, body: string, metadata: Record<string, string> = {}) => {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, Metadata: metadata }));
   };

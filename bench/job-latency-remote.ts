@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { freePort, generateKey, sshdNode } from '../test/helpers/sshd-node.js';
 import { importTestBaseImage, podmanSandbox, requirePodman, TEST_BASE_IMAGE } from '../test/helpers/podman-node.js';
 import { buildTinyImage } from '../test/helpers/tiny-image.js';
+import { embeddedPart } from './embedded-part.js';
 
 const NODE = 'x3000c0s9b0n0';
 const ARCH = process.arch === 'arm64' ? 'aarch64' : 'x86_64';
@@ -60,7 +61,7 @@ export async function benchJobLatencyRemote(sizes = (process.env.JOB_LATENCY_REM
   const userKey = generateKey(scratch, 'user_key');
   const node = sshdNode(join(scratch, 'node'), imsKey.publicKey, await freePort());
   await node.start();
-  Object.assign(process.env, {
+  const { startEmbedded, PutObjectCommand, s3Client } = await embeddedPart({
     IMS_JOB_WORKER: 'none',
     TABLE_NAME: 'ims-bench-remote',
     POWERTOOLS_LOG_LEVEL: 'SILENT',
@@ -78,16 +79,10 @@ export async function benchJobLatencyRemote(sizes = (process.env.JOB_LATENCY_REM
     REMOTE_NODE_PROBE_TIMEOUT_MS: '15000',
     IMS_SQUASHFS_OPTIONS: SQUASHFS_OPTIONS.join(' '),
   });
-  delete process.env.S3_ENDPOINT;
-  delete process.env.DYNAMODB_ENDPOINT;
-  const { startEmbedded } = await import('../infra/local/embedded.js');
-  const { PutObjectCommand } = await import('@aws-sdk/client-s3');
-  const { makeS3Client } = await import('../shared/clients.js');
-  const { readSettings } = await import('../shared/config.js');
   const { openSession } = await import('../shared/workers/remote-node/ssh-session.js');
   const reconcilerSeconds = 60;
   const svc = await startEmbedded({ port: 0, s3Port: 0, scratchDir: join(scratch, 's3'), reconcileMs: reconcilerSeconds * 1000 });
-  const s3 = makeS3Client(readSettings());
+  const s3 = s3Client();
   const call = async (method: string, path: string, body?: unknown): Promise<any> => {
     const text = await (await fetch(`${svc.url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) })).text();
     return text ? JSON.parse(text) : undefined;

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeKubeApi } from '../test/helpers/fake-kube-api.js';
+import { embeddedPart } from './embedded-part.js';
 
 export async function benchJobLatency(count = 20): Promise<Record<string, number>> {
   const dir = mkdtempSync(join(tmpdir(), 'ims-bench-jobs-'));
@@ -14,17 +15,11 @@ export async function benchJobLatency(count = 20): Promise<Record<string, number
   fake.putSigningKeys();
   const kubeconfig = join(dir, 'kubeconfig');
   writeFileSync(kubeconfig, JSON.stringify({ apiVersion: 'v1', kind: 'Config', clusters: [{ name: 'f', cluster: { server: fake.url, 'insecure-skip-tls-verify': true } }], users: [{ name: 'u', user: { token: 't' } }], contexts: [{ name: 'f', context: { cluster: 'f', user: 'u' } }], 'current-context': 'f' }));
-  Object.assign(process.env, { KUBECONFIG: kubeconfig, IMS_JOB_WORKER: 'kubernetes', TABLE_NAME: 'ims-bench-jobs', POWERTOOLS_LOG_LEVEL: 'SILENT' });
-  delete process.env.S3_ENDPOINT;
-  delete process.env.DYNAMODB_ENDPOINT;
-  const { startEmbedded } = await import('../infra/local/embedded.js');
-  const { PutObjectCommand } = await import('@aws-sdk/client-s3');
-  const { makeS3Client } = await import('../shared/clients.js');
-  const { readSettings } = await import('../shared/config.js');
+  const { startEmbedded, PutObjectCommand, s3Client } = await embeddedPart({ KUBECONFIG: kubeconfig, IMS_JOB_WORKER: 'kubernetes', TABLE_NAME: 'ims-bench-jobs', POWERTOOLS_LOG_LEVEL: 'SILENT' });
   const svc = await startEmbedded({ port: 0, s3Port: 0, scratchDir: join(dir, 's3') });
   const post = async (path: string, body: unknown) =>
     (await fetch(`${svc.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json() as Promise<any>;
-  await makeS3Client(readSettings()).send(new PutObjectCommand({ Bucket: 'ims', Key: 'recipes/b/recipe.tgz', Body: 'x' }));
+  await s3Client().send(new PutObjectCommand({ Bucket: 'ims', Key: 'recipes/b/recipe.tgz', Body: 'x' }));
   const recipe = await post('/v3/recipes', { name: 'b', recipe_type: 'kiwi-ng', linux_distribution: 'sles15', link: { path: 's3://ims/recipes/b/recipe.tgz', type: 's3' } });
   const key = await post('/v3/public-keys', { name: 'k', public_key: 'ssh-ed25519 AAAA' });
   const latencies: number[] = [];

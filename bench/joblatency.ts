@@ -11,6 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { embeddedPart } from './embedded-part.js';
 
 const run = promisify(execFile);
 const REPORT_PERIOD_MS = 60_000;
@@ -120,18 +121,12 @@ export interface JobLatencyRow extends JobLatency, PartsAlone {
 export async function benchJoblatency(): Promise<JobLatencyRow[]> {
   const workRoot = `/var/lib/ims/bench-joblatency-${process.pid}`;
   const dir = mkdtempSync(join(tmpdir(), 'ims-bench-joblatency-'));
-  Object.assign(process.env, { IMS_JOB_WORKER: 'local', IMS_WORK_ROOT: workRoot, IMS_RECONCILE_MS: String(REPORT_PERIOD_MS), TABLE_NAME: 'ims-bench-joblatency', POWERTOOLS_LOG_LEVEL: 'SILENT' });
-  delete process.env.S3_ENDPOINT;
-  delete process.env.DYNAMODB_ENDPOINT;
-  const { startEmbedded } = await import('../infra/local/embedded.js');
-  const { PutObjectCommand } = await import('@aws-sdk/client-s3');
-  const { makeS3Client } = await import('../shared/clients.js');
-  const { readSettings } = await import('../shared/config.js');
+  const { startEmbedded, PutObjectCommand, s3Client } = await embeddedPart({ IMS_JOB_WORKER: 'local', IMS_WORK_ROOT: workRoot, IMS_RECONCILE_MS: String(REPORT_PERIOD_MS), TABLE_NAME: 'ims-bench-joblatency', POWERTOOLS_LOG_LEVEL: 'SILENT' });
   const { buildTinyImage, registerTinyImage } = await import('../test/helpers/tiny-image.js');
   const { uploadWithMd5 } = await import('../shared/workers/local/results-upload.js');
   const { squashfsOptionsFromEnv } = await import('../shared/workers/squashfs-options.js');
   const svc = await startEmbedded({ port: 0, s3Port: 0, scratchDir: join(dir, 's3'), reconcileMs: REPORT_PERIOD_MS });
-  const s3 = makeS3Client(readSettings());
+  const s3 = s3Client();
   const api = {
     request: async (method: string, path: string, body?: unknown) => {
       const res = await fetch(`${svc.url}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });

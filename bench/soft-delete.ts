@@ -7,6 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { embeddedPart } from './embedded-part.js';
 
 const ROUNDS = 5;
 const ROOTFS = 'application/vnd.cray.image.rootfs.squashfs';
@@ -16,16 +17,10 @@ const ms = (value: number) => Number(value.toFixed(1));
 
 export async function benchSoftDelete(rootfsMiB: number): Promise<Record<string, unknown>> {
   const dir = mkdtempSync(join(tmpdir(), 'ims-bench-softdelete-'));
-  Object.assign(process.env, { TABLE_NAME: 'ims-bench-softdelete', POWERTOOLS_LOG_LEVEL: 'SILENT' });
-  delete process.env.S3_ENDPOINT;
-  delete process.env.DYNAMODB_ENDPOINT;
-  const { startEmbedded } = await import('../infra/local/embedded.js');
-  const { PutObjectCommand } = await import('@aws-sdk/client-s3');
-  const { makeS3Client } = await import('../shared/clients.js');
-  const { readSettings } = await import('../shared/config.js');
+  const { startEmbedded, PutObjectCommand, s3Client } = await embeddedPart({ TABLE_NAME: 'ims-bench-softdelete', POWERTOOLS_LOG_LEVEL: 'SILENT' });
   const svc = await startEmbedded({ port: 0, s3Port: 0, scratchDir: join(dir, 's3'), reconcileMs: 0 });
   try {
-    const s3 = makeS3Client(readSettings());
+    const s3 = s3Client();
     const put = (key: string, body: string | Buffer) => s3.send(new PutObjectCommand({ Bucket: 'boot-images', Key: key, Body: body }));
     await put('large/rootfs', Buffer.alloc(rootfsMiB * 1024 * 1024, 7));
     await put('large/kernel', 'kernel');
