@@ -113,7 +113,8 @@ export class S3ArtifactStore implements ArtifactStore {
   async putText({ bucket, key }: S3Location, text: string, contentType: string, metadata?: Record<string, string>): Promise<{ etag: string }> {
     try {
       const out = await this.s3.send(
-        new PutObjectCommand({ Bucket: bucket, Key: key, Body: text, ContentType: contentType, Metadata: metadata }),
+        // The length given: for an empty text the SDK cannot tell it, and warns.
+        new PutObjectCommand({ Bucket: bucket, Key: key, Body: text, ContentLength: Buffer.byteLength(text), ContentType: contentType, Metadata: metadata }),
       );
       return { etag: (out.ETag ?? '').replaceAll('"', '') };
     } catch (error) {

@@ -109,7 +109,7 @@ describe('job view', () => {
       reasons: { 'image/remote_error': 'sshd exited: bind failed' },
       port: 2024,
       container: { kind: 'stopped', status: 'exited', exitCode: 137 },
-      tasks: { fetch: { kind: 'absent' }, sums: { kind: 'absent' }, upload: { kind: 'absent' } },
+      tasks: { fetch: { kind: 'absent' }, sums: { kind: 'absent' }, upload: { kind: 'absent' }, changes: { kind: 'absent' } },
       sums: new Map(),
     });
     expect(parseView('dir=absent\n')).toMatchObject({ present: false, container: { kind: 'absent' } });
@@ -132,6 +132,7 @@ describe('job view', () => {
       fetch: { kind: 'done' },
       sums: { kind: 'running', progress: 'checksumming rootfs.sqsh' },
       upload: { kind: 'failed', reason: 'it stopped without a result (curl: (7) Failed to connect)' },
+      changes: { kind: 'absent' },
     });
     expect(view.sums).toEqual(new Map([['rootfs.sqsh', { size: 1073807360, md5: 'a'.repeat(32) }]]));
     expect(parseView('task.upload=failed S3 answered part 3 of kernel without an ETag\n').tasks.upload).toEqual({ kind: 'failed', reason: 'S3 answered part 3 of kernel without an ETag' });
