@@ -172,6 +172,8 @@ describe('job history in virtual time', () => {
     const id = await post('quiet-build');
     const stored = async () => (await svc.app.store.get<JobState>('job', id))!;
     await runFor(HOUR, async () => (await stored()).record.stage?.name === 'build');
+    // One pass more: what the stage's entry and first look write (its status) has landed.
+    await runFor(STEP, async () => false);
     const before = await stored();
     expect(before.record.stage).toMatchObject({ name: 'build', token: expect.any(String) });
     const checks = worker.checks.get(id) ?? 0;
