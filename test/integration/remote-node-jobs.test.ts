@@ -512,6 +512,8 @@ describe('customize on a remote build node', () => {
     expect(elapsed).toBeLessThan(HEARTBEAT_TIMEOUT_S * 1000 + 15_000);
     expect((await history(waiting.id)).reason).toMatch(new RegExp(`^remote build node ${NODE_B} is unreachable: .*ECONNREFUSED.* \\(no contact for \\d+ s\\)$`));
     // The cleanup stage could not reach the node: its leftovers are there until the node is back.
+    // (The job shows `error` before its cleanup stage ends: the node comes back only after it.)
+    await until(() => history(waiting.id), (h) => h.events.some((e: { event: string; stage?: string }) => e.event === 'stage-finished' && e.stage === 'cleanup'));
     expect(leftOnNode(waiting.id)).toMatchObject({ dir: true, container: true, image: true });
 
     await nodes[1].start();
