@@ -1,12 +1,12 @@
 /**
  * What a bench part that runs the embedded service in the bench's own process starts from: its
- * environment set, the embedded record store and S3 chosen (no endpoints of another run), and the
- * service's modules loaded only then, so they read that environment.
+ * environment set, the embedded record store and S3 chosen unless the part names an endpoint of
+ * its own (none of another run's), and the service's modules loaded only then, so they read that
+ * environment.
  */
 export async function embeddedPart(env: Record<string, string>) {
+  for (const name of ['S3_ENDPOINT', 'DYNAMODB_ENDPOINT']) if (!(name in env)) delete process.env[name];
   Object.assign(process.env, env);
-  delete process.env.S3_ENDPOINT;
-  delete process.env.DYNAMODB_ENDPOINT;
   const { startEmbedded } = await import('../infra/local/embedded.js');
   const { PutObjectCommand } = await import('@aws-sdk/client-s3');
   const { makeS3Client } = await import('../shared/clients.js');

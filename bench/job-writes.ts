@@ -15,6 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TimedWorker } from '../test/helpers/timed-worker.js';
+import { embeddedPart } from './embedded-part.js';
 
 const HOUR = 3600;
 
@@ -178,7 +179,7 @@ async function measure(readsOnly: boolean): Promise<Record<string, unknown>> {
   const proxy = new CountingProxy(`http://127.0.0.1:${(db.address() as AddressInfo).port}`, tableKeySchema.GlobalSecondaryIndexes);
   await proxy.start();
   let now = Date.parse('2026-12-01T00:00:00Z');
-  Object.assign(process.env, {
+  const { startEmbedded, PutObjectCommand, s3Client } = await embeddedPart({
     IMS_JOB_WORKER: 'timed',
     TABLE_NAME: 'ims-bench-jobwrites',
     POWERTOOLS_LOG_LEVEL: 'SILENT',
@@ -187,11 +188,6 @@ async function measure(readsOnly: boolean): Promise<Record<string, unknown>> {
     AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'bench',
     AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'bench',
   });
-  delete process.env.S3_ENDPOINT;
-  const { startEmbedded } = await import('../infra/local/embedded.js');
-  const { PutObjectCommand } = await import('@aws-sdk/client-s3');
-  const { makeS3Client } = await import('../shared/clients.js');
-  const { readSettings } = await import('../shared/config.js');
   const svc = await startEmbedded({
     workers: { timed: () => worker },
     port: 0,
@@ -200,7 +196,7 @@ async function measure(readsOnly: boolean): Promise<Record<string, unknown>> {
     reconcileMs: 0,
     workflow: { clock: { nowMs: () => now }, retryMs: 1 },
   });
-  const s3 = makeS3Client(readSettings());
+  const s3 = s3Client();
   const put = async (bucket: string, key: string, body: string, metadata: Record<string, string> = {}) => {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, Metadata: metadata }));
   };

@@ -12,6 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { diffPackages, type ChangeReport, type FileChange, type ImagePackage } from '../domain/image-contents.js';
+import { readIfPresent } from './files.js';
 
 /**
  * `bash -c CHANGE_LISTING_SCRIPT listing <rootfs.sqsh> <upper dir> <out dir>` writes into the out
@@ -162,14 +163,6 @@ function parseKiwiLines(text: string): ImagePackage[] {
 const byPath = (a: FileChange, b: FileChange) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
 const byName = (a: ImagePackage, b: ImagePackage) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.arch < b.arch ? -1 : a.arch > b.arch ? 1 : 0);
 
-async function readOptional(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-}
 
 export interface ChangeReportInput {
   /** The out directory the listing script wrote. */
@@ -250,10 +243,10 @@ export async function changeReportFrom(input: ChangeReportInput): Promise<Change
 
   // Packages: the upper layer's database where the shell changed it, else the image's.
   const dpkg = 'var/lib/dpkg/status';
-  const dpkgBefore = await readOptional(join(listing, 'dpkg-before'));
-  const dpkgAfter = whiteouts.has(dpkg) ? undefined : ((await readOptional(join(listing, 'dpkg-after'))) ?? dpkgBefore);
-  const rpmBefore = await readOptional(join(listing, 'rpm-before'));
-  const rpmAfter = await readOptional(join(listing, 'rpm-after'));
+  const dpkgBefore = await readIfPresent(join(listing, 'dpkg-before'));
+  const dpkgAfter = whiteouts.has(dpkg) ? undefined : ((await readIfPresent(join(listing, 'dpkg-after'))) ?? dpkgBefore);
+  const rpmBefore = await readIfPresent(join(listing, 'rpm-before'));
+  const rpmAfter = await readIfPresent(join(listing, 'rpm-after'));
   const before = [...(dpkgBefore ? parseDpkgStatus(dpkgBefore) : []), ...(rpmBefore ? parseKiwiLines(rpmBefore) : [])].sort(byName);
   const after = [...(dpkgAfter ? parseDpkgStatus(dpkgAfter) : []), ...(rpmAfter ? parseKiwiLines(rpmAfter) : [])].sort(byName);
 

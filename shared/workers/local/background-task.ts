@@ -11,6 +11,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readIfPresent } from '../files.js';
 
 export type TaskStatus =
   | { state: 'absent' }
@@ -46,14 +47,6 @@ const LAUNCHER = [
 
 const file = (dir: string, name: string, suffix: string) => join(dir, `${name}.${suffix}`);
 
-async function readOptional(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-}
 
 export async function bootId(): Promise<string> {
   return (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
@@ -61,25 +54,25 @@ export async function bootId(): Promise<string> {
 
 /** True for a live process (zombies are dead: they only wait to be reaped). */
 export async function processAlive(pid: number): Promise<boolean> {
-  const stat = await readOptional(`/proc/${pid}/stat`).catch(() => undefined);
+  const stat = await readIfPresent(`/proc/${pid}/stat`).catch(() => undefined);
   if (!stat) return false;
   const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
   return state !== 'Z' && state !== 'X';
 }
 
 export async function taskStatus(dir: string, name: string): Promise<TaskStatus> {
-  const exit = await readOptional(file(dir, name, 'exit'));
+  const exit = await readIfPresent(file(dir, name, 'exit'));
   if (exit !== undefined) return { state: 'exited', code: Number.parseInt(exit.trim(), 10) };
-  const pidText = await readOptional(file(dir, name, 'pid'));
+  const pidText = await readIfPresent(file(dir, name, 'pid'));
   if (pidText !== undefined) {
     const [pidPart, boot] = pidText.trim().split(/\s+/);
     const pid = Number.parseInt(pidPart, 10);
     if (boot === (await bootId()) && (await processAlive(pid))) return { state: 'running', pid };
     // It may have finished between the two reads.
-    const late = await readOptional(file(dir, name, 'exit'));
+    const late = await readIfPresent(file(dir, name, 'exit'));
     return late !== undefined ? { state: 'exited', code: Number.parseInt(late.trim(), 10) } : { state: 'lost' };
   }
-  const started = await readOptional(file(dir, name, 'started'));
+  const started = await readIfPresent(file(dir, name, 'started'));
   if (started === undefined) return { state: 'absent' };
   return Date.now() - Number(started) < LAUNCH_GRACE_MS ? { state: 'running' } : { state: 'lost' };
 }

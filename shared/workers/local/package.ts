@@ -95,8 +95,8 @@ async function listingVars(job: LocalJob): Promise<Record<string, string>> {
  */
 async function customizeContents(job: LocalJob): Promise<Partial<Record<ResultKey, string>>> {
   const record = job.job.job;
-  // Made once: the package stage is looked at again while the uploads run.
-  if ((await exists(job.paths.changes)) && (await exists(job.paths.newPackages))) return { changes: job.paths.changes, packages: job.paths.newPackages };
+  // Made once (the package list last): the package stage is looked at again while the uploads run.
+  if (await exists(job.paths.newPackages)) return { packages: job.paths.newPackages, ...((await exists(job.paths.changes)) ? { changes: job.paths.changes } : {}) };
   if (await exists(job.paths.changeListing)) {
     const { report, packages } = await changeReportFrom({ listing: job.paths.changeListing, upper: job.paths.upper, parentId: record.artifact_id, jobId: record.id, ignore: NOT_CHANGES });
     await writeFile(job.paths.changes, JSON.stringify(report));
